@@ -1,0 +1,121 @@
+"""Synthetic station source: 1280x720 moving pattern with burned-in wall clock and
+station name, plus a tone. Frames are drawn in a worker thread, never on the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import math
+import time
+from datetime import datetime
+
+import av
+import cv2
+import numpy as np
+from aiortc import MediaStreamTrack
+
+VIDEO_CLOCK = 90000
+AUDIO_RATE = 48000
+
+
+class _Pacer:
+    """Wall-clock pacing so a slow draw does not drift the timestamps."""
+
+    def __init__(self, rate: float) -> None:
+        self.period = 1.0 / rate
+        self.start: float | None = None
+        self.count = 0
+
+    async def next(self) -> int:
+        now = time.monotonic()
+        if self.start is None:
+            self.start = now
+        target = self.start + self.count * self.period
+        if target > now:
+            await asyncio.sleep(target - now)
+        index = self.count
+        self.count += 1
+        return index
+
+
+class PatternRenderer:
+    """Draws frames: a scrolling colour pattern, the station name and the time."""
+
+    def __init__(self, station: str, width: int = 1280, height: int = 720) -> None:
+        self.station = station
+        self.width, self.height = width, height
+        x = np.linspace(0, 4 * math.pi, 2 * width, dtype=np.float32)
+        y = np.linspace(0, 2 * math.pi, height, dtype=np.float32)[:, None]
+        base = np.empty((height, 2 * width, 3), dtype=np.uint8)
+        base[..., 0] = (127 + 120 * np.sin(x + y)).astype(np.uint8)
+        base[..., 1] = (127 + 120 * np.sin(x * 0.5 + 2.0)).astype(np.uint8)
+        base[..., 2] = (127 + 120 * np.cos(y * 2 + x * 0.25)).astype(np.uint8)
+        self._base = base
+
+    def render(self, index: int) -> np.ndarray:
+        """One BGR frame; `index` moves the pattern."""
+        offset = (index * 8) % self.width
+        img = np.ascontiguousarray(self._base[:, offset : offset + self.width])
+        cx = int((self.width - 120) * (0.5 + 0.5 * math.sin(index / 30)))
+        cv2.rectangle(
+            img, (cx, self.height - 160), (cx + 120, self.height - 40), (255, 255, 255), -1
+        )
+        cv2.rectangle(img, (0, 0), (self.width, 110), (0, 0, 0), -1)
+        clock = datetime.now().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        cv2.putText(img, self.station, (24, 48), cv2.FONT_HERSHEY_SIMPLEX, 1.3, (255, 255, 255), 3)
+        cv2.putText(img, clock, (24, 96), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (0, 255, 255), 3)
+        cv2.putText(
+            img,
+            f"#{index}",
+            (self.width - 260, 96),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            1.2,
+            (200, 200, 200),
+            2,
+        )
+        return img
+
+    def frame(self, index: int) -> av.VideoFrame:
+        yuv = np.asarray(cv2.cvtColor(self.render(index), cv2.COLOR_BGR2YUV_I420), dtype=np.uint8)
+        return av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+
+
+class PatternTrack(MediaStreamTrack):
+    kind = "video"
+
+    def __init__(self, station: str, fps: float = 30.0, width: int = 1280, height: int = 720):
+        super().__init__()
+        self._renderer = PatternRenderer(station, width, height)
+        self._pacer = _Pacer(fps)
+        self._fps = fps
+
+    async def recv(self) -> av.VideoFrame:
+        index = await self._pacer.next()
+        frame = await asyncio.get_running_loop().run_in_executor(None, self._renderer.frame, index)
+        frame.pts = round(index * VIDEO_CLOCK / self._fps)
+        frame.time_base = fractions.Fraction(1, VIDEO_CLOCK)
+        return frame
+
+
+class ToneTrack(MediaStreamTrack):
+    """A 440 Hz tone with a short beep every second, 20 ms frames, 48 kHz mono."""
+
+    kind = "audio"
+
+    def __init__(self, frequency: float = 440.0) -> None:
+        super().__init__()
+        self._pacer = _Pacer(50)
+        self._samples = AUDIO_RATE // 50
+        self._frequency = frequency
+
+    async def recv(self) -> av.AudioFrame:
+        index = await self._pacer.next()
+        start = index * self._samples
+        t = (np.arange(self._samples) + start) / AUDIO_RATE
+        gain = 0.3 if (start % AUDIO_RATE) < AUDIO_RATE // 10 else 0.05
+        pcm = (gain * 32767 * np.sin(2 * math.pi * self._frequency * t)).astype(np.int16)
+        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = AUDIO_RATE
+        frame.pts = start
+        frame.time_base = fractions.Fraction(1, AUDIO_RATE)
+        return frame

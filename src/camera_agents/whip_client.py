@@ -1,0 +1,95 @@
+"""A WHIP (RFC 9725) client on aiortc: publish tracks to a gateway, stop with DELETE."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from urllib.parse import urljoin
+
+import aiohttp
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class WhipError(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"WHIP {status}: {reason}")
+        self.status = status
+        self.reason = reason
+
+    @property
+    def permanent(self) -> bool:
+        """Retrying cannot help (bad token, bad stream id, unusable offer)."""
+        return self.status in (400, 401, 403, 413, 415)
+
+
+class WhipPublisher:
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        tracks: list[MediaStreamTrack],
+        ice_servers: list[str] | None = None,
+    ) -> None:
+        self.url = url
+        self.token = token
+        self.tracks = tracks
+        self.pc = RTCPeerConnection(
+            RTCConfiguration(iceServers=[RTCIceServer(urls=u) for u in ice_servers or []])
+        )
+        self.resource_url: str | None = None
+        self._ended = asyncio.Event()
+        self.pc.on("connectionstatechange", self._state_changed)
+
+    def _state_changed(self) -> None:
+        if self.pc.connectionState in ("failed", "closed"):
+            self._ended.set()
+
+    async def start(self, timeout: float = 15.0) -> None:
+        """Offer, POST, answer; returns once media flows (ICE and DTLS connected)."""
+        for track in self.tracks:
+            self.pc.addTransceiver(track, direction="sendonly")
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        headers = {"Content-Type": "application/sdp", "Authorization": f"Bearer {self.token}"}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(self.url, data=self.pc.localDescription.sdp, headers=headers) as resp,
+        ):
+            body = await resp.text()
+            if resp.status != 201:
+                raise WhipError(resp.status, body.strip())
+            self.resource_url = urljoin(self.url, resp.headers["Location"])
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=body, type="answer"))
+        connected = asyncio.Event()
+
+        def check() -> None:
+            if self.pc.connectionState == "connected":
+                connected.set()
+
+        self.pc.on("connectionstatechange", check)
+        check()
+        await asyncio.wait_for(connected.wait(), timeout)
+
+    async def wait_ended(self) -> None:
+        await self._ended.wait()
+
+    async def stop(self) -> None:
+        """DELETE the resource (best effort) and close the peer. Idempotent."""
+        if self.resource_url:
+            url, self.resource_url = self.resource_url, None
+            with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
+                async with (
+                    aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as http,
+                    http.delete(url, headers={"Authorization": f"Bearer {self.token}"}),
+                ):
+                    pass
+        await self.pc.close()
+        self._ended.set()

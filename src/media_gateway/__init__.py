@@ -1,0 +1,28 @@
+"""The SFU: WebRTC in, WebRTC out, encoded media forwarded and never transcoded."""
+
+from .errors import (
+    BadOffer,
+    MediaError,
+    NoUsableCodec,
+    ResourceNotFound,
+    StreamBusy,
+    StreamNotFound,
+)
+from .gateway import MediaGateway, StreamInfo
+from .router import Publication, Router, RouterListener
+from .settings import MediaSettings
+
+__all__ = [
+    "BadOffer",
+    "MediaError",
+    "MediaGateway",
+    "MediaSettings",
+    "NoUsableCodec",
+    "Publication",
+    "ResourceNotFound",
+    "Router",
+    "RouterListener",
+    "StreamBusy",
+    "StreamInfo",
+    "StreamNotFound",
+]

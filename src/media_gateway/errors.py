@@ -1,0 +1,37 @@
+"""Errors the media gateway raises, each carrying the HTTP status a caller should answer."""
+
+from __future__ import annotations
+
+
+class MediaError(Exception):
+    status = 500
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class BadOffer(MediaError):
+    """The SDP offer could not be parsed or applied."""
+
+    status = 400
+
+
+class NoUsableCodec(MediaError):
+    """Nothing in the offer can be relayed as is (VP8, H.264, Opus)."""
+
+    status = 400
+
+
+class StreamBusy(MediaError):
+    """The stream id is already published by another live resource."""
+
+    status = 409
+
+
+class StreamNotFound(MediaError):
+    status = 404
+
+
+class ResourceNotFound(MediaError):
+    status = 404

@@ -1,0 +1,132 @@
+"""MediaGateway: the node's SFU façade used by signaling: publish, subscribe, list."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from . import aiortc_hooks
+from .errors import ResourceNotFound, StreamNotFound
+from .router import Publication, Router, RouterListener
+from .settings import MediaSettings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """What the API and console show of a live stream."""
+
+    stream_id: str
+    resource_id: str
+    since: float
+    video_codec: str | None
+    audio_codec: str | None
+    width: int | None
+    height: int | None
+    fps: float
+    bitrate: float
+    packets: int
+    viewers: int
+
+
+class MediaGateway(RouterListener):
+    def __init__(self, settings: MediaSettings, listeners: list[RouterListener] | None = None):
+        aiortc_hooks.check_compatibility()
+        aiortc_hooks.set_host_addresses(settings.ice_addresses or None)
+        self.settings = settings
+        self._listeners = list(listeners or [])
+        self._routers: dict[str, Router] = {}
+        self.closed = False
+
+    def add_listener(self, listener: RouterListener) -> None:
+        self._listeners.append(listener)
+
+    def router_for(self, stream_id: str) -> Router:
+        router = self._routers.get(stream_id)
+        if router is None or router.closed:
+            router = Router(stream_id, self.settings, self)
+            router.on_empty(self._router_empty)
+            self._routers[stream_id] = router
+        return router
+
+    def _router_empty(self, router: Router) -> None:
+        if self._routers.get(router.id) is router:
+            del self._routers[router.id]
+            # Closing is async; an empty router has nothing left but its SR task.
+            router.closed = True
+            router._sr_task.cancel()
+
+    async def publish(self, stream_id: str, offer_sdp: str) -> Publication:
+        return await self.router_for(stream_id).publish(stream_id, offer_sdp)
+
+    async def subscribe(self, stream_id: str, offer_sdp: str) -> str:
+        router = self._routers.get(stream_id)
+        if router is None or stream_id not in router.publications:
+            raise StreamNotFound(f"stream {stream_id!r} is not live")
+        peer = await router.subscribe(stream_id, offer_sdp)
+        return peer.id
+
+    def answer_for(self, stream_id: str, resource_id: str) -> str:
+        router = self._routers[stream_id]
+        pub = router.publications.get(stream_id)
+        if pub is not None and pub.resource_id == resource_id:
+            return pub.peer.answer_sdp
+        return router.subscribers[resource_id][1].answer_sdp
+
+    async def unpublish(self, stream_id: str, resource_id: str) -> None:
+        router = self._routers.get(stream_id)
+        if router is None:
+            raise ResourceNotFound(f"no publishing resource {resource_id!r} on {stream_id!r}")
+        await router.close_publication(stream_id, resource_id)
+
+    async def unsubscribe(self, stream_id: str, resource_id: str) -> None:
+        router = self._routers.get(stream_id)
+        if router is None:
+            raise ResourceNotFound(f"no viewing resource {resource_id!r} on {stream_id!r}")
+        await router.close_subscription(stream_id, resource_id)
+
+    def publication(self, stream_id: str) -> Publication | None:
+        router = self._routers.get(stream_id)
+        return router.publications.get(stream_id) if router else None
+
+    def streams(self) -> list[StreamInfo]:
+        out = []
+        for router in self._routers.values():
+            for pub in router.publications.values():
+                v = pub.producers.get("video")
+                a = pub.producers.get("audio")
+                viewers = sum(1 for s, _ in router.subscribers.values() if s == pub.stream_id)
+                out.append(
+                    StreamInfo(
+                        stream_id=pub.stream_id,
+                        resource_id=pub.resource_id,
+                        since=pub.since,
+                        video_codec=v.codec.name if v else None,
+                        audio_codec=a.codec.name if a else None,
+                        width=v.width if v else None,
+                        height=v.height if v else None,
+                        fps=round(v.fps, 1) if v else 0.0,
+                        bitrate=(v.bitrate if v else 0.0) + (a.bitrate if a else 0.0),
+                        packets=(v.packets if v else 0) + (a.packets if a else 0),
+                        viewers=viewers,
+                    )
+                )
+        return sorted(out, key=lambda s: s.stream_id)
+
+    # RouterListener: pass publication events on to whoever listens to the gateway.
+    def on_published(self, publication: Publication) -> None:
+        for listener in self._listeners:
+            listener.on_published(publication)
+
+    def on_unpublished(self, publication: Publication) -> None:
+        for listener in self._listeners:
+            listener.on_unpublished(publication)
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for router in list(self._routers.values()):
+            await router.close()
+        self._routers.clear()

@@ -1,0 +1,276 @@
+"""WebRTC peers of the gateway: a publisher (WHIP) and a subscriber (WHEP).
+
+aiortc negotiates ICE, DTLS and SDP; aiortc_hooks takes the RTP path over so media is
+forwarded, never decoded or encoded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+from aiortc.exceptions import OperationError
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtcrtptransceiver import RTCRtpTransceiver
+
+from . import aiortc_hooks as hooks
+from .codecs import RTX_MIME, SUPPORTED_MIME, CodecInfo, codec_matches
+from .consumer import Consumer
+from .errors import BadOffer, NoUsableCodec
+from .producer import Producer
+from .rtp import one_byte_extension_block
+from .settings import MediaSettings
+
+logger = logging.getLogger(__name__)
+
+MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
+
+
+def _codec_info(codec: RTCRtpCodecParameters) -> CodecInfo:
+    return CodecInfo(
+        mime=codec.mimeType.lower(),
+        clock_rate=codec.clockRate,
+        channels=codec.channels,
+        parameters={k: str(v) for k, v in codec.parameters.items()},
+    )
+
+
+def _keep(
+    codecs: list[RTCRtpCodecParameters], wanted: Callable[[RTCRtpCodecParameters], bool]
+) -> list[RTCRtpCodecParameters]:
+    """The wanted codecs, plus the RTX entries that protect them."""
+    kept = [c for c in codecs if c.mimeType.lower() != RTX_MIME and wanted(c)]
+    pts = {c.payloadType for c in kept}
+    rtx = [c for c in codecs if c.mimeType.lower() == RTX_MIME and c.parameters.get("apt") in pts]
+    return kept + rtx
+
+
+def _params(codec: RTCRtpCodecParameters) -> dict[str, str]:
+    return {k: str(v) for k, v in codec.parameters.items()}
+
+
+def _primary(codecs: list[RTCRtpCodecParameters]) -> RTCRtpCodecParameters | None:
+    return next((c for c in codecs if c.mimeType.lower() != RTX_MIME), None)
+
+
+class Peer:
+    """Common lifecycle: an RTCPeerConnection that closes itself on failure or timeout."""
+
+    def __init__(self, settings: MediaSettings, on_closed: Callable[[Peer], None]) -> None:
+        self.id = uuid.uuid4().hex[:16]
+        self.settings = settings
+        servers = [RTCIceServer(urls=u) for u in settings.ice_servers]
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
+        self.closed = False
+        self._on_closed = on_closed
+        self._close_task: asyncio.Task[None] | None = None
+        self._timeout: asyncio.TimerHandle | None = None
+        self.pc.on("connectionstatechange", self._state_changed)
+
+    @property
+    def answer_sdp(self) -> str:
+        return self.pc.localDescription.sdp
+
+    async def _negotiate(self, offer_sdp: str, prepare: Callable[[], None]) -> None:
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        except OperationError as exc:  # no codec in common for some m-line
+            raise NoUsableCodec(f"no usable codec in the offer: {exc}") from exc
+        except Exception as exc:  # aiortc raises many types for malformed SDP
+            raise BadOffer(f"unusable SDP offer: {exc}") from exc
+        hooks.prefer_dtls_server(self.pc)
+        prepare()
+        try:
+            answer = await self.pc.createAnswer()
+            await self.pc.setLocalDescription(answer)
+        except Exception as exc:
+            raise BadOffer(f"cannot answer this offer: {exc}") from exc
+        hooks.tune_socket_buffers(
+            self.pc, self.settings.udp_receive_buffer, self.settings.udp_send_buffer
+        )
+        self._timeout = asyncio.get_running_loop().call_later(
+            self.settings.connect_timeout, self._connect_timed_out
+        )
+
+    def _connect_timed_out(self) -> None:
+        if self.pc.connectionState != "connected":
+            logger.info("peer %s did not connect in time", self.id)
+            self.close_soon()
+
+    def _state_changed(self) -> None:
+        state = self.pc.connectionState
+        if state == "connected":
+            if self._timeout is not None:
+                self._timeout.cancel()
+            self.on_connected()
+        elif state in ("failed", "closed"):
+            self.close_soon()
+
+    def on_connected(self) -> None:
+        pass
+
+    def close_soon(self) -> None:
+        if self._close_task is None and not self.closed:
+            self._close_task = asyncio.ensure_future(self.close())
+
+    def _close_media(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        """Idempotent: closes media objects first, then the peer connection."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._timeout is not None:
+            self._timeout.cancel()
+        self._close_media()
+        try:
+            await self.pc.close()
+        except Exception:
+            logger.exception("closing peer connection %s", self.id)
+        self._on_closed(self)
+
+
+class PublisherPeer(Peer):
+    """A WHIP session: each incoming track becomes a Producer."""
+
+    def __init__(self, settings: MediaSettings, on_closed: Callable[[Peer], None]) -> None:
+        super().__init__(settings, on_closed)
+        self.producers: dict[str, Producer] = {}
+        self._taps: list[hooks.IngestTap] = []
+
+    async def accept(self, offer_sdp: str) -> None:
+        await self._negotiate(offer_sdp, self._restrict_codecs)
+        for t in self.pc.getTransceivers():
+            if t._offerDirection not in ("recvonly", "sendrecv"):  # remote does not send
+                continue
+            codecs = hooks.negotiated_codecs(t)
+            primary = _primary(codecs)
+            if primary is None or primary.mimeType.lower() not in SUPPORTED_MIME:
+                continue
+            if t.kind in self.producers:
+                continue  # one audio and one video track per stream
+            self._add_producer(t, codecs, primary)
+        if not self.producers:
+            raise NoUsableCodec("no track in the offer uses VP8, H.264 or Opus")
+
+    def _restrict_codecs(self) -> None:
+        for t in self.pc.getTransceivers():
+            codecs = _keep(
+                hooks.negotiated_codecs(t), lambda c: c.mimeType.lower() in SUPPORTED_MIME
+            )
+            if codecs:
+                hooks.set_negotiated_codecs(t, codecs)
+
+    def _add_producer(
+        self,
+        t: RTCRtpTransceiver,
+        codecs: list[RTCRtpCodecParameters],
+        primary: RTCRtpCodecParameters,
+    ) -> None:
+        tap: hooks.IngestTap | None = None
+
+        def request_keyframe() -> None:
+            if tap is not None:
+                tap.request_keyframe()
+
+        producer = Producer(f"{self.id}-{t.kind}", _codec_info(primary), request_keyframe)
+
+        def on_packet(codec: RTCRtpCodecParameters, packet: hooks.RtpPacket) -> None:
+            producer.receive(
+                packet.sequence_number, packet.timestamp, packet.marker, packet.payload
+            )
+
+        def on_sender_report(ssrc: int, ntp: int, rtp_ts: int) -> None:
+            producer.on_sender_report(ntp, rtp_ts)
+
+        tap = hooks.IngestTap(t.receiver, codecs, on_packet, on_sender_report)
+        self._taps.append(tap)
+        self.producers[t.kind] = producer
+
+    def _close_media(self) -> None:
+        for producer in self.producers.values():
+            producer.close()
+
+
+class SubscriberPeer(Peer):
+    """A WHEP session: one Consumer per producer the viewer can receive."""
+
+    def __init__(self, settings: MediaSettings, on_closed: Callable[[Peer], None]) -> None:
+        super().__init__(settings, on_closed)
+        self.consumers: list[Consumer] = []
+
+    async def accept(self, offer_sdp: str, producers: dict[str, Producer]) -> None:
+        wanted: dict[int, Producer] = {}
+
+        def attach() -> None:
+            available = dict(producers)
+            for t in self.pc.getTransceivers():
+                producer = available.get(t.kind)
+                if producer is None or t._offerDirection not in ("sendonly", "sendrecv"):
+                    continue  # nothing to send, or the viewer does not receive
+                codecs = _keep(
+                    hooks.negotiated_codecs(t),
+                    lambda c, p=producer: codec_matches(
+                        p.codec, c.mimeType, c.clockRate, _params(c)
+                    ),  # type: ignore[misc]
+                )
+                if not codecs:
+                    continue
+                hooks.set_negotiated_codecs(t, codecs)
+                t.direction = t._offerDirection
+                t.sender.replaceTrack(hooks.SilentTrack(t.kind))
+                wanted[id(t)] = producer
+                del available[t.kind]
+
+        await self._negotiate(offer_sdp, attach)
+        for t in self.pc.getTransceivers():
+            producer = wanted.get(id(t))
+            if producer is None:
+                continue
+            primary = _primary(hooks.negotiated_codecs(t))
+            if primary is None or not codec_matches(
+                producer.codec, primary.mimeType, primary.clockRate, _params(primary)
+            ):
+                continue
+            self._add_consumer(t, producer, primary)
+        if not self.consumers:
+            raise NoUsableCodec(
+                "the offer accepts none of this stream's codecs ("
+                + ", ".join(p.codec.name for p in producers.values())
+                + ")"
+            )
+
+    def _add_consumer(
+        self, t: RTCRtpTransceiver, producer: Producer, codec: RTCRtpCodecParameters
+    ) -> None:
+        mid_id = hooks.negotiated_extension_id(t, MID_URI)
+        ext = one_byte_extension_block([(mid_id, t.mid.encode())]) if mid_id and t.mid else b""
+        consumer = Consumer(
+            f"{self.id}-{t.kind}",
+            producer,
+            hooks.SenderOutput(t.sender),
+            int(codec.payloadType or 0),
+            t.sender._ssrc,
+            ext,
+        )
+        hooks.tap_sender_feedback(t.sender, consumer.on_nack, consumer.on_keyframe_request)
+        # The publisher leaving closes the consumer; the viewer's peer goes with it.
+        consumer.on_close(lambda c: self.close_soon())
+        self.consumers.append(consumer)
+
+    def on_connected(self) -> None:
+        for consumer in self.consumers:
+            consumer.start()
+
+    def _close_media(self) -> None:
+        for consumer in self.consumers:
+            consumer.close()

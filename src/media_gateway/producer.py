@@ -1,0 +1,171 @@
+"""Producer: one incoming encoded track, fanned out to consumers and sinks."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from .codecs import CodecInfo
+from .keyframes import KeyframeRequester
+from .packet import PacketCache, RelayPacket
+from .rtp import is_keyframe_start, vp8_keyframe_size
+from .seqmap import SeqMapper
+
+logger = logging.getLogger(__name__)
+
+NTP_EPOCH_OFFSET = 2208988800
+
+
+def ntp_now() -> int:
+    return int((time.time() + NTP_EPOCH_OFFSET) * (1 << 32))
+
+
+class PacketSink(Protocol):
+    """Anything that takes relay packets: a Consumer, a recorder sink."""
+
+    def send(self, packet: RelayPacket) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Producer:
+    """An incoming track, never decoded: packets in, the same payloads out to every sink.
+
+    `request_keyframe_upstream` sends a PLI to the publisher; calls are coalesced here.
+    """
+
+    def __init__(
+        self,
+        producer_id: str,
+        codec: CodecInfo,
+        request_keyframe_upstream: Callable[[], None],
+        cache_size: int = 1024,
+    ) -> None:
+        self.id = producer_id
+        self.codec = codec
+        self.kind = codec.kind
+        self.closed = False
+        self._seq = SeqMapper()
+        self._cache = PacketCache(cache_size if self.kind == "video" else 256)
+        self._keyframes = KeyframeRequester(request_keyframe_upstream)
+        self._sinks: list[PacketSink] = []
+        self._on_close: list[Callable[[Producer], None]] = []
+        # RTP <-> wall clock, from the publisher's sender reports (for lip sync downstream)
+        self._sr_ntp = 0
+        self._sr_rtp = 0
+        self._last_ts = 0
+        self._last_arrival = 0.0
+        # stats
+        self.since = time.time()
+        self.packets = 0
+        self.bytes = 0
+        self.frames = 0
+        self.keyframes = 0
+        self.padding_dropped = 0
+        self.width: int | None = None
+        self.height: int | None = None
+        self._rate_window_start = time.monotonic()
+        self._rate_bytes = 0
+        self._rate_frames = 0
+        self.bitrate = 0.0
+        self.fps = 0.0
+
+    # ---- input (called by the ingest hook, on the event loop) ----
+
+    def receive(self, seq: int, timestamp: int, marker: int, payload: bytes) -> None:
+        if self.closed:
+            return
+        relay_seq = self._seq.map(seq, drop=not payload)
+        if relay_seq is None:
+            if not payload:
+                self.padding_dropped += 1
+            return
+        now = time.monotonic()
+        key = self.kind == "audio" or is_keyframe_start(self.codec.mime, payload)
+        packet = RelayPacket(relay_seq, timestamp, marker, payload, key, now)
+        self._cache.put(packet)
+        self.packets += 1
+        n = len(payload)
+        self.bytes += n
+        self._rate_bytes += n
+        self._last_ts = timestamp
+        self._last_arrival = time.time()
+        if marker:
+            self.frames += 1
+            self._rate_frames += 1
+        if key and self.kind == "video":
+            self.keyframes += 1
+            self._keyframes.keyframe_received()
+            if self.codec.mime == "video/vp8":
+                size = vp8_keyframe_size(payload)
+                if size:
+                    self.width, self.height = size
+        elapsed = now - self._rate_window_start
+        if elapsed >= 1.0:
+            self.bitrate = self._rate_bytes * 8 / elapsed
+            self.fps = self._rate_frames / elapsed
+            self._rate_bytes = self._rate_frames = 0
+            self._rate_window_start = now
+        for sink in self._sinks:
+            sink.send(packet)
+
+    def on_sender_report(self, ntp: int, rtp_timestamp: int) -> None:
+        self._sr_ntp, self._sr_rtp = ntp, rtp_timestamp
+
+    # ---- services for consumers ----
+
+    def rtp_time_at(self, ntp: int) -> int | None:
+        """The publisher's RTP timestamp for wall-clock `ntp`, from its latest SR."""
+        if self._sr_ntp:
+            delta = (ntp - self._sr_ntp) / (1 << 32)
+            return (self._sr_rtp + round(delta * self.codec.clock_rate)) & 0xFFFFFFFF
+        if self._last_arrival:
+            wall = ntp / (1 << 32) - NTP_EPOCH_OFFSET
+            delta = wall - self._last_arrival
+            return (self._last_ts + round(delta * self.codec.clock_rate)) & 0xFFFFFFFF
+        return None
+
+    def cached(self, relay_seq: int) -> RelayPacket | None:
+        return self._cache.get(relay_seq)
+
+    def request_keyframe(self) -> None:
+        if self.kind == "video" and not self.closed:
+            self._keyframes.request()
+
+    @property
+    def keyframe_requests_sent(self) -> int:
+        return self._keyframes.sent
+
+    # ---- topology ----
+
+    def add_sink(self, sink: PacketSink) -> None:
+        self._sinks.append(sink)
+
+    def remove_sink(self, sink: PacketSink) -> None:
+        if sink in self._sinks:
+            self._sinks.remove(sink)
+
+    @property
+    def sinks(self) -> list[PacketSink]:
+        return list(self._sinks)
+
+    def on_close(self, callback: Callable[[Producer], None]) -> None:
+        self._on_close.append(callback)
+
+    def close(self) -> None:
+        """Idempotent; closes every sink fed by this producer (consumers, recorder)."""
+        if self.closed:
+            return
+        self.closed = True
+        self._keyframes.close()
+        sinks, self._sinks = self._sinks, []
+        for sink in sinks:
+            try:
+                sink.close()
+            except Exception:
+                logger.exception("closing sink of producer %s", self.id)
+        self._cache.clear()
+        for cb in self._on_close:
+            cb(self)

@@ -1,0 +1,143 @@
+"""Router: one group of streams and their viewers (a stream now; a hearing session later).
+
+A Router holds publications (a publisher peer and its Producers) and subscriber peers
+(their Consumers). It can hold several publications at once, so a two-way session is
+a Router where each side publishes and each side consumes the other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .errors import ResourceNotFound, StreamBusy, StreamNotFound
+from .peer import Peer, PublisherPeer, SubscriberPeer
+from .producer import Producer
+from .settings import MediaSettings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Publication:
+    stream_id: str
+    peer: PublisherPeer
+    since: float = field(default_factory=time.time)
+
+    @property
+    def resource_id(self) -> str:
+        return self.peer.id
+
+    @property
+    def producers(self) -> dict[str, Producer]:
+        return self.peer.producers
+
+
+class RouterListener:
+    """Hooks a Router reports to (the gateway, the recorder); all no-ops by default."""
+
+    def on_published(self, publication: Publication) -> None: ...
+
+    def on_unpublished(self, publication: Publication) -> None: ...
+
+
+class Router:
+    def __init__(self, router_id: str, settings: MediaSettings, listener: RouterListener) -> None:
+        self.id = router_id
+        self.settings = settings
+        self.closed = False
+        self._listener = listener
+        self.publications: dict[str, Publication] = {}
+        self.subscribers: dict[str, tuple[str, SubscriberPeer]] = {}
+        self._sr_task = asyncio.ensure_future(self._refresh_sender_reports())
+        self._on_empty: Callable[[Router], None] | None = None
+
+    async def publish(self, stream_id: str, offer_sdp: str) -> Publication:
+        if stream_id in self.publications:
+            raise StreamBusy(f"stream {stream_id!r} is already published")
+        peer = PublisherPeer(self.settings, self._peer_closed)
+        try:
+            await peer.accept(offer_sdp)
+        except BaseException:
+            await peer.close()
+            raise
+        # A second publisher may have won the race while we negotiated.
+        if stream_id in self.publications or self.closed:
+            await peer.close()
+            raise StreamBusy(f"stream {stream_id!r} is already published")
+        pub = Publication(stream_id, peer)
+        self.publications[stream_id] = pub
+        self._listener.on_published(pub)
+        return pub
+
+    async def subscribe(self, stream_id: str, offer_sdp: str) -> SubscriberPeer:
+        pub = self.publications.get(stream_id)
+        if pub is None:
+            raise StreamNotFound(f"stream {stream_id!r} is not live")
+        peer = SubscriberPeer(self.settings, self._peer_closed)
+        try:
+            await peer.accept(offer_sdp, pub.producers)
+        except BaseException:
+            await peer.close()
+            raise
+        if pub.peer.closed:
+            await peer.close()
+            raise StreamNotFound(f"stream {stream_id!r} ended")
+        self.subscribers[peer.id] = (stream_id, peer)
+        return peer
+
+    async def close_publication(self, stream_id: str, resource_id: str) -> None:
+        pub = self.publications.get(stream_id)
+        if pub is None or pub.resource_id != resource_id:
+            raise ResourceNotFound(f"no publishing resource {resource_id!r} on {stream_id!r}")
+        await pub.peer.close()
+
+    async def close_subscription(self, stream_id: str, resource_id: str) -> None:
+        entry = self.subscribers.get(resource_id)
+        if entry is None or entry[0] != stream_id:
+            raise ResourceNotFound(f"no viewing resource {resource_id!r} on {stream_id!r}")
+        await entry[1].close()
+
+    def _peer_closed(self, peer: Peer) -> None:
+        if isinstance(peer, PublisherPeer):
+            for stream_id, pub in list(self.publications.items()):
+                if pub.peer is peer:
+                    del self.publications[stream_id]
+                    self._listener.on_unpublished(pub)
+        else:
+            self.subscribers.pop(peer.id, None)
+        if self._on_empty and not self.publications and not self.subscribers:
+            self._on_empty(self)
+
+    def on_empty(self, callback: Callable[[Router], None]) -> None:
+        self._on_empty = callback
+
+    async def _refresh_sender_reports(self) -> None:
+        """Keep every consumer's RTCP SR mapping fresh; aiortc's RTCP loop sends it."""
+        try:
+            while True:
+                await asyncio.sleep(0.5)
+                for _, peer in list(self.subscribers.values()):
+                    for consumer in peer.consumers:
+                        consumer.refresh_sender_report()
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            logger.exception("sender report loop of router %s", self.id)
+
+    async def close(self) -> None:
+        """Idempotent cascade: subscribers, then publishers (which close their producers)."""
+        if self.closed:
+            return
+        self.closed = True
+        self._sr_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._sr_task
+        for _, peer in list(self.subscribers.values()):
+            await peer.close()
+        for pub in list(self.publications.values()):
+            await pub.peer.close()

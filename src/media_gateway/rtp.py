@@ -1,0 +1,127 @@
+"""Pure RTP helpers: sequence arithmetic, keyframe detection, header writing.
+
+No I/O and no aiortc objects here, so every function is tested with plain bytes.
+"""
+
+from __future__ import annotations
+
+import struct
+
+_HEADER = struct.Struct("!BBHII")
+
+
+def seq_newer(a: int, b: int) -> bool:
+    """True when 16-bit sequence number `a` comes after `b` (RFC 1982 serial arithmetic)."""
+    return a != b and ((a - b) & 0xFFFF) < 0x8000
+
+
+def seq_diff(a: int, b: int) -> int:
+    """Signed distance a - b in 16-bit sequence space, in [-32768, 32767]."""
+    d = (a - b) & 0xFFFF
+    return d - 0x10000 if d >= 0x8000 else d
+
+
+def vp8_is_keyframe_start(payload: bytes) -> bool:
+    """First packet of a VP8 keyframe (RFC 7741 payload descriptor + VP8 frame tag)."""
+    if len(payload) < 1:
+        return False
+    b0 = payload[0]
+    # S bit set and partition index 0: this packet starts a frame.
+    if not (b0 & 0x10) or (b0 & 0x0F) != 0:
+        return False
+    i = 1
+    if b0 & 0x80:  # X: extension byte follows
+        if len(payload) < 2:
+            return False
+        ext = payload[1]
+        i = 2
+        if ext & 0x80:  # I: picture id, 1 or 2 bytes
+            if len(payload) <= i:
+                return False
+            i += 2 if payload[i] & 0x80 else 1
+        if ext & 0x40:  # L: TL0PICIDX
+            i += 1
+        if ext & 0x30:  # T or K: TID/KEYIDX byte
+            i += 1
+    if len(payload) <= i:
+        return False
+    # VP8 frame tag: bit 0 of the first byte is 0 for a keyframe.
+    return (payload[i] & 0x01) == 0
+
+
+_H264_SPS, _H264_IDR, _H264_STAP_A, _H264_FU_A = 7, 5, 24, 28
+
+
+def h264_is_keyframe_start(payload: bytes) -> bool:
+    """Packet that starts an IDR access unit (SPS, or IDR slice start) per RFC 6184."""
+    if not payload:
+        return False
+    nal = payload[0] & 0x1F
+    if nal in (_H264_SPS, _H264_IDR):
+        return True
+    if nal == _H264_STAP_A:
+        i = 1
+        while i + 2 < len(payload):
+            size = (payload[i] << 8) | payload[i + 1]
+            if size == 0:
+                break
+            t = payload[i + 2] & 0x1F
+            if t in (_H264_SPS, _H264_IDR):
+                return True
+            i += 2 + size
+        return False
+    if nal == _H264_FU_A and len(payload) >= 2:
+        fu = payload[1]
+        return bool(fu & 0x80) and (fu & 0x1F) == _H264_IDR
+    return False
+
+
+def is_keyframe_start(mime: str, payload: bytes) -> bool:
+    """Whether a consumer may start forwarding at this packet."""
+    m = mime.lower()
+    if m == "video/vp8":
+        return vp8_is_keyframe_start(payload)
+    if m == "video/h264":
+        return h264_is_keyframe_start(payload)
+    # Audio codecs have no inter-frame dependency.
+    return True
+
+
+def write_header(
+    marker: int, payload_type: int, seq: int, timestamp: int, ssrc: int, extension: bytes
+) -> bytes:
+    """RTP fixed header, followed by a prebuilt header-extension block (may be empty)."""
+    first = 0x90 if extension else 0x80
+    return _HEADER.pack(first, (marker << 7) | payload_type, seq, timestamp, ssrc) + extension
+
+
+def one_byte_extension_block(elements: list[tuple[int, bytes]]) -> bytes:
+    """RFC 8285 one-byte header extension block for (id, value) pairs, padded to 32 bits."""
+    if not elements:
+        return b""
+    body = b"".join(bytes([(eid << 4) | (len(v) - 1)]) + v for eid, v in elements)
+    body += b"\x00" * (-len(body) % 4)
+    return struct.pack("!HH", 0xBEDE, len(body) // 4) + body
+
+
+def vp8_keyframe_size(payload: bytes) -> tuple[int, int] | None:
+    """Width and height from the first packet of a VP8 keyframe, if it carries them."""
+    if not vp8_is_keyframe_start(payload):
+        return None
+    i = 1
+    if payload[0] & 0x80:
+        ext = payload[1]
+        i = 2
+        if ext & 0x80:
+            i += 2 if payload[i] & 0x80 else 1
+        if ext & 0x40:
+            i += 1
+        if ext & 0x30:
+            i += 1
+    # frame tag (3 bytes), start code 9d 01 2a, then 14-bit width and height
+    hdr = payload[i : i + 10]
+    if len(hdr) < 10 or hdr[3:6] != b"\x9d\x01\x2a":
+        return None
+    width = (hdr[6] | (hdr[7] << 8)) & 0x3FFF
+    height = (hdr[8] | (hdr[9] << 8)) & 0x3FFF
+    return width, height

@@ -1,0 +1,1 @@
+"""vdispatch: the composition root (CLI, settings, node assembly, demo)."""

@@ -1,0 +1,3 @@
+from vdispatch.cli import main
+
+raise SystemExit(main())

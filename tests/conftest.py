@@ -1,0 +1,79 @@
+"""Shared fixtures: a real gateway node on loopback, real aiortc peers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from camera_agents.ice import use_host_addresses
+from media_gateway import MediaGateway
+from signaling import GATEWAY_KEY, TOKENS_KEY, TokenIssuer
+from vdispatch.node import build_app
+from vdispatch.settings import load_settings
+
+
+def require_or_skip(available: bool, reason: str, env: str) -> None:
+    """Skip when a service is absent, unless CI demands it (then fail)."""
+    if available:
+        return
+    if os.environ.get(env):
+        pytest.fail(f"{reason} (required because {env} is set)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def chromium_path() -> str:
+    path = shutil.which("chromium")
+    require_or_skip(
+        path is not None,
+        "Debian's chromium is not installed (apt-get install chromium)",
+        "VDISPATCH_REQUIRE_BROWSER",
+    )
+    assert path is not None
+    return path
+
+
+@dataclass
+class Node:
+    url: str
+    app: web.Application
+
+    @property
+    def gateway(self) -> MediaGateway:
+        return self.app[GATEWAY_KEY]
+
+    @property
+    def tokens(self) -> TokenIssuer:
+        return self.app[TOKENS_KEY]
+
+    def token(self, stream: str, role: str = "station", ttl: int = 600) -> str:
+        return self.tokens.mint([stream], role, ttl)  # type: ignore[arg-type]
+
+    def whip(self, stream: str) -> str:
+        return f"{self.url}/whip/{stream}"
+
+    def whep(self, stream: str) -> str:
+        return f"{self.url}/whep/{stream}"
+
+
+@pytest.fixture
+async def node(tmp_path: Path) -> AsyncIterator[Node]:
+    settings = load_settings(data_dir=tmp_path / "var", ice_addresses="127.0.0.1")
+    app = build_app(settings, demo=True)
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server()
+    use_host_addresses(["127.0.0.1"])
+    try:
+        yield Node(url=str(server.make_url("")).rstrip("/"), app=app)
+    finally:
+        await server.close()
+        use_host_addresses(None)
+        await asyncio.sleep(0)

@@ -1,0 +1,160 @@
+"""Test peers on aiortc: a publisher of pre-encoded video, and WHEP viewers that keep
+the encoded frames they reassemble (to prove the gateway never transcodes)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fractions
+import time
+from typing import Any
+from urllib.parse import urljoin
+
+import aiohttp
+import av
+import numpy as np
+from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+VIDEO_CLOCK = 90000
+
+
+def encode_vp8(count: int, width: int = 320, height: int = 240, gop: int = 30) -> list[bytes]:
+    """`count` VP8 frames of a moving pattern, a keyframe every `gop` frames."""
+    codec = av.CodecContext.create("libvpx", "w")
+    codec.width, codec.height = width, height
+    codec.pix_fmt = "yuv420p"
+    codec.time_base = fractions.Fraction(1, 30)
+    codec.gop_size = gop
+    codec.bit_rate = 600_000
+    codec.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
+    frames: list[bytes] = []
+    y = np.arange(height)[:, None]
+    x = np.arange(width)[None, :]
+    for i in range(count):
+        img = np.zeros((height, width, 3), dtype=np.uint8)
+        img[..., 0] = (x + 4 * i) % 256
+        img[..., 1] = (y + 2 * i) % 256
+        img[..., 2] = ((x ^ y) + i) % 256
+        frame = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
+        frame.pts = i
+        for pkt in codec.encode(frame):
+            frames.append(bytes(pkt))
+    for pkt in codec.encode(None):
+        frames.append(bytes(pkt))
+    return frames
+
+
+class EncodedVideoTrack(MediaStreamTrack):
+    """Sends given encoded frames as they are (aiortc packetizes, never encodes)."""
+
+    kind = "video"
+
+    def __init__(self, frames: list[bytes], fps: float = 30.0, loop: bool = True) -> None:
+        super().__init__()
+        self.frames = frames
+        self.fps = fps
+        self.loop = loop
+        self.sent: list[bytes] = []
+        self._index = 0
+        self._start: float | None = None
+
+    async def recv(self) -> av.Packet:
+        if self._start is None:
+            self._start = time.monotonic()
+        if self._index >= len(self.frames) and not self.loop:
+            await asyncio.sleep(3600)
+        target = self._start + self._index / self.fps
+        await asyncio.sleep(max(0.0, target - time.monotonic()))
+        data = self.frames[self._index % len(self.frames)]
+        pkt = av.Packet(data)
+        pkt.pts = round(self._index * VIDEO_CLOCK / self.fps)
+        pkt.time_base = fractions.Fraction(1, VIDEO_CLOCK)
+        self._index += 1
+        self.sent.append(data)
+        return pkt
+
+
+class _RecordingQueue:
+    """Stands in for aiortc's decoder queue: keeps each reassembled encoded frame."""
+
+    def __init__(self, inner: Any, frames: list[bytes], times: list[float]) -> None:
+        self._inner = inner
+        self._frames = frames
+        self._times = times
+
+    def put(self, item: Any) -> None:
+        if item is not None:
+            self._frames.append(bytes(item[1].data))
+            self._times.append(time.monotonic())
+        self._inner.put(item)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+async def whip_or_whep(url: str, token: str | None, sdp: str) -> tuple[int, str, str | None]:
+    headers = {"Content-Type": "application/sdp"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    async with aiohttp.ClientSession() as http, http.post(url, data=sdp, headers=headers) as r:
+        location = r.headers.get("Location")
+        return r.status, await r.text(), urljoin(url, location) if location else None
+
+
+class Viewer:
+    """A WHEP viewer on aiortc; records encoded video frames and decodes them too."""
+
+    def __init__(self, url: str, token: str, audio: bool = False) -> None:
+        self.url = url
+        self.token = token
+        self.audio = audio
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.frames: list[bytes] = []
+        self.frame_times: list[float] = []
+        self.decoded = 0
+        self.started_at = 0.0
+        self.resource: str | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self.started_at = time.monotonic()
+        video = self.pc.addTransceiver("video", direction="recvonly")
+        if self.audio:
+            self.pc.addTransceiver("audio", direction="recvonly")
+        receiver = video.receiver
+        name = "_RTCRtpReceiver__decoder_queue"
+        setattr(
+            receiver, name, _RecordingQueue(getattr(receiver, name), self.frames, self.frame_times)
+        )
+
+        @self.pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            if track.kind == "video":
+                self._tasks.append(asyncio.ensure_future(self._drain(track)))
+
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        status, body, location = await whip_or_whep(
+            self.url, self.token, self.pc.localDescription.sdp
+        )
+        if status != 201:
+            raise AssertionError(f"WHEP answered {status}: {body}")
+        self.resource = location
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=body, type="answer"))
+
+    async def _drain(self, track: MediaStreamTrack) -> None:
+        with contextlib.suppress(Exception):
+            while True:
+                await track.recv()
+                self.decoded += 1
+
+    async def wait_frames(self, count: int, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.frames) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"only {len(self.frames)} of {count} frames in {timeout}s")
+            await asyncio.sleep(0.05)
+
+    async def close(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        await self.pc.close()
