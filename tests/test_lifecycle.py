@@ -1,0 +1,92 @@
+"""Lifecycles close in cascade and leave nothing behind; a stalled viewer harms nobody."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+
+from camera_agents import WhipPublisher
+
+from .conftest import Node
+from .peers import EncodedVideoTrack, Viewer, encode_vp8
+
+FRAMES = encode_vp8(60, gop=15)
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def _settle() -> None:
+    for _ in range(20):
+        await asyncio.sleep(0.05)
+
+
+async def _cycle(node: Node, stream: str) -> None:
+    publisher = WhipPublisher(node.whip(stream), node.token(stream), [EncodedVideoTrack(FRAMES)])
+    await publisher.start()
+    viewer = Viewer(node.whep(stream), node.token(stream, "viewer"))
+    await viewer.start()
+    await viewer.wait_frames(3)
+    await viewer.close()
+    await publisher.stop()
+
+
+async def test_twenty_connect_disconnect_cycles_leak_no_task_thread_or_socket(node: Node) -> None:
+    await _cycle(node, "warmup")  # the default executor's threads are made once
+    await _settle()
+    tasks, threads, fds = len(asyncio.all_tasks()), threading.active_count(), _open_fds()
+    for i in range(20):
+        await _cycle(node, f"cycle{i}")
+    await _settle()
+    assert node.gateway.streams() == []
+    assert node.gateway._routers == {}
+    assert len(asyncio.all_tasks()) <= tasks
+    assert threading.active_count() <= threads
+    assert _open_fds() <= fds
+
+
+async def test_deleting_the_publisher_ends_its_viewers(node: Node) -> None:
+    publisher = WhipPublisher(node.whip("cam"), node.token("cam"), [EncodedVideoTrack(FRAMES)])
+    await publisher.start()
+    viewer = Viewer(node.whep("cam"), node.token("cam", "viewer"))
+    await viewer.start()
+    await viewer.wait_frames(3)
+    await publisher.stop()
+    for _ in range(100):
+        if viewer.pc.connectionState == "closed" or not node.gateway._routers:
+            break
+        await asyncio.sleep(0.05)
+    assert node.gateway._routers == {}
+    await viewer.close()
+
+
+async def test_a_viewer_that_stops_reading_does_not_cost_the_others_a_frame(node: Node) -> None:
+    frames = encode_vp8(300, gop=60)
+    track = EncodedVideoTrack(frames)
+    publisher = WhipPublisher(node.whip("cam"), node.token("cam"), [track])
+    await publisher.start()
+    stalled = Viewer(node.whep("cam"), node.token("cam", "viewer"))
+    healthy = [Viewer(node.whep("cam"), node.token("cam", "viewer")) for _ in range(2)]
+    try:
+        for v in [stalled, *healthy]:
+            await v.start()
+        for v in [stalled, *healthy]:
+            await v.wait_frames(5)
+        # The stalled viewer's socket is never read again: the kernel drops what arrives.
+        loop = asyncio.get_running_loop()
+        conn = stalled.pc.getTransceivers()[0].receiver.transport.transport._connection
+        for proto in conn._protocols:
+            loop._remove_reader(proto.transport.get_extra_info("socket").fileno())  # type: ignore[attr-defined]
+        before = [len(v.frames) for v in healthy]
+        await asyncio.sleep(4)
+        for v, n in zip(healthy, before, strict=True):
+            got = v.frames[n:]
+            assert len(got) >= 100, f"healthy viewer got only {len(got)} frames in 4 s"
+            start = next(i for i, f in enumerate(track.sent) if f == got[0])
+            assert got == track.sent[start : start + len(got)], "a healthy viewer lost frames"
+    finally:
+        for v in [stalled, *healthy]:
+            await v.close()
+        await publisher.stop()
