@@ -98,6 +98,9 @@ class Consumer:
         self.dropped += 1
         return False
 
+    def sender_report(self, ntp: int, rtp_timestamp: int) -> None:
+        pass  # consumers read the producer's mapping when they refresh their own SR
+
     # ---- feedback from the viewer ----
 
     def on_nack(self, seqs: list[int]) -> None:

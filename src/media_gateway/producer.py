@@ -27,6 +27,10 @@ class PacketSink(Protocol):
 
     def send(self, packet: RelayPacket) -> None: ...
 
+    def sender_report(self, ntp: int, rtp_timestamp: int) -> None:
+        """The publisher's RTP <-> wall-clock mapping (RTCP SR)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -113,6 +117,8 @@ class Producer:
 
     def on_sender_report(self, ntp: int, rtp_timestamp: int) -> None:
         self._sr_ntp, self._sr_rtp = ntp, rtp_timestamp
+        for sink in self._sinks:
+            sink.sender_report(ntp, rtp_timestamp)
 
     # ---- services for consumers ----
 

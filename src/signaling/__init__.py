@@ -1,13 +1,14 @@
 """Signaling: WHIP/WHEP, tokens and grants, the JSON API."""
 
 from .errors import Forbidden, SignalingError, Unauthorized
-from .keys import BUS_KEY, GATEWAY_KEY, NODE_KEY, TOKENS_KEY
+from .keys import BUS_KEY, GATEWAY_KEY, NODE_KEY, RECORDER_KEY, TOKENS_KEY
 from .tokens import Grant, TokenIssuer, parse_ttl, valid_stream_id
 
 __all__ = [
     "BUS_KEY",
     "GATEWAY_KEY",
     "NODE_KEY",
+    "RECORDER_KEY",
     "TOKENS_KEY",
     "Forbidden",
     "Grant",

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from cluster import EventBus, Node
 from media_gateway import MediaGateway
+from recorder import Recorder
 
 from .tokens import TokenIssuer
 
@@ -13,3 +14,4 @@ GATEWAY_KEY = web.AppKey("media_gateway", MediaGateway)
 TOKENS_KEY = web.AppKey("token_issuer", TokenIssuer)
 NODE_KEY = web.AppKey("node", Node)
 BUS_KEY = web.AppKey("bus", EventBus)
+RECORDER_KEY = web.AppKey("recorder", Recorder)

@@ -10,9 +10,11 @@ from aiohttp import web
 import command_console
 from cluster import InProcessBus
 from media_gateway import MediaGateway
-from signaling import BUS_KEY, GATEWAY_KEY, NODE_KEY, TOKENS_KEY, TokenIssuer, whip
+from recorder import Recorder
+from signaling import BUS_KEY, GATEWAY_KEY, NODE_KEY, RECORDER_KEY, TOKENS_KEY, TokenIssuer, whip
 from signaling import api as signaling_api
 
+from .recording_bridge import RecordingBridge
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -29,9 +31,16 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
 
     async def media_gateway(app: web.Application) -> AsyncIterator[None]:
         gateway = MediaGateway(settings.media())
+        recorder = None
+        if settings.record:
+            recorder = Recorder(settings.recorder(), app[NODE_KEY].node_id)
+            app[RECORDER_KEY] = recorder
+            gateway.add_listener(RecordingBridge(recorder))
         app[GATEWAY_KEY] = gateway
         yield
-        await gateway.close()
+        await gateway.close()  # publishers leave: recordings detach
+        if recorder is not None:
+            await recorder.close()  # segments closed, manifests signed
         await app[BUS_KEY].close()
 
     app.cleanup_ctx.append(media_gateway)

@@ -19,6 +19,7 @@ from pydantic_settings import (
 
 from cluster import Node
 from media_gateway import MediaSettings
+from recorder import RecorderSettings
 
 CommaList = Annotated[list[str], NoDecode]
 
@@ -43,6 +44,7 @@ class Settings(BaseSettings):
     ice_addresses: CommaList = Field(default_factory=list)
     segment_seconds: float = Field(10.0, gt=0, le=3600)
     record: bool = True
+    reconnect_grace: float = Field(30.0, ge=0)
     udp_receive_buffer: int = Field(8 * 1024 * 1024, ge=65536)
     udp_send_buffer: int = Field(4 * 1024 * 1024, ge=65536)
 
@@ -75,6 +77,14 @@ class Settings(BaseSettings):
             ice_addresses=list(self.ice_addresses),
             udp_receive_buffer=self.udp_receive_buffer,
             udp_send_buffer=self.udp_send_buffer,
+        )
+
+    def recorder(self) -> RecorderSettings:
+        return RecorderSettings(
+            data_dir=self.data_dir,
+            segment_seconds=self.segment_seconds,
+            enabled=self.record,
+            reconnect_grace=self.reconnect_grace,
         )
 
     def node(self) -> Node:

@@ -1,0 +1,112 @@
+"""manifest.json: what a recording holds, segment by segment, and what went missing.
+
+Written atomically (temp file, fsync, rename, fsync of the directory) and signed after
+every closed segment, so after a crash the manifest on disk always describes exactly
+the closed segments that exist.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .signing import NodeKey
+
+FORMAT = "vdispatch-recording/1"
+MANIFEST = "manifest.json"
+SIGNATURE = "manifest.sig"
+PUBLIC_KEY = "node.pub"
+
+
+@dataclass
+class SegmentEntry:
+    index: int  # from 1, as in the file name
+    file: str
+    start: str  # ISO 8601 UTC wall clock of the first frame
+    end: str
+    duration: float  # seconds
+    bytes: int
+    sha256: str  # hex
+    chain: str  # hex: sha256(prev_chain || sha256)
+    flags: list[str] = field(default_factory=list)  # e.g. "salvaged"
+
+
+@dataclass
+class ContinuityEntry:
+    """A span of wall-clock time the recording does not cover, and why."""
+
+    start: str
+    end: str | None
+    kind: str  # publisher-disconnect | loss | keyframe-wait | write-failure | disk-full | lost-on-crash
+    reason: str
+
+
+@dataclass
+class Manifest:
+    recording_id: str
+    stream: str
+    station: str
+    node_id: str
+    container: str  # "webm" | "mp4"
+    codecs: dict[str, str]  # kind -> codec name
+    started_at: str
+    session: str | None = None
+    ended_at: str | None = None
+    state: str = "recording"  # recording | closed | interrupted
+    segments: list[SegmentEntry] = field(default_factory=list)
+    continuity: list[ContinuityEntry] = field(default_factory=list)
+    format: str = FORMAT
+
+    def to_json(self) -> bytes:
+        return (
+            json.dumps(asdict(self), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+        ).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Manifest:
+        raw: dict[str, Any] = json.loads(data)
+        if raw.get("format") != FORMAT:
+            raise ValueError(f"not a {FORMAT} manifest")
+        raw["segments"] = [SegmentEntry(**s) for s in raw.get("segments", [])]
+        raw["continuity"] = [ContinuityEntry(**c) for c in raw.get("continuity", [])]
+        return cls(**raw)
+
+    @property
+    def last_chain(self) -> bytes:
+        return bytes.fromhex(self.segments[-1].chain) if self.segments else bytes(32)
+
+
+def write_durably(path: Path, data: bytes) -> None:
+    """Temp file, fsync, rename over, fsync the directory."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save(directory: Path, manifest: Manifest, key: NodeKey) -> None:
+    """Write manifest, its signature and the public key. Blocking: call from a thread."""
+    data = manifest.to_json()
+    pub = directory / PUBLIC_KEY
+    if not pub.exists() or pub.read_bytes() != key.public_pem:
+        write_durably(pub, key.public_pem)
+    write_durably(directory / MANIFEST, data)
+    write_durably(directory / SIGNATURE, key.sign(data))
+
+
+def load(directory: Path) -> Manifest:
+    return Manifest.from_json((directory / MANIFEST).read_bytes())
