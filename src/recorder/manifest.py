@@ -40,7 +40,8 @@ class ContinuityEntry:
 
     start: str
     end: str | None
-    kind: str  # publisher-disconnect | loss | keyframe-wait | write-failure | disk-full | lost-on-crash
+    # publisher-disconnect | loss | keyframe-wait | write-failure | disk-full | lost-on-crash
+    kind: str
     reason: str
 
 

@@ -7,6 +7,7 @@ file with its final name is always complete.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -111,7 +112,5 @@ class SegmentFile:
 
     def abandon(self) -> None:
         """Close without publishing (used when the disk failed under us)."""
-        try:
+        with contextlib.suppress(Exception):
             self._out.close()
-        except Exception:
-            pass
