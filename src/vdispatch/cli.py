@@ -38,6 +38,13 @@ def _parser() -> argparse.ArgumentParser:
     agent.add_argument("--name", help="station name burned into the test pattern")
     agent.add_argument("--spool", help="local spool directory (not yet used)")
 
+    verify = sub.add_parser("verify", help="check a recording's segments, chain and signature")
+    verify.add_argument("target", help="recording id or directory")
+
+    export = sub.add_parser("export", help="write an evidence package (zip)")
+    export.add_argument("target", help="recording id or directory")
+    export.add_argument("-o", "--output", required=True, help="FILE.zip")
+
     token = sub.add_parser("token", help="mint a stream token")
     token.add_argument("--stream", action="append", required=True)
     token.add_argument("--role", choices=["station", "viewer"], required=True)
@@ -67,6 +74,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "verify":
+        from . import evidence_cli
+
+        return evidence_cli.verify(settings, args.target)
+    if args.command == "export":
+        from . import evidence_cli
+
+        return evidence_cli.export(settings, args.target, args.output)
     if args.command == "token":
         from signaling import TokenIssuer, parse_ttl
 

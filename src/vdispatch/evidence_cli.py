@@ -1,0 +1,80 @@
+"""`vdispatch verify` and `vdispatch export`: blocking commands with a progress bar."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from recorder.export import export_recording
+from recorder.signing import NodeKey
+from recorder.verify import verify_recording
+
+from .settings import Settings
+
+
+def resolve_recording(settings: Settings, target: str) -> Path:
+    path = Path(target)
+    if path.is_dir():
+        return path
+    candidate = settings.recorder().recordings_dir / target
+    if candidate.is_dir():
+        return candidate
+    raise FileNotFoundError(f"no recording {target!r} (neither a directory nor a recording id)")
+
+
+def trusted_keys(settings: Settings) -> list[bytes] | None:
+    key_path = settings.recorder().key_path
+    if not key_path.exists():
+        return None
+    return [NodeKey.load_or_create(key_path).public_pem]
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar on a terminal; silence otherwise."""
+    if not sys.stderr.isatty():
+        yield lambda done, total: None
+        return
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def verify(settings: Settings, target: str) -> int:
+    try:
+        directory = resolve_recording(settings, target)
+    except FileNotFoundError as exc:
+        print(f"vdispatch verify: {exc}", file=sys.stderr)
+        return 2
+    with progress_bar("verifying") as update:
+        result = verify_recording(directory, trusted_keys(settings), update)
+    print(result.summary())
+    for problem in result.problems[1:]:
+        print(f"  also: {problem}")
+    return 0 if result.ok else 1
+
+
+def export(settings: Settings, target: str, out: str) -> int:
+    try:
+        directory = resolve_recording(settings, target)
+    except FileNotFoundError as exc:
+        print(f"vdispatch export: {exc}", file=sys.stderr)
+        return 2
+    with progress_bar("exporting") as update:
+        path = export_recording(directory, Path(out), progress=update)
+    print(path)
+    return 0
