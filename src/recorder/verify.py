@@ -81,7 +81,8 @@ def verify_recording(
     for n, seg in enumerate(manifest.segments, start=1):
         if seg.index != n:
             result.problems.append(
-                f"segment {seg.file}: listed as number {seg.index} at position {n} (reordered or removed from the manifest)"
+                f"segment {seg.file}: listed as number {seg.index} at position {n} "
+                "(reordered or removed from the manifest)"
             )
         path = directory / seg.file
         if not path.is_file():
