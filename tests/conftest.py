@@ -66,7 +66,9 @@ class Node:
 
 @pytest.fixture
 async def node(tmp_path: Path) -> AsyncIterator[Node]:
-    settings = load_settings(data_dir=tmp_path / "var", ice_addresses="127.0.0.1")
+    settings = load_settings(
+        data_dir=tmp_path / "var", ice_addresses="127.0.0.1", reconnect_grace=0.2
+    )
     app = build_app(settings, demo=True)
     server = TestServer(app, host="127.0.0.1", port=0)
     await server.start_server()

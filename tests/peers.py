@@ -7,13 +7,21 @@ import asyncio
 import contextlib
 import fractions
 import time
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urljoin
 
 import aiohttp
 import av
 import numpy as np
-from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
 
 VIDEO_CLOCK = 90000
 
@@ -42,6 +50,58 @@ def encode_vp8(count: int, width: int = 320, height: int = 240, gop: int = 30) -
     for pkt in codec.encode(None):
         frames.append(bytes(pkt))
     return frames
+
+
+def encode_h264(
+    count: int, width: int = 320, height: int = 240, gop: int = 30, slices: int = 2
+) -> list[bytes]:
+    """`count` H.264 frames (constrained baseline, Annex B with SPS/PPS before every IDR),
+    each picture in `slices` slices."""
+    codec = av.CodecContext.create("libx264", "w")
+    codec.width, codec.height = width, height
+    codec.pix_fmt = "yuv420p"
+    codec.time_base = fractions.Fraction(1, 30)
+    codec.framerate = fractions.Fraction(30, 1)
+    codec.gop_size = gop
+    codec.bit_rate = 600_000
+    codec.profile = "Constrained Baseline"
+    codec.thread_count = 1  # otherwise x264's sliced threads decide the slice count
+    codec.options = {
+        "preset": "ultrafast",
+        "tune": "zerolatency",
+        "x264-params": (
+            f"keyint={gop}:min-keyint={gop}:scenecut=0:annexb=1:repeat-headers=1:slices={slices}"
+        ),
+    }
+    frames: list[bytes] = []
+    for i, frame in enumerate(_pattern(count, width, height)):
+        frame.pts = i
+        frames += [bytes(pkt) for pkt in codec.encode(frame)]
+    frames += [bytes(pkt) for pkt in codec.encode(None)]
+    return frames
+
+
+def _pattern(count: int, width: int, height: int) -> list[av.VideoFrame]:
+    y = np.arange(height)[:, None]
+    x = np.arange(width)[None, :]
+    out = []
+    for i in range(count):
+        img = np.zeros((height, width, 3), dtype=np.uint8)
+        img[..., 0] = (x + 4 * i) % 256
+        img[..., 1] = (y + 2 * i) % 256
+        img[..., 2] = ((x ^ y) + i) % 256
+        out.append(av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p"))
+    return out
+
+
+def prefer_codecs(transceiver: RTCRtpTransceiver, mimes: Sequence[str]) -> None:
+    """Offer only these codecs (and their RTX) on this transceiver, in this order."""
+    caps = RTCRtpSender.getCapabilities(transceiver.kind).codecs
+    wanted = [c for m in mimes for c in caps if c.mimeType.lower() == m.lower()]
+    if not wanted:
+        raise ValueError(f"aiortc offers none of {mimes}")
+    rtx = [c for c in caps if c.mimeType.lower() == "video/rtx"]
+    transceiver.setCodecPreferences(wanted + rtx)
 
 
 class EncodedVideoTrack(MediaStreamTrack):
@@ -104,14 +164,22 @@ async def whip_or_whep(url: str, token: str | None, sdp: str) -> tuple[int, str,
 class Viewer:
     """A WHEP viewer on aiortc; records encoded video frames and decodes them too."""
 
-    def __init__(self, url: str, token: str, audio: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        audio: bool = False,
+        video_codecs: Sequence[str] | None = None,
+    ) -> None:
         self.url = url
         self.token = token
         self.audio = audio
+        self.video_codecs = video_codecs
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.frames: list[bytes] = []
         self.frame_times: list[float] = []
         self.decoded = 0
+        self.audio_frames = 0
         self.started_at = 0.0
         self.resource: str | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -119,6 +187,8 @@ class Viewer:
     async def start(self) -> None:
         self.started_at = time.monotonic()
         video = self.pc.addTransceiver("video", direction="recvonly")
+        if self.video_codecs is not None:
+            prefer_codecs(video, self.video_codecs)
         if self.audio:
             self.pc.addTransceiver("audio", direction="recvonly")
         receiver = video.receiver
@@ -131,6 +201,8 @@ class Viewer:
         def on_track(track: MediaStreamTrack) -> None:
             if track.kind == "video":
                 self._tasks.append(asyncio.ensure_future(self._drain(track)))
+            else:
+                self._tasks.append(asyncio.ensure_future(self._drain_audio(track)))
 
         await self.pc.setLocalDescription(await self.pc.createOffer())
         status, body, location = await whip_or_whep(
@@ -146,6 +218,12 @@ class Viewer:
             while True:
                 await track.recv()
                 self.decoded += 1
+
+    async def _drain_audio(self, track: MediaStreamTrack) -> None:
+        with contextlib.suppress(Exception):
+            while True:
+                await track.recv()
+                self.audio_frames += 1
 
     async def wait_frames(self, count: int, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout

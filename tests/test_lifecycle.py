@@ -19,7 +19,8 @@ def _open_fds() -> int:
 
 
 async def _settle() -> None:
-    for _ in range(20):
+    # Recordings close after the node's reconnect grace (0.2 s in tests).
+    for _ in range(30):
         await asyncio.sleep(0.05)
 
 

@@ -67,7 +67,8 @@ class Agent:
                 logger.info("publishing %s to %s", self.config.stream_id, base)
                 delay = self.config.backoff_initial
                 await publisher.wait_ended()
-                logger.warning("lost %s on %s", self.config.stream_id, base)
+                if not self._stopping:
+                    logger.warning("lost %s on %s", self.config.stream_id, base)
             except WhipError as exc:
                 if exc.permanent:
                     await publisher.stop()

@@ -53,26 +53,24 @@ class PatternRenderer:
         self._base = base
 
     def render(self, index: int) -> np.ndarray:
-        """One BGR frame; `index` moves the pattern."""
-        offset = (index * 8) % self.width
-        img = np.ascontiguousarray(self._base[:, offset : offset + self.width])
-        cx = int((self.width - 120) * (0.5 + 0.5 * math.sin(index / 30)))
-        cv2.rectangle(
-            img, (cx, self.height - 160), (cx + 120, self.height - 40), (255, 255, 255), -1
-        )
-        cv2.rectangle(img, (0, 0), (self.width, 110), (0, 0, 0), -1)
+        """One BGR frame; `index` moves the pattern. Laid out for 720p, scaled to the height."""
+        w, h = self.width, self.height
+        k = h / 720
+
+        def px(v: float) -> int:
+            return max(1, round(v * k))
+
+        offset = (index * 8) % w
+        img = np.ascontiguousarray(self._base[:, offset : offset + w])
+        box = px(120)
+        cx = int((w - box) * (0.5 + 0.5 * math.sin(index / 30)))
+        cv2.rectangle(img, (cx, h - px(160)), (cx + box, h - px(40)), (255, 255, 255), -1)
+        cv2.rectangle(img, (0, 0), (w, px(110)), (0, 0, 0), -1)
         clock = datetime.now().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-        cv2.putText(img, self.station, (24, 48), cv2.FONT_HERSHEY_SIMPLEX, 1.3, (255, 255, 255), 3)
-        cv2.putText(img, clock, (24, 96), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (0, 255, 255), 3)
-        cv2.putText(
-            img,
-            f"#{index}",
-            (self.width - 260, 96),
-            cv2.FONT_HERSHEY_SIMPLEX,
-            1.2,
-            (200, 200, 200),
-            2,
-        )
+        font = cv2.FONT_HERSHEY_SIMPLEX
+        cv2.putText(img, self.station, (px(24), px(48)), font, 1.3 * k, (255, 255, 255), px(3))
+        cv2.putText(img, clock, (px(24), px(96)), font, 1.2 * k, (0, 255, 255), px(3))
+        cv2.putText(img, f"#{index}", (w - px(260), px(96)), font, 1.2 * k, (200, 200, 200), px(2))
         return img
 
     def frame(self, index: int) -> av.VideoFrame:

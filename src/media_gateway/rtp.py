@@ -52,13 +52,21 @@ def vp8_is_keyframe_start(payload: bytes) -> bool:
 _H264_SPS, _H264_IDR, _H264_STAP_A, _H264_FU_A = 7, 5, 24, 28
 
 
+def _first_slice(slice_data: bytes, at: int) -> bool:
+    """first_mb_in_slice == 0: its ue(v) code is a single 1 bit, the slice header's first."""
+    return at < len(slice_data) and bool(slice_data[at] & 0x80)
+
+
 def h264_is_keyframe_start(payload: bytes) -> bool:
-    """Packet that starts an IDR access unit (SPS, or IDR slice start) per RFC 6184."""
+    """Packet that starts an IDR access unit (SPS, or the start of the IDR picture's first
+    slice) per RFC 6184. Later slices of the picture do not start it."""
     if not payload:
         return False
     nal = payload[0] & 0x1F
-    if nal in (_H264_SPS, _H264_IDR):
+    if nal == _H264_SPS:
         return True
+    if nal == _H264_IDR:
+        return _first_slice(payload, 1)
     if nal == _H264_STAP_A:
         i = 1
         while i + 2 < len(payload):
@@ -66,13 +74,13 @@ def h264_is_keyframe_start(payload: bytes) -> bool:
             if size == 0:
                 break
             t = payload[i + 2] & 0x1F
-            if t in (_H264_SPS, _H264_IDR):
+            if t == _H264_SPS or (t == _H264_IDR and size > 1 and _first_slice(payload, i + 3)):
                 return True
             i += 2 + size
         return False
     if nal == _H264_FU_A and len(payload) >= 2:
         fu = payload[1]
-        return bool(fu & 0x80) and (fu & 0x1F) == _H264_IDR
+        return bool(fu & 0x80) and (fu & 0x1F) == _H264_IDR and _first_slice(payload, 2)
     return False
 
 

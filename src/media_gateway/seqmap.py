@@ -38,13 +38,17 @@ class SeqMapper:
             return seq
         d = seq_diff(seq, self._highest)
         if d > 0:
-            if d > 1:
+            if d > _REORDER_WINDOW:
+                # Every hole is now too far back to be filled.
+                self._late_offsets.clear()
+            elif d > 1:
                 # Remember the offset of each hole so a late arrival lands in it.
-                if d <= _REORDER_WINDOW:
-                    for missing in range(1, d):
-                        self._late_offsets[(self._highest + missing) & 0xFFFF] = self._dropped
+                for missing in range(1, d):
+                    self._late_offsets[(self._highest + missing) & 0xFFFF] = self._dropped
                 if len(self._late_offsets) > _REORDER_WINDOW:
                     self._prune(seq)
+            # A hole left at this number one sequence cycle ago is stale now.
+            self._late_offsets.pop(seq, None)
             self._highest = seq
             if drop:
                 self._dropped += 1

@@ -59,6 +59,12 @@ class Recorder:
         self._grace: dict[str, asyncio.TimerHandle] = {}
         self._closing: set[asyncio.Task[None]] = set()
 
+    async def recover(self) -> list[str]:
+        """Close recordings a crash left open (see salvage.py). Call once at start."""
+        from .salvage import salvage_all
+
+        return await asyncio.to_thread(salvage_all, self.settings.recordings_dir, self.key)
+
     def start(
         self,
         stream_id: str,

@@ -272,6 +272,8 @@ class Recording:
         except OSError as exc:
             self._w_fail(exc, wall)
             return
+        self.manifest.open_segment = {"file": self._seg.part.name, "start": iso(wall)}
+        self._w_save()
         if self._w_open_gap is not None:  # coverage resumes after a write failure
             self._w_open_gap.end = iso(wall)
             self._notify(self._listener.continuity, self, self._w_open_gap)
@@ -296,6 +298,7 @@ class Recording:
         if seg.frames == 0:
             seg.abandon()
             seg.part.unlink(missing_ok=True)
+            self.manifest.open_segment = None
             return
         try:
             path = seg.finish()
@@ -303,6 +306,7 @@ class Recording:
             self._seg = seg
             self._w_fail(exc, seg.first_wall or time.time())
             return
+        self.manifest.open_segment = None
         digest = chain.sha256_file(path)
         link = chain.link(self.manifest.last_chain, digest)
         first = seg.first_wall or 0.0
@@ -332,6 +336,7 @@ class Recording:
         if seg is not None:
             seg.abandon()
             seg.part.unlink(missing_ok=True)  # frees the space; the gap is logged below
+        self.manifest.open_segment = None
         full = isinstance(exc, OSError) and exc.errno == errno.ENOSPC
         kind = "disk-full" if full else "write-failure"
         if self._w_open_gap is None:

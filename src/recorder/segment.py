@@ -45,7 +45,14 @@ class SegmentFile:
         self.path = directory / segment_name(index, container)
         self.part = self.path.with_name(self.path.name + ".part")
         self._tb = _TIME_BASE[container]
-        self._out = av.open(str(self.part), "w", format=container)
+        # Written so that a crash leaves a readable prefix: WebM clusters and MP4
+        # fragments of at most a second each.
+        options = (
+            {"movflags": "frag_keyframe+empty_moov+default_base_moof", "frag_duration": "1000000"}
+            if container == "mp4"
+            else {"cluster_time_limit": "1000"}
+        )
+        self._out = av.open(str(self.part), "w", format=container, options=options)
         self._streams: dict[str, av.stream.Stream] = {}
         self._last_dts: dict[str, int] = {}
         for t in tracks:

@@ -38,7 +38,13 @@ async def _read_offer(request: web.Request) -> str:
         raise _Status(415, f"Content-Type must be {SDP}")
     if request.content_length is not None and request.content_length > MAX_OFFER_BYTES:
         raise _Status(413, f"offer larger than {MAX_OFFER_BYTES} bytes")
-    body = await request.content.read(MAX_OFFER_BYTES + 1)
+    # read(n) returns what has arrived so far (up to n): keep reading until the end.
+    body = bytearray()
+    while len(body) <= MAX_OFFER_BYTES:
+        chunk = await request.content.read(MAX_OFFER_BYTES + 1 - len(body))
+        if not chunk:
+            break
+        body += chunk
     if len(body) > MAX_OFFER_BYTES:
         raise _Status(413, f"offer larger than {MAX_OFFER_BYTES} bytes")
     try:

@@ -34,6 +34,7 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
         recorder = None
         if settings.record:
             recorder = Recorder(settings.recorder(), app[NODE_KEY].node_id)
+            await recorder.recover()
             app[RECORDER_KEY] = recorder
             gateway.add_listener(RecordingBridge(recorder))
         app[GATEWAY_KEY] = gateway

@@ -11,7 +11,7 @@ async function refresh() {
     const resp = await fetch("/api/streams", { headers: { Authorization: `Bearer ${token}` } });
     if (resp.ok) streams = (await resp.json()).streams;
   } catch (e) { /* gateway restarting: keep tiles, retry */ }
-  document.getElementById("summary").textContent = `${streams.length} 路直播 · live`;
+  document.getElementById("summary").innerHTML = `${streams.length} 路直播 <small>live streams</small>`;
   const live = new Set(streams.map((s) => s.id));
   for (const s of streams) if (!tiles.has(s.id)) openTile(s.id);
   for (const [id, t] of tiles) if (!live.has(id)) closeTile(id, t);
@@ -22,7 +22,7 @@ function openTile(id) {
   el.className = "tile";
   el.dataset.stream = id;
   el.innerHTML = `<video autoplay muted playsinline></video>
-    <div class="label"><b></b><span class="state">● 连接中</span></div><div class="stats"></div>`;
+    <div class="label"><b></b><span class="state">● 连接中 <small>connecting</small></span></div><div class="stats"></div>`;
   el.querySelector("b").textContent = id;
   wall.appendChild(el);
   const tile = { el, session: null, lastBytes: 0, lastTime: 0 };
@@ -30,7 +30,7 @@ function openTile(id) {
   whepSubscribe(id, token, { onTrack: (stream) => { el.querySelector("video").srcObject = stream; } })
     .then((session) => {
       tile.session = session;
-      el.querySelector(".state").textContent = "● 直播 live";
+      el.querySelector(".state").innerHTML = "● 直播 <small>live</small>";
       session.pc.addEventListener("connectionstatechange", () => {
         if (["failed", "closed", "disconnected"].includes(session.pc.connectionState)) closeTile(id, tile);
       });

@@ -21,8 +21,13 @@ export async function whepSubscribe(streamId, token, { onTrack } = {}) {
   return {
     pc, stream, location,
     async close() {
+      // DELETE first: a closed peer makes the gateway drop the resource itself (then 404).
+      if (location) {
+        await fetch(location, {
+          method: "DELETE", headers: { Authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(3000),
+        }).catch(() => {});
+      }
       pc.close();
-      if (location) await fetch(location, { method: "DELETE", headers: { Authorization: `Bearer ${token}` } }).catch(() => {});
     },
   };
 }

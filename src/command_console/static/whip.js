@@ -1,0 +1,39 @@
+// Minimal WHIP client (RFC 9725): one sendonly peer for a local MediaStream, non-trickle.
+import { iceGatheringComplete } from "./whep.js";
+
+export async function whipPublish(streamId, token, stream, { onState } = {}) {
+  const pc = new RTCPeerConnection({ iceServers: [] });
+  for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+  if (onState) pc.addEventListener("connectionstatechange", () => onState(pc.connectionState));
+  await pc.setLocalDescription(await pc.createOffer());
+  await iceGatheringComplete(pc, 2000);
+  const resp = await fetch(`/whip/${encodeURIComponent(streamId)}`, {
+    method: "POST",
+    headers: { "Content-Type": "application/sdp", Authorization: `Bearer ${token}` },
+    body: pc.localDescription.sdp,
+  });
+  if (resp.status !== 201) {
+    pc.close();
+    throw new Error(`WHIP ${resp.status}: ${(await resp.text()).trim()}`);
+  }
+  const location = resp.headers.get("Location");
+  await pc.setRemoteDescription({ type: "answer", sdp: await resp.text() });
+  const del = (keepalive) => fetch(location, {
+    method: "DELETE", keepalive, headers: { Authorization: `Bearer ${token}` },
+    signal: AbortSignal.timeout(3000),
+  }).catch(() => {});
+  // DELETE before closing the peer: closing first makes the gateway drop the resource on
+  // its own, and the DELETE would then find nothing (404).
+  return {
+    pc, location,
+    async close() {
+      if (location) await del(false);
+      pc.close();
+    },
+    // For page unload: the request must outlive the page, so no awaiting.
+    closeOnUnload() {
+      if (location) del(true);
+      pc.close();
+    },
+  };
+}

@@ -1,0 +1,155 @@
+"""After a crash: account for every recording that was still being written.
+
+Closed segments are untouched (they are complete and chained). The segment that was
+open is remuxed up to the last readable packet and chained with the flag "salvaged";
+whatever could not be read is entered in the continuity log as lost, with its time
+range. The damaged original is kept beside it as `.damaged`. Blocking: run in a thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import av
+
+from . import chain
+from . import manifest as mf
+from .signing import NodeKey
+
+logger = logging.getLogger(__name__)
+
+
+def _iso(wall: float) -> str:
+    return (
+        datetime.fromtimestamp(wall, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
+
+
+def _parse_iso(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def _remux_prefix(part: Path, out: Path, container: str) -> float | None:
+    """Copy every readable packet of `part` into `out`; seconds of media saved, or None."""
+    try:
+        src = av.open(str(part))
+    except (av.FFmpegError, OSError):
+        return None
+    last = 0.0
+    packets = 0
+    try:
+        dst = av.open(str(out), "w", format=container)
+        mapping = {s.index: dst.add_stream_from_template(s) for s in src.streams}
+        try:
+            for packet in src.demux():
+                if packet.dts is None or packet.size == 0:
+                    continue
+                packet.stream = mapping[packet.stream.index]
+                dst.mux(packet)
+                packets += 1
+                if packet.pts is not None and packet.time_base is not None:
+                    last = max(last, float(packet.pts * packet.time_base))
+        except (av.FFmpegError, OSError, EOFError):
+            pass  # the torn tail
+        dst.close()
+    except (av.FFmpegError, OSError):
+        out.unlink(missing_ok=True)
+        return None
+    finally:
+        src.close()
+    if packets == 0:
+        out.unlink(missing_ok=True)
+        return None
+    return last
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    mf.fsync_dir(path.parent)
+
+
+def salvage_recording(directory: Path, key: NodeKey) -> str | None:
+    """Close an interrupted recording; returns a one-line account, or None if it was fine."""
+    for tmp in directory.glob("*.tmp"):
+        tmp.unlink()
+    manifest = mf.load(directory)
+    if manifest.state != "recording":
+        return None
+    notes = []
+    crash_time = max((p.stat().st_mtime for p in directory.iterdir()), default=0.0)
+    open_seg = manifest.open_segment
+    parts = sorted(directory.glob("seg-*.part"))
+    if open_seg is not None:
+        part = directory / open_seg["file"]
+        final = directory / open_seg["file"].removesuffix(".part")
+        start = _parse_iso(open_seg["start"])
+        saved = _remux_prefix(part, final, manifest.container) if part.exists() else None
+        if saved is not None:
+            _fsync(final)
+            digest = chain.sha256_file(final)
+            manifest.segments.append(
+                mf.SegmentEntry(
+                    index=len(manifest.segments) + 1,
+                    file=final.name,
+                    start=_iso(start),
+                    end=_iso(start + saved),
+                    duration=round(saved, 3),
+                    bytes=final.stat().st_size,
+                    sha256=digest.hex(),
+                    chain=chain.link(manifest.last_chain, digest).hex(),
+                    flags=["salvaged"],
+                )
+            )
+            notes.append(f"salvaged {saved:.1f} s of {final.name}")
+            lost_from = start + saved
+        else:
+            lost_from = start
+        if crash_time > lost_from:
+            manifest.continuity.append(
+                mf.ContinuityEntry(
+                    _iso(lost_from),
+                    _iso(crash_time),
+                    "lost-on-crash",
+                    "node stopped while this span was being written; not recoverable",
+                )
+            )
+            notes.append(f"{crash_time - lost_from:.1f} s lost")
+    for part in parts:
+        if part.exists():
+            part.rename(part.with_suffix(".damaged"))
+    manifest.open_segment = None
+    manifest.state = "closed"
+    manifest.ended_at = _iso(crash_time)
+    manifest.continuity.append(
+        mf.ContinuityEntry(
+            _iso(crash_time), None, "node-crash", "recording interrupted by a node crash"
+        )
+    )
+    mf.save(directory, manifest, key)
+    done = ", ".join(notes) or "nothing open"
+    return f"{manifest.recording_id}: interrupted recording closed ({done})"
+
+
+def salvage_all(recordings_dir: Path, key: NodeKey) -> list[str]:
+    if not recordings_dir.is_dir():
+        return []
+    accounts = []
+    for directory in sorted(recordings_dir.iterdir()):
+        if not (directory / mf.MANIFEST).is_file():
+            continue
+        try:
+            account = salvage_recording(directory, key)
+        except Exception:
+            logger.exception("salvage of %s failed", directory.name)
+            continue
+        if account:
+            logger.warning("%s", account)
+            accounts.append(account)
+    return accounts

@@ -1,0 +1,93 @@
+"""kill -9 in the middle of a recording: closed segments survive and verify, the open
+one is salvaged or accounted for as lost with its time range."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from camera_agents import WhipPublisher
+from camera_agents.ice import use_host_addresses
+from camera_agents.testsrc import ToneTrack
+from recorder import Manifest
+from recorder.verify import verify_recording
+from signaling import TokenIssuer
+
+from .peers import EncodedVideoTrack, encode_vp8
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _serve(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "VDISPATCH_DATA_DIR": str(data_dir),
+        "VDISPATCH_ICE_ADDRESSES": "127.0.0.1",
+        "VDISPATCH_SEGMENT_SECONDS": "2",
+        "VDISPATCH_PORT": str(port),
+        "VDISPATCH_HOST": "127.0.0.1",
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "vdispatch", "serve"], env=env)
+    async with aiohttp.ClientSession() as http:
+        for _ in range(100):
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
+                    if r.status == 200:
+                        return proc
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    proc.kill()
+    raise AssertionError("node did not start")
+
+
+async def test_kill_9_mid_recording_loses_no_closed_segment(tmp_path: Path) -> None:
+    data = tmp_path / "var"
+    port = _free_port()
+    node = await _serve(data, port)
+    use_host_addresses(["127.0.0.1"])
+    token = TokenIssuer((data / "secret").read_text().strip().encode()).mint(
+        ["cam"], "station", 600
+    )
+    publisher = WhipPublisher(
+        f"http://127.0.0.1:{port}/whip/cam",
+        token,
+        [EncodedVideoTrack(encode_vp8(90, gop=30)), ToneTrack()],
+    )
+    try:
+        await publisher.start()
+        await asyncio.sleep(6.5)  # three closed segments and one open
+        node.send_signal(signal.SIGKILL)
+        node.wait(10)
+    finally:
+        await publisher.stop()
+        use_host_addresses(None)
+    (rec,) = (data / "recordings").iterdir()
+    before = Manifest.from_json((rec / "manifest.json").read_bytes())
+    assert before.state == "recording" and len(before.segments) >= 2
+    assert verify_recording(rec).ok  # what was closed is complete and signed
+
+    node = await _serve(data, port)  # the restart salvages
+    node.send_signal(signal.SIGTERM)
+    node.wait(20)
+    after = Manifest.from_json((rec / "manifest.json").read_bytes())
+    assert after.state == "closed"
+    assert after.segments[: len(before.segments)] == before.segments
+    salvaged = [s for s in after.segments if "salvaged" in s.flags]
+    lost = [c for c in after.continuity if c.kind == "lost-on-crash"]
+    assert salvaged or lost, "the open segment must be salvaged or logged as lost"
+    for c in lost:
+        assert c.start and c.end and c.start <= c.end
+    result = verify_recording(rec)
+    assert result.ok, result.problems
