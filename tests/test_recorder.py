@@ -6,6 +6,7 @@ import asyncio
 import json
 import subprocess
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from camera_agents import WhipPublisher
 from camera_agents.ice import use_host_addresses
 from camera_agents.testsrc import ToneTrack
 from recorder import Manifest, chain
+from signaling import TOKENS_KEY
 from vdispatch.node import build_app
 from vdispatch.settings import load_settings
 
@@ -88,3 +90,107 @@ async def test_a_published_stream_becomes_closed_verified_segments(
         assert kinds["audio"]["codec_name"] == "opus"
         assert abs(float(probe["format"]["duration"]) - seg.duration) < 0.5, (seg, probe)
     print(json.dumps([s.duration for s in manifest.segments]), manifest.continuity)
+
+
+async def test_a_35_second_publish_is_recorded_whole_in_sync_and_plays(
+    tmp_path: Path, chromium_path: str
+) -> None:
+    from .av_sync import (
+        BeepTrack,
+        Clock,
+        FlashTrack,
+        av_offsets,
+        encode_flashes,
+        flash_and_beep_times,
+    )
+
+    settings = load_settings(
+        data_dir=tmp_path / "var", ice_addresses="127.0.0.1", reconnect_grace=0.5
+    )
+    app = build_app(settings)
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server()
+    use_host_addresses(["127.0.0.1"])
+    url = str(server.make_url("")).rstrip("/")
+    clock = Clock()
+    token = app[TOKENS_KEY].mint(["court"], "station", 600)
+    publisher = WhipPublisher(
+        f"{url}/whip/court", token, [FlashTrack(encode_flashes(90), clock), BeepTrack(clock)]
+    )
+    try:
+        await publisher.start()
+        started = asyncio.get_running_loop().time()
+        await asyncio.sleep(35)
+        await publisher.stop()
+        published = asyncio.get_running_loop().time() - started
+        await asyncio.sleep(1.5)  # grace, then the recording closes
+        (rec,) = (tmp_path / "var" / "recordings").iterdir()
+        manifest = Manifest.from_json((rec / "manifest.json").read_bytes())
+        assert manifest.state == "closed" and len(manifest.segments) >= 3
+        total = 0.0
+        flashes: list[float] = []
+        beeps: list[float] = []
+        for seg in manifest.segments:
+            probe = ffprobe(rec / seg.file)
+            codecs = {s["codec_type"]: s["codec_name"] for s in probe["streams"]}
+            assert codecs == {"video": "vp8", "audio": "opus"}
+            duration = float(probe["format"]["duration"])
+            assert abs(duration - seg.duration) < 0.5, (seg.file, duration, seg.duration)
+            total += duration
+            # on one wall-clock timeline, so a beep just across a segment cut still counts
+            base = datetime.fromisoformat(seg.start.replace("Z", "+00:00")).timestamp()
+            f, b = flash_and_beep_times(rec / seg.file)
+            flashes += [base + t for t in f]
+            beeps += [base + t for t in b]
+        assert abs(total - published) < 1.0, (total, published)
+        offsets = av_offsets(flashes, beeps)
+        assert len(offsets) >= 25
+        worst = max(abs(o) for o in offsets)
+        print(
+            f"A/V offsets: median {sorted(offsets)[len(offsets) // 2] * 1000:.1f} ms, "
+            f"worst {worst * 1000:.1f} ms over {len(offsets)} flashes; segments "
+            f"{[s.duration for s in manifest.segments]}, total {total:.2f} s of {published:.2f} s"
+        )
+        assert worst < 0.1, f"A/V offset up to {worst * 1000:.0f} ms"
+        await _chromium_plays(chromium_path, url, rec / manifest.segments[1].file)
+    finally:
+        await publisher.stop()
+        await server.close()
+        use_host_addresses(None)
+
+
+async def _chromium_plays(chromium_path: str, url: str, segment: Path) -> None:
+    """Chromium plays a segment on its own: currentTime advances."""
+    from aiohttp import web
+    from playwright.async_api import async_playwright
+
+    async def page(request: web.Request) -> web.Response:
+        html = f'<video id=v src="/{segment.name}" muted autoplay></video>'
+        return web.Response(text=html, content_type="text/html")
+
+    async def media(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(segment, headers={"Content-Type": "video/webm"})
+
+    app = web.Application()
+    app.router.add_get("/", page)
+    app.router.add_get(f"/{segment.name}", media)
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server()
+    try:
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(
+                executable_path=chromium_path,
+                args=[
+                    "--no-sandbox",
+                    "--autoplay-policy=no-user-gesture-required",
+                    "--disable-gpu",
+                ],
+            )
+            page = await browser.new_page()
+            await page.goto(str(server.make_url("/")))
+            await page.wait_for_function(
+                "document.getElementById('v').currentTime > 1.0", timeout=10000
+            )
+            await browser.close()
+    finally:
+        await server.close()
