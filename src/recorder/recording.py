@@ -74,7 +74,6 @@ class Recording:
         self._request_keyframe: Callable[[], None] = lambda: None
         self._seg_open = False
         self._seg_base = 0.0
-        self._seg_index = len(manifest.segments)
         self._keyframe_asked_at = 0.0
         self._failed = False
         self._last_resume_try = 0.0
@@ -147,10 +146,9 @@ class Recording:
             if self._failed and not self._seg_open:
                 if not frame.keyframe and self.video:
                     return
-                now = time.monotonic()
-                if now - self._last_resume_try < 1.0:
+                if wall - self._last_resume_try < 1.0:  # one try per second of media
                     return
-                self._last_resume_try = now
+                self._last_resume_try = wall
                 self._open_segment(frame, wall, resume=True)
             elif not self._seg_open:
                 if self.video and not frame.keyframe:
@@ -187,7 +185,6 @@ class Recording:
             size = picture_size(spec.mime, frame.data)
             if size:
                 self._tracks["video"] = TrackSpec("video", spec.mime, *size)
-        self._seg_index += 1
         self._seg_open = True
         self._seg_base = wall
         gap = None
@@ -197,7 +194,7 @@ class Recording:
                     iso(self._gap_start), iso(wall), self._gap_kind, self._gap_reason
                 )
             self._gap_start = None
-        self._submit(self._w_open, self._seg_index, list(self._tracks.values()), resume, wall, gap)
+        self._submit(self._w_open, list(self._tracks.values()), resume, wall, gap)
 
     def _close_segment(self, flags: list[str] | None = None) -> None:
         self._seg_open = False
@@ -256,12 +253,13 @@ class Recording:
 
     def _w_open(
         self,
-        index: int,
         tracks: list[TrackSpec],
         resume: bool,
         wall: float,
         gap: mf.ContinuityEntry | None,
     ) -> None:
+        # Numbered here, by what was really written: failed attempts leave no hole.
+        index = len(self.manifest.segments) + 1
         free = shutil.disk_usage(self.directory).free
         if free < self._settings.min_free_bytes:
             if not resume:
