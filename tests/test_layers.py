@@ -7,6 +7,7 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 OURS = {
+    "bitstream",
     "media_gateway",
     "recorder",
     "signaling",
@@ -16,11 +17,12 @@ OURS = {
     "vdispatch",
 }
 ALLOWED = {
-    "media_gateway": {"cluster"},
-    "recorder": {"cluster"},
+    "bitstream": set(),
+    "media_gateway": {"cluster", "bitstream"},
+    "recorder": {"cluster", "bitstream"},
     "signaling": {"media_gateway", "recorder", "cluster"},
     "command_console": {"signaling", "recorder", "cluster"},
-    "camera_agents": {"recorder"},
+    "camera_agents": {"recorder", "bitstream"},
     "cluster": set(),
     "vdispatch": OURS,
 }

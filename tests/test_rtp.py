@@ -581,3 +581,18 @@ async def test_closing_the_requester_cancels_a_deferred_request() -> None:
     requester.close()
     await asyncio.sleep(INTERVAL * 3)
     assert len(sent) == 1
+
+
+@pytest.mark.parametrize(("width", "height"), [(320, 240), (1280, 720), (640, 360)])
+def test_the_h264_picture_size_is_read_from_the_packet_carrying_the_sps(
+    width: int, height: int
+) -> None:
+    from media_gateway.rtp import keyframe_size
+
+    keyframe = encode_h264(1, width=width, height=height)[0]
+    packet = av.Packet(keyframe)
+    packet.pts = 0
+    packet.time_base = fractions.Fraction(1, VIDEO_CLOCK)
+    payloads, _ = H264Encoder().pack(packet)
+    sizes = [keyframe_size("video/h264", p) for p in payloads]
+    assert (width, height) in sizes

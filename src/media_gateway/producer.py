@@ -10,7 +10,7 @@ from typing import Protocol
 from .codecs import CodecInfo
 from .keyframes import KeyframeRequester
 from .packet import PacketCache, RelayPacket
-from .rtp import is_keyframe_start, vp8_keyframe_size
+from .rtp import is_keyframe_start, keyframe_size
 from .seqmap import SeqMapper
 
 logger = logging.getLogger(__name__)
@@ -102,10 +102,9 @@ class Producer:
         if key and self.kind == "video":
             self.keyframes += 1
             self._keyframes.keyframe_received()
-            if self.codec.mime == "video/vp8":
-                size = vp8_keyframe_size(payload)
-                if size:
-                    self.width, self.height = size
+            size = keyframe_size(self.codec.mime, payload)
+            if size:
+                self.width, self.height = size
         elapsed = now - self._rate_window_start
         if elapsed >= 1.0:
             self.bitrate = self._rate_bytes * 8 / elapsed

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import struct
 
+from bitstream import sps_size, vp8_size
+
 _HEADER = struct.Struct("!BBHII")
 
 
@@ -21,32 +23,36 @@ def seq_diff(a: int, b: int) -> int:
     return d - 0x10000 if d >= 0x8000 else d
 
 
-def vp8_is_keyframe_start(payload: bytes) -> bool:
-    """First packet of a VP8 keyframe (RFC 7741 payload descriptor + VP8 frame tag)."""
+def _vp8_descriptor_length(payload: bytes) -> int | None:
+    """Length of the RFC 7741 payload descriptor, or None if the packet does not start
+    a frame (S bit set, partition 0) or is truncated."""
     if len(payload) < 1:
-        return False
+        return None
     b0 = payload[0]
-    # S bit set and partition index 0: this packet starts a frame.
     if not (b0 & 0x10) or (b0 & 0x0F) != 0:
-        return False
+        return None
     i = 1
     if b0 & 0x80:  # X: extension byte follows
         if len(payload) < 2:
-            return False
+            return None
         ext = payload[1]
         i = 2
         if ext & 0x80:  # I: picture id, 1 or 2 bytes
             if len(payload) <= i:
-                return False
+                return None
             i += 2 if payload[i] & 0x80 else 1
         if ext & 0x40:  # L: TL0PICIDX
             i += 1
         if ext & 0x30:  # T or K: TID/KEYIDX byte
             i += 1
-    if len(payload) <= i:
-        return False
+    return i if len(payload) > i else None
+
+
+def vp8_is_keyframe_start(payload: bytes) -> bool:
+    """First packet of a VP8 keyframe (RFC 7741 payload descriptor + VP8 frame tag)."""
+    i = _vp8_descriptor_length(payload)
     # VP8 frame tag: bit 0 of the first byte is 0 for a keyframe.
-    return (payload[i] & 0x01) == 0
+    return i is not None and (payload[i] & 0x01) == 0
 
 
 _H264_SPS, _H264_IDR, _H264_STAP_A, _H264_FU_A = 7, 5, 24, 28
@@ -113,23 +119,40 @@ def one_byte_extension_block(elements: list[tuple[int, bytes]]) -> bytes:
 
 
 def vp8_keyframe_size(payload: bytes) -> tuple[int, int] | None:
-    """Width and height from the first packet of a VP8 keyframe, if it carries them."""
-    if not vp8_is_keyframe_start(payload):
+    """Width and height from the first packet of a VP8 keyframe."""
+    i = _vp8_descriptor_length(payload)
+    return vp8_size(payload[i:]) if i is not None else None
+
+
+def h264_keyframe_size(payload: bytes) -> tuple[int, int] | None:
+    """Width and height from a packet carrying the SPS (single NAL unit or STAP-A)."""
+    if not payload:
         return None
-    i = 1
-    if payload[0] & 0x80:
-        ext = payload[1]
-        i = 2
-        if ext & 0x80:
-            i += 2 if payload[i] & 0x80 else 1
-        if ext & 0x40:
-            i += 1
-        if ext & 0x30:
-            i += 1
-    # frame tag (3 bytes), start code 9d 01 2a, then 14-bit width and height
-    hdr = payload[i : i + 10]
-    if len(hdr) < 10 or hdr[3:6] != b"\x9d\x01\x2a":
-        return None
-    width = (hdr[6] | (hdr[7] << 8)) & 0x3FFF
-    height = (hdr[8] | (hdr[9] << 8)) & 0x3FFF
-    return width, height
+    nals: list[bytes] = []
+    nal = payload[0] & 0x1F
+    if nal == _H264_SPS:
+        nals.append(payload)
+    elif nal == _H264_STAP_A:
+        i = 1
+        while i + 2 < len(payload):
+            size = (payload[i] << 8) | payload[i + 1]
+            if size == 0:
+                break
+            nals.append(payload[i + 2 : i + 2 + size])
+            i += 2 + size
+    for unit in nals:
+        if unit and unit[0] & 0x1F == _H264_SPS:
+            try:
+                return sps_size(unit)
+            except (ValueError, IndexError):
+                return None
+    return None
+
+
+def keyframe_size(mime: str, payload: bytes) -> tuple[int, int] | None:
+    m = mime.lower()
+    if m == "video/vp8":
+        return vp8_keyframe_size(payload)
+    if m == "video/h264":
+        return h264_keyframe_size(payload)
+    return None

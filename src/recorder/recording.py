@@ -23,7 +23,7 @@ from . import chain
 from . import manifest as mf
 from .feed import TrackFeed
 from .frames import EncodedFrame, Loss
-from .h264 import picture_size
+from bitstream import picture_size
 from .segment import SegmentFile, TrackSpec
 from .settings import RecorderSettings
 from .signing import NodeKey
