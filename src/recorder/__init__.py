@@ -9,9 +9,12 @@ from .feed import TrackFeed
 from .manifest import ContinuityEntry, Manifest, SegmentEntry
 from .recorder import Recorder, TrackInfo
 from .recording import Recording, RecordingListener
-from .settings import RecorderSettings
+from .settings import CatalogSettings, RecorderSettings
 
+# The catalog (recorder.catalog, .archive, .retention) is imported from its modules:
+# it needs SQLAlchemy, which a camera agent reusing the segment format does not.
 __all__ = [
+    "CatalogSettings",
     "ContinuityEntry",
     "Manifest",
     "Recorder",

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aiortc.codecs.h264 import H264PayloadDescriptor
-from aiortc.codecs.vpx import VpxPayloadDescriptor
+
+from bitstream import vp8_descriptor
 
 
 @dataclass
@@ -60,6 +61,7 @@ class FrameAssembler:
     def __init__(self, mime: str, max_wait: float = 0.3, max_buffered: int = 512) -> None:
         self.mime = mime.lower()
         self.video = self.mime.startswith("video/")
+        self._vp8 = self.mime == "video/vp8"
         self._max_wait = max_wait
         self._max_buffered = max_buffered
         self._buffer: dict[int, tuple[int, int, bytes, float]] = {}
@@ -77,6 +79,10 @@ class FrameAssembler:
         self, seq: int, timestamp: int, marker: int, payload: bytes, arrival: float
     ) -> list[EncodedFrame | Loss]:
         out: list[EncodedFrame | Loss] = []
+        if seq == self._next and not self._buffer:  # the common case: in order
+            self._next = (seq + 1) & 0xFFFF
+            self._consume(timestamp, marker, payload, arrival, out)
+            return out
         if self._next is None:
             self._next = seq
         elif ((seq - self._next) & 0xFFFF) >= 0x8000:
@@ -136,9 +142,9 @@ class FrameAssembler:
             self._finish(out)
 
     def _depayload(self, payload: bytes) -> tuple[bool, bytes]:
-        if self.mime == "video/vp8":
-            desc, data = VpxPayloadDescriptor.parse(payload)
-            return bool(desc.partition_start and desc.partition_id == 0), data
+        if self._vp8:
+            start, offset = vp8_descriptor(payload)
+            return start, payload[offset:]
         if self.mime == "video/h264":
             hdesc, data = H264PayloadDescriptor.parse(payload)
             return bool(hdesc.first_fragment), data

@@ -13,17 +13,19 @@ import logging
 import shutil
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from bitstream import picture_size
+
 from . import chain
 from . import manifest as mf
 from .feed import TrackFeed
 from .frames import EncodedFrame, Loss
-from bitstream import picture_size
 from .segment import SegmentFile, TrackSpec
 from .settings import RecorderSettings
 from .signing import NodeKey
@@ -82,6 +84,8 @@ class Recording:
         self._gap_reason = ""
         self._last_wall = 0.0
         self.dropped_frames = 0
+        self.close_latencies: deque[float] = deque(maxlen=100)
+        self._batch: list[tuple[str, bytes, float, float, bool]] = []
         # writer-side state
         self._seg: SegmentFile | None = None
         self._w_open_gap: mf.ContinuityEntry | None = None
@@ -177,7 +181,15 @@ class Recording:
                 self.dropped_frames += 1
                 return
         self._last_wall = max(self._last_wall, wall)
-        self._submit(self._w_write, kind, frame.data, wall, self._seg_base, frame.keyframe)
+        # Frames go to the writer in small batches: one hand-off per ~20 ms, not per frame.
+        self._batch.append((kind, frame.data, wall, self._seg_base, frame.keyframe))
+        if len(self._batch) == 1:
+            self._loop.call_later(0.02, self._flush_batch)
+
+    def _flush_batch(self) -> None:
+        if self._batch:
+            batch, self._batch = self._batch, []
+            self._submit(self._w_write_batch, batch, weight=len(batch))
 
     def _open_segment(self, frame: EncodedFrame, wall: float, resume: bool = False) -> None:
         spec = self._tracks.get("video")
@@ -198,7 +210,7 @@ class Recording:
 
     def _close_segment(self, flags: list[str] | None = None) -> None:
         self._seg_open = False
-        self._submit(self._w_close_segment, flags or [])
+        self._submit(self._w_close_segment, flags or [], time.monotonic())
 
     def add_gap(self, kind: str, start: float, end: float | None, reason: str) -> None:
         entry = mf.ContinuityEntry(iso(start), iso(end) if end else None, kind, reason)
@@ -223,9 +235,11 @@ class Recording:
         self._writer.shutdown(wait=True)
         self._listener.recording_closed(self)
 
-    def _submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+    def _submit(self, fn: Callable[..., Any], *args: Any, weight: int = 1) -> Future[Any]:
+        if fn != self._w_write_batch:
+            self._flush_batch()  # keep the writer's order: frames before what follows them
         with self._pending_lock:
-            self._pending += 1
+            self._pending += weight
 
         def run() -> Any:
             try:
@@ -234,7 +248,7 @@ class Recording:
                 logger.exception("recording %s: writer step %s failed", self.id, fn.__name__)
             finally:
                 with self._pending_lock:
-                    self._pending -= 1
+                    self._pending -= weight
 
         return self._writer.submit(run)
 
@@ -281,6 +295,10 @@ class Recording:
         if gap is not None:
             self._w_add_continuity(gap)
 
+    def _w_write_batch(self, batch: list[tuple[str, bytes, float, float, bool]]) -> None:
+        for item in batch:
+            self._w_write(*item)
+
     def _w_write(self, kind: str, data: bytes, wall: float, base: float, key: bool) -> None:
         if self._seg is None:
             return
@@ -289,7 +307,7 @@ class Recording:
         except Exception as exc:
             self._w_fail(exc, self._seg.first_wall or wall)
 
-    def _w_close_segment(self, flags: list[str]) -> None:
+    def _w_close_segment(self, flags: list[str], decided: float | None = None) -> None:
         seg, self._seg = self._seg, None
         if seg is None:
             return
@@ -322,6 +340,8 @@ class Recording:
         )
         self.manifest.segments.append(entry)
         self._w_save()
+        if decided is not None:  # cut decided on the loop -> chained and signed on disk
+            self.close_latencies.append(time.monotonic() - decided)
         self._notify(self._listener.segment_closed, self, entry)
 
     def _w_add_continuity(self, entry: mf.ContinuityEntry) -> None:

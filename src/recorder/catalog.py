@@ -1,0 +1,347 @@
+"""The recorder's catalog: what recordings exist, their segments and gaps, legal holds,
+verification state, and the hash-chained audit log.
+
+SQLite in DATA_DIR by default, PostgreSQL with DATABASE_URL. Every method blocks (it
+talks to the database): async code calls them through asyncio.to_thread. The manifests
+on disk are the source of truth; `rebuild` recreates everything but the audit log
+from them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Select, delete, func, or_, select
+from sqlalchemy.orm import sessionmaker
+
+from . import audit as auditlog
+from . import catalog_ingest, db
+from . import manifest as mf
+from .catalog_schema import AuditRow, ContinuityRow, RecordingRow, SegmentRow, iso
+from .settings import CatalogSettings
+
+logger = logging.getLogger(__name__)
+
+SEGMENT_FILE = re.compile(r"seg-\d{6}\.(webm|mp4)")
+
+
+class UnknownRecording(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class SegmentFile:
+    recording_id: str
+    index: int
+    file: str
+    path: Path
+    container: str
+    bytes: int
+
+
+@dataclass
+class RebuildReport:
+    recordings: int = 0
+    segments: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class Catalog:
+    def __init__(self, settings: CatalogSettings) -> None:
+        self.settings = settings
+        self.engine = db.create_catalog_engine(settings.url)
+        self._read = sessionmaker(self.engine, expire_on_commit=False)
+        self._write = sessionmaker(db.writer(self.engine), expire_on_commit=False)
+
+    @classmethod
+    def open(cls, settings: CatalogSettings) -> Catalog:
+        """Connect and bring the schema up to date."""
+        catalog = cls(settings)
+        try:
+            catalog.migrate()
+        except BaseException:
+            catalog.dispose()
+            raise
+        return catalog
+
+    def migrate(self) -> None:
+        db.upgrade(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @property
+    def display_url(self) -> str:
+        return db.display_url(self.settings.url)
+
+    @property
+    def recordings_dir(self) -> Path:
+        return self.settings.recordings_dir
+
+    # ------------------------------------------------------------ from the files
+
+    def hold_file(self, recording_id: str) -> Path:
+        return self.settings.holds_dir / f"{recording_id}.json"
+
+    def upsert_from_manifest(self, directory: Path) -> str:
+        """Catalog one recording directory as its manifest says: added/updated/unchanged."""
+        manifest = mf.load(directory)
+        if manifest.recording_id != directory.name:
+            raise ValueError(
+                f"{directory}: manifest names recording {manifest.recording_id!r}, "
+                "not its directory"
+            )
+        held = self.hold_file(manifest.recording_id).exists()
+        with self._write.begin() as session:
+            return catalog_ingest.upsert(session, manifest, self.settings.retention_days, held)
+
+    def record_segment(self, header: mf.Manifest, entry: mf.SegmentEntry) -> None:
+        """One more closed segment of a live recording (header: its manifest's fields)."""
+        held = self.hold_file(header.recording_id).exists()
+        with self._write.begin() as session:
+            catalog_ingest.add_segment(session, header, entry, self.settings.retention_days, held)
+
+    def _recording_dirs(self, recordings_dir: Path | None) -> list[Path]:
+        root = recordings_dir or self.recordings_dir
+        if not root.is_dir():
+            return []
+        return [p for p in sorted(root.iterdir()) if (p / mf.MANIFEST).is_file()]
+
+    def sync(self, recordings_dir: Path | None = None) -> list[str]:
+        """Catalog the recordings the catalog does not know, or knows as still open."""
+        with self._read() as session:
+            known = {
+                rid: state
+                for rid, state in session.execute(select(RecordingRow.id, RecordingRow.state))
+            }
+        done = []
+        for directory in self._recording_dirs(recordings_dir):
+            if known.get(directory.name) == "closed":
+                continue
+            try:
+                self.upsert_from_manifest(directory)
+            except (OSError, ValueError, TypeError, KeyError) as exc:
+                logger.warning("catalog: %s skipped: %s", directory.name, exc)
+                continue
+            done.append(directory.name)
+        return done
+
+    def rebuild(self, recordings_dir: Path | None = None, actor: str = "system") -> RebuildReport:
+        """Recreate recordings, segments and continuity from the manifests, in one
+        transaction (readers see the old catalog until it commits). The audit log stays."""
+        report = RebuildReport()
+        with self._write.begin() as session:
+            session.execute(delete(ContinuityRow))
+            session.execute(delete(SegmentRow))
+            session.execute(delete(RecordingRow))
+            for directory in self._recording_dirs(recordings_dir):
+                try:
+                    manifest = mf.load(directory)
+                    if manifest.recording_id != directory.name:
+                        raise ValueError(f"manifest names {manifest.recording_id!r}")
+                except (OSError, ValueError, TypeError, KeyError) as exc:
+                    report.skipped.append(f"{directory.name}: {exc}")
+                    continue
+                held = self.hold_file(manifest.recording_id).exists()
+                catalog_ingest.upsert(session, manifest, self.settings.retention_days, held)
+                report.recordings += 1
+                report.segments += len(manifest.segments)
+            auditlog.append(
+                session,
+                actor,
+                "catalog.rebuild",
+                "catalog",
+                {
+                    "recordings": report.recordings,
+                    "segments": report.segments,
+                    "skipped": report.skipped,
+                },
+            )
+        return report
+
+    # ------------------------------------------------------------ reading
+
+    def _summaries(self) -> Select[Any]:
+        stats = (
+            select(
+                SegmentRow.recording_id,
+                func.count().label("segments"),
+                func.coalesce(func.sum(SegmentRow.bytes), 0).label("bytes"),
+                func.coalesce(func.sum(SegmentRow.duration), 0.0).label("duration"),
+            )
+            .group_by(SegmentRow.recording_id)
+            .subquery()
+        )
+        return select(RecordingRow, stats.c.segments, stats.c.bytes, stats.c.duration).outerjoin(
+            stats, stats.c.recording_id == RecordingRow.id
+        )
+
+    @staticmethod
+    def _summary(row: RecordingRow, segments: int | None, size: int | None, secs: Any) -> dict:
+        return {
+            "id": row.id,
+            "stream": row.stream,
+            "station": row.station,
+            "session": row.session,
+            "node_id": row.node_id,
+            "container": row.container,
+            "codecs": row.codecs,
+            "started_at": iso(row.started_at),
+            "ended_at": iso(row.ended_at),
+            "state": row.state,
+            "segments": int(segments or 0),
+            "bytes": int(size or 0),
+            "duration": round(float(secs or 0.0), 3),
+            "retention_until": iso(row.retention_until),
+            "legal_hold": row.legal_hold,
+            "verified_state": row.verified_state,
+            "verified_at": iso(row.verified_at),
+        }
+
+    def recordings(
+        self,
+        stream: str | None = None,
+        session_id: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        """Newest first; with start/end, the recordings overlapping that span."""
+        query = self._summaries()
+        if stream is not None:
+            query = query.where(RecordingRow.stream == stream)
+        if session_id is not None:
+            query = query.where(RecordingRow.session == session_id)
+        if end is not None:
+            query = query.where(RecordingRow.started_at <= end)
+        if start is not None:
+            query = query.where(
+                or_(RecordingRow.ended_at.is_(None), RecordingRow.ended_at >= start)
+            )
+        query = query.order_by(RecordingRow.started_at.desc(), RecordingRow.id).limit(limit)
+        with self._read() as session:
+            return [self._summary(*row) for row in session.execute(query)]
+
+    def recording(self, recording_id: str) -> dict[str, Any] | None:
+        query = self._summaries().where(RecordingRow.id == recording_id)
+        with self._read() as session:
+            row = session.execute(query).first()
+            return self._summary(*row) if row else None
+
+    def segment(self, recording_id: str, index: int) -> SegmentFile | None:
+        query = (
+            select(SegmentRow, RecordingRow.container)
+            .join(RecordingRow)
+            .where(SegmentRow.recording_id == recording_id, SegmentRow.index == index)
+        )
+        with self._read() as session:
+            found = session.execute(query).first()
+        if found is None or not SEGMENT_FILE.fullmatch(found[0].file):
+            return None
+        seg, container = found
+        path = self.recordings_dir / recording_id / seg.file
+        return SegmentFile(recording_id, seg.index, seg.file, path, container, seg.bytes)
+
+    def set_verified(self, recording_id: str, ok: bool, at: datetime) -> None:
+        with self._write.begin() as session:
+            row = session.get(RecordingRow, recording_id)
+            if row is not None:
+                row.verified_state, row.verified_at = ("ok" if ok else "failed"), at
+
+    def expired(self, now: datetime) -> list[dict[str, Any]]:
+        """Recordings whose retention period ended before `now` (held or not)."""
+        query = self._summaries().where(RecordingRow.retention_until < now)
+        with self._read() as session:
+            rows = session.execute(query.order_by(RecordingRow.retention_until))
+            return [self._summary(*row) for row in rows]
+
+    # ------------------------------------------------------------ changes (audited)
+
+    def set_legal_hold(self, recording_id: str, held: bool, actor: str, reason: str = "") -> bool:
+        """Place or lift a legal hold; False if it already was so. The hold is also a file
+        in DATA_DIR/legal-holds (so a catalog rebuild keeps it), written before commit."""
+        path = self.hold_file(recording_id)
+        with self._write.begin() as session:
+            row = session.get(RecordingRow, recording_id)
+            if row is None:
+                raise UnknownRecording(recording_id)
+            if row.legal_hold == held and path.exists() == held:
+                return False
+            if held:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                note = {"recording_id": recording_id, "since": iso(datetime.now(UTC))}
+                note |= {"by": actor, "reason": reason}
+                mf.write_durably(path, json.dumps(note, ensure_ascii=False).encode() + b"\n")
+            else:
+                path.unlink(missing_ok=True)
+                mf.fsync_dir(path.parent)
+            row.legal_hold = held
+            action = "recording.hold" if held else "recording.release"
+            auditlog.append(session, actor, action, recording_id, {"reason": reason})
+        return True
+
+    def delete_recording(self, recording_id: str, actor: str, detail: dict[str, Any]) -> None:
+        """Remove a recording's rows and log it, in one transaction (retention only)."""
+        with self._write.begin() as session:
+            row = session.get(RecordingRow, recording_id)
+            if row is not None:
+                session.delete(row)
+            auditlog.append(session, actor, "retention.delete", recording_id, detail)
+
+    # ------------------------------------------------------------ audit log
+
+    def audit(
+        self, actor: str, action: str, target: str, detail: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        with self._write.begin() as session:
+            return auditlog.as_dict(auditlog.append(session, actor, action, target, detail))
+
+    def audit_rows(
+        self,
+        actor: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        after: int = 0,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        """Oldest first. actor: substring (a token id or a name); target: that target
+        and everything under it ('REC' also matches 'REC/segments/3')."""
+        query = select(AuditRow).where(AuditRow.id > after)
+        if actor:
+            query = query.where(AuditRow.actor.like(f"%{_like(actor)}%", escape="\\"))
+        if action:
+            query = query.where(AuditRow.action == action)
+        if target:
+            query = query.where(
+                or_(AuditRow.target == target, AuditRow.target.like(f"{_like(target)}/%", "\\"))
+            )
+        if start is not None:
+            query = query.where(AuditRow.at >= start)
+        if end is not None:
+            query = query.where(AuditRow.at <= end)
+        with self._read() as session:
+            rows = session.scalars(query.order_by(AuditRow.id).limit(limit))
+            return [auditlog.as_dict(r) for r in rows]
+
+    def audit_trail(self, target: str) -> list[dict[str, Any]]:
+        """Every row about `target` (and what is under it), oldest first."""
+        rows: list[dict[str, Any]] = []
+        while batch := self.audit_rows(target=target, after=rows[-1]["id"] if rows else 0):
+            rows += batch
+        return rows
+
+    def check_audit(self) -> auditlog.AuditCheck:
+        with self._read() as session:
+            return auditlog.check(session)
