@@ -14,12 +14,21 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-# Debian packages the tests use: Chromium for the browser tests, ffmpeg for ffprobe.
+# Debian packages the tests use: Chromium for the browser tests, ffmpeg for ffprobe,
+# and for the WHIP interop test with GStreamer (tests/test_interop_gstreamer.py):
+# webrtcbin, python3-gi for /usr/bin/python3, iproute2 (FFmpeg's WHIP muxer comes with PyAV).
 # Only installed when missing, and only when we are root (CI is).
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v ffprobe >/dev/null || missing="$$missing ffmpeg"; \
+	command -v ip >/dev/null || missing="$$missing iproute2"; \
+	for deb in gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
+	    gstreamer1.0-plugins-bad gstreamer1.0-nice python3-gi gir1.2-gstreamer-1.0 \
+	    gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0; do \
+	  dpkg-query -W -f='$${Status}' $$deb 2>/dev/null | grep -q 'ok installed' \
+	    || missing="$$missing $$deb"; \
+	done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \

@@ -28,7 +28,12 @@ from typing import Any
 import aioice.ice
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc.rate import RemoteBitrateEstimator
-from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcdtlstransport import (
+    RTCCertificate,
+    RTCDtlsParameters,
+    RTCDtlsTransport,
+    SRTPProtectionProfile,
+)
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtpreceiver import NackGenerator, StreamStatistics
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
@@ -44,6 +49,7 @@ from aiortc.rtp import (
     pack_remb_fci,
     unwrap_rtx,
 )
+from OpenSSL import SSL
 
 logger = logging.getLogger(__name__)
 
@@ -107,15 +113,56 @@ def tune_socket_buffers(pc: RTCPeerConnection, rcvbuf: int, sndbuf: int) -> None
                         logger.debug("could not size socket buffer")
 
 
-def prefer_dtls_server(pc: RTCPeerConnection) -> None:
-    """Answer `a=setup:passive` when the offer lets us choose (actpass).
+# ---------------------------------------------------------------- DTLS
 
-    As DTLS server we pick the cipher suite from what the client offers, which is what
-    lets FFmpeg's self-made certificate and GStreamer's RSA certificate connect: aiortc
-    as a client offers only ECDSA suites."""
+_PC = "_RTCPeerConnection__"
+
+# aiortc's list has ECDHE-ECDSA suites only. When the gateway is the DTLS client (the
+# publisher offered `a=setup:passive`), a server with an RSA certificate (GStreamer's
+# webrtcbin, or FFmpeg given an RSA `cert_file`) then has no suite in common with us
+# ("no shared cipher"). Offering the ECDHE-RSA twins fixes that; as DTLS server our own
+# certificate is ECDSA, so the RSA suites are never chosen there.
+GATEWAY_DTLS_CIPHERS = (
+    b"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305:"
+    b"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:"
+    b"ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-CHACHA20-POLY1305:"
+    b"ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-SHA:ECDHE-RSA-AES256-SHA"
+)
+
+
+class GatewayCertificate(RTCCertificate):
+    """aiortc's certificate (same key, same fingerprints) with a wider DTLS cipher list."""
+
+    def _create_ssl_context(self, srtp_profiles: list[SRTPProtectionProfile]) -> SSL.Context:
+        ctx = super()._create_ssl_context(srtp_profiles)
+        ctx.set_cipher_list(GATEWAY_DTLS_CIPHERS)
+        return ctx
+
+
+def use_gateway_certificate(pc: RTCPeerConnection) -> None:
+    """Before setRemoteDescription: the DTLS transports it creates use GatewayCertificate.
+
+    Only this peer connection is affected, not aiortc peers elsewhere in the process."""
+    certificates: list[RTCCertificate] = getattr(pc, _PC + "certificates")
+    certificates[:] = [
+        c if isinstance(c, GatewayCertificate) else GatewayCertificate(key=c._key, cert=c._cert)
+        for c in certificates
+    ]
+
+
+def prefer_dtls_server(pc: RTCPeerConnection) -> None:
+    """After setRemoteDescription: answer `a=setup:passive` when the offer lets us choose
+    (`a=setup:actpass`), so the publisher's DTLS client proposes and we pick.
+
+    An offer that is itself passive (FFmpeg's WHIP muxer by default) must get
+    `a=setup:active`. aiortc leaves the role "auto" for both actpass and passive offers,
+    so the offer's own setup is read back; taking "auto" alone as actpass answered a
+    passive offer with passive too, and both sides waited for the other's ClientHello."""
+    remote: dict[Any, RTCDtlsParameters] = getattr(pc, _PC + "remoteDtls")
     for t in pc.getTransceivers():
         dtls = t.receiver.transport
-        if dtls._role == "auto":
+        params = remote.get(t)
+        if dtls._role == "auto" and params is not None and params.role == "auto":
             dtls._set_role("server")
 
 
@@ -383,6 +430,22 @@ def check_compatibility() -> None:
     for attr in ("self._tx_srtp", "self._role", "self.transport._send"):
         if attr not in src_dtls:
             problems.append(f"RTCDtlsTransport {attr}")
+    # DTLS: our certificate subclass, swapped into the peer connection's list.
+    need(RTCCertificate, "_create_ssl_context")
+    sig = inspect.signature(RTCCertificate._create_ssl_context)
+    if list(sig.parameters) != ["self", "srtp_profiles"]:
+        problems.append("RTCCertificate._create_ssl_context(self, srtp_profiles) signature")
+    src_cert = inspect.getsource(RTCCertificate.__init__)
+    for attr in ("self._key", "self._cert"):
+        if attr not in src_cert:
+            problems.append(f"RTCCertificate {attr}")
+    src_pc = inspect.getsource(RTCPeerConnection.__init__)
+    for attr in ("self.__certificates", "self.__remoteDtls"):
+        if attr not in src_pc:
+            problems.append(f"RTCPeerConnection.{attr[5:]}")
+    if "self.__local_certificate._create_ssl_context(" not in src_dtls:
+        problems.append("RTCDtlsTransport no longer asks its certificate for the SSL context")
+    need(RTCDtlsParameters(), "role")
     src_tr = inspect.getsource(RTCRtpTransceiver.__init__)
     for attr in ("self._codecs", "self._headerExtensions"):
         if attr not in src_tr:

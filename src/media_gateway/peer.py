@@ -80,6 +80,7 @@ class Peer:
         return self.pc.localDescription.sdp
 
     async def _negotiate(self, offer_sdp: str, prepare: Callable[[], None]) -> None:
+        hooks.use_gateway_certificate(self.pc)
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
         except OperationError as exc:  # no codec in common for some m-line
