@@ -85,8 +85,10 @@ class Peer:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
         except OperationError as exc:  # no codec in common for some m-line
             raise NoUsableCodec(f"no usable codec in the offer: {exc}") from exc
-        except Exception as exc:  # aiortc raises many types for malformed SDP
-            raise BadOffer(f"unusable SDP offer: {exc}") from exc
+        except Exception as exc:  # aiortc raises many types (even bare asserts) for bad SDP
+            raise BadOffer(f"unparsable SDP offer: {exc or type(exc).__name__}") from exc
+        if not self.pc.getTransceivers():
+            raise BadOffer("the offer has no audio or video section")
         hooks.prefer_dtls_server(self.pc)
         prepare()
         try:
