@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,3 +79,40 @@ async def node(tmp_path: Path) -> AsyncIterator[Node]:
         await server.close()
         use_host_addresses(None)
         await asyncio.sleep(0)
+
+
+# ---- catalog databases: SQLite, and a fresh PostgreSQL database per test ----
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    from .catalogs import fresh_postgres_database, postgres_reachable
+
+    require_or_skip(
+        postgres_reachable(),
+        "PostgreSQL is not reachable at 127.0.0.1:5432 (the catalog's PostgreSQL tests need it)",
+        "VDISPATCH_REQUIRE_SERVICES",
+    )
+    with fresh_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each catalog test runs on both backends."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'var' / 'catalog.sqlite3'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture(scope="session")
+def recording_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One real closed recording (VP8, ~9 s, 5 segments), made once per test run."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .recordings import make_recording
+
+    data_dir = tmp_path_factory.mktemp("template") / "var"
+    # A loop of its own, in a thread: the test's event loop is none of its business.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, make_recording(data_dir)).result()

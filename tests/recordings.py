@@ -8,7 +8,7 @@ from pathlib import Path
 from aiortc.codecs.vpx import Vp8Encoder
 
 from media_gateway.packet import RelayPacket
-from recorder import Recorder, RecorderSettings, TrackInfo
+from recorder import Recorder, RecorderSettings, RecordingListener, TrackInfo
 
 from .peers import encode_vp8
 
@@ -23,11 +23,16 @@ def frames(count: int, gop: int = 30) -> list[bytes]:
 
 
 async def make_recording(
-    data_dir: Path, seconds: float = 9.0, segment_seconds: float = 2.0
+    data_dir: Path,
+    seconds: float = 9.0,
+    segment_seconds: float = 2.0,
+    listener: RecordingListener | None = None,
 ) -> Path:
     """A closed VP8 recording of `seconds`, fed as fast as the writer takes it."""
     recorder = Recorder(
-        RecorderSettings(data_dir=data_dir, segment_seconds=segment_seconds), node_id="test-node"
+        RecorderSettings(data_dir=data_dir, segment_seconds=segment_seconds),
+        node_id="test-node",
+        listener=listener,
     )
     feeds = recorder.start("cam", [TrackInfo("video", "video/vp8", 90000)], lambda: None)
     feed = feeds["video"]

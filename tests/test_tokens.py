@@ -223,3 +223,61 @@ def test_the_token_command_refuses_a_bad_duration(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stdout == ""
     assert "not a duration" in result.stderr
+
+
+# ---- auditor tokens: recordings and the audit log, no live video ----
+
+
+def test_an_auditor_token_covers_every_recording_and_carries_a_name(issuer: TokenIssuer) -> None:
+    grant = issuer.verify(issuer.mint([], "auditor", 600, name="Auditor Li"))
+    assert grant.role == "auditor" and grant.streams == ("*",)
+    assert grant.name == "Auditor Li"
+    assert grant.actor == f"token:{grant.token_id} (Auditor Li)"
+    assert issuer.verify(issuer.mint(["cam1"], "station", 60)).name is None
+
+
+def test_an_auditor_grant_allows_replay_and_audit_and_nothing_live() -> None:
+    grant = Grant("auditor", ("*",), time.time() + 60, "t")
+    assert grant.allows("replay", "*") and grant.allows("replay", "cam1")
+    assert grant.allows("audit", "*")
+    assert not grant.allows("subscribe", "cam1") and not grant.allows("publish", "cam1")
+    assert grant.actor == "token:t"
+
+
+@pytest.mark.parametrize("role", ["station", "viewer"])
+def test_station_and_viewer_grants_allow_no_replay_or_audit(role: str) -> None:
+    grant = Grant(role, ("*", "cam1"), time.time() + 60, "t")  # type: ignore[arg-type]
+    assert not grant.allows("replay", "*") and not grant.allows("audit", "*")
+
+
+def test_authorize_names_the_missing_auditor_role(issuer: TokenIssuer) -> None:
+    token = issuer.mint(["*"], "viewer", 60)
+    with pytest.raises(Forbidden, match="auditor role needed"):
+        issuer.authorize(f"Bearer {token}", "replay", "*")
+    auditor = issuer.mint([], "auditor", 60)
+    assert issuer.authorize(f"Bearer {auditor}", "audit", "*").role == "auditor"
+
+
+@pytest.mark.parametrize("name", ["", "x" * 65, "line\nbreak"])
+def test_a_bad_name_is_refused(issuer: TokenIssuer, name: str) -> None:
+    with pytest.raises(ValueError, match="name"):
+        issuer.mint([], "auditor", 60, name=name)
+
+
+def test_the_token_command_mints_an_auditor_token_with_a_name(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VDISPATCH_")}
+    env["VDISPATCH_DATA_DIR"] = str(tmp_path / "data")
+    exe = str(Path(sys.executable).with_name("vdispatch"))
+    args = [exe, "token", "--role", "auditor", "--name", "Auditor Li", "--ttl", "1h"]
+    result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60, check=True)
+    secret = (tmp_path / "data" / "secret").read_text().strip().encode()
+    grant = TokenIssuer(secret).verify(result.stdout.strip().splitlines()[-1])
+    assert (grant.role, grant.streams, grant.name) == ("auditor", ("*",), "Auditor Li")
+    refused = subprocess.run(
+        [*args, "--stream", "cam1"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert refused.returncode == 2 and "leave out --stream" in refused.stderr
+    no_stream = subprocess.run(
+        [exe, "token", "--role", "station"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert no_stream.returncode == 2 and "needs --stream" in no_stream.stderr

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections import OrderedDict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,12 +61,12 @@ class Archive:
             manifest: Any = json.loads((directory / mf.MANIFEST).read_bytes())
         except (OSError, ValueError):
             manifest = None
-        verification = self.verification(recording_id)
+        verification = self.verification(recording_id, live=summary["state"] == "recording")
         summary["verified_state"] = verification["state"]
         summary["verified_at"] = verification["checked_at"]
         return {"recording": summary, "manifest": manifest, "verification": verification}
 
-    def verification(self, recording_id: str) -> dict[str, Any]:
+    def verification(self, recording_id: str, live: bool = False) -> dict[str, Any]:
         """verify_recording's result, recomputed only when the files changed."""
         directory = self.directory(recording_id)
         key = fingerprint(directory)
@@ -75,6 +76,12 @@ class Archive:
                 self._cache.move_to_end(recording_id)
                 return cached[1]
         result = verify_recording(directory, self._trusted)
+        if not result.ok and live:
+            # A segment closing right now is renamed into place just before the manifest
+            # that lists it is written: look again once that has happened.
+            time.sleep(0.5)
+            key = fingerprint(directory)
+            result = verify_recording(directory, self._trusted)
         checked = datetime.now(UTC)
         out = {
             "state": "ok" if result.ok else "failed",

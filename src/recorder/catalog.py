@@ -17,13 +17,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, delete, func, or_, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import sessionmaker
 
 from . import audit as auditlog
 from . import catalog_ingest, db
+from . import catalog_queries as queries
 from . import manifest as mf
-from .catalog_schema import AuditRow, ContinuityRow, RecordingRow, SegmentRow, iso
+from .catalog_schema import ContinuityRow, RecordingRow, SegmentRow, iso
 from .settings import CatalogSettings
 
 logger = logging.getLogger(__name__)
@@ -49,11 +50,9 @@ class SegmentFile:
 class RebuildReport:
     recordings: int = 0
     segments: int = 0
-    skipped: list[str] = field(default_factory=list)
-
-
-def _like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    skipped: list[str] = field(default_factory=list)  # unreadable manifests
+    without_files: list[str] = field(default_factory=list)  # catalog rows with no files here
+    pruned: bool = False  # those rows were deleted
 
 
 class Catalog:
@@ -111,6 +110,16 @@ class Catalog:
         with self._write.begin() as session:
             catalog_ingest.add_segment(session, header, entry, self.settings.retention_days, held)
 
+    def record_continuity(
+        self, header: mf.Manifest, position: int, entry: mf.ContinuityEntry
+    ) -> None:
+        """A gap in a live recording, at `position` (from 1) in its manifest's list."""
+        held = self.hold_file(header.recording_id).exists()
+        with self._write.begin() as session:
+            catalog_ingest.put_continuity(
+                session, header, position, entry, self.settings.retention_days, held
+            )
+
     def _recording_dirs(self, recordings_dir: Path | None) -> list[Path]:
         root = recordings_dir or self.recordings_dir
         if not root.is_dir():
@@ -136,77 +145,55 @@ class Catalog:
             done.append(directory.name)
         return done
 
-    def rebuild(self, recordings_dir: Path | None = None, actor: str = "system") -> RebuildReport:
-        """Recreate recordings, segments and continuity from the manifests, in one
-        transaction (readers see the old catalog until it commits). The audit log stays."""
+    def rebuild(
+        self, recordings_dir: Path | None = None, actor: str = "system", prune: bool = False
+    ) -> RebuildReport:
+        """Recreate the recordings found on disk (rows, segments, gaps) from their manifests,
+        in one transaction (readers see the old catalog until it commits). The audit log
+        stays; so do legal holds (the hold files, and holds the catalog had). Rows of
+        recordings with no files here (another node's, with a shared catalog) stay too,
+        unless `prune`."""
         report = RebuildReport()
+        manifests = []
+        for directory in self._recording_dirs(recordings_dir):
+            try:
+                manifest = mf.load(directory)
+                if manifest.recording_id != directory.name:
+                    raise ValueError(f"manifest names {manifest.recording_id!r}")
+            except (OSError, ValueError, TypeError, KeyError) as exc:
+                report.skipped.append(f"{directory.name}: {exc}")
+                continue
+            manifests.append(manifest)
+        local = {m.recording_id for m in manifests}
         with self._write.begin() as session:
-            session.execute(delete(ContinuityRow))
-            session.execute(delete(SegmentRow))
-            session.execute(delete(RecordingRow))
-            for directory in self._recording_dirs(recordings_dir):
-                try:
-                    manifest = mf.load(directory)
-                    if manifest.recording_id != directory.name:
-                        raise ValueError(f"manifest names {manifest.recording_id!r}")
-                except (OSError, ValueError, TypeError, KeyError) as exc:
-                    report.skipped.append(f"{directory.name}: {exc}")
-                    continue
-                held = self.hold_file(manifest.recording_id).exists()
+            rows = session.execute(select(RecordingRow.id, RecordingRow.legal_hold)).all()
+            held_before = {rid for rid, held in rows if held}
+            orphans = sorted({rid for rid, _ in rows} - local)
+            doomed = [rid for rid, _ in rows if rid in local or prune]
+            for start in range(0, len(doomed), 500):
+                ids = doomed[start : start + 500]
+                session.execute(delete(ContinuityRow).where(ContinuityRow.recording_id.in_(ids)))
+                session.execute(delete(SegmentRow).where(SegmentRow.recording_id.in_(ids)))
+                session.execute(delete(RecordingRow).where(RecordingRow.id.in_(ids)))
+            for manifest in manifests:
+                rid = manifest.recording_id
+                held = rid in held_before or self.hold_file(rid).exists()
                 catalog_ingest.upsert(session, manifest, self.settings.retention_days, held)
                 report.recordings += 1
                 report.segments += len(manifest.segments)
-            auditlog.append(
-                session,
-                actor,
-                "catalog.rebuild",
-                "catalog",
-                {
-                    "recordings": report.recordings,
-                    "segments": report.segments,
-                    "skipped": report.skipped,
-                },
-            )
+            report.without_files = orphans
+            report.pruned = prune
+            detail = {
+                "recordings": report.recordings,
+                "segments": report.segments,
+                "skipped": report.skipped,
+                "without_files": len(orphans),
+                "pruned": prune,
+            }
+            auditlog.append(session, actor, "catalog.rebuild", "catalog", detail)
         return report
 
     # ------------------------------------------------------------ reading
-
-    def _summaries(self) -> Select[Any]:
-        stats = (
-            select(
-                SegmentRow.recording_id,
-                func.count().label("segments"),
-                func.coalesce(func.sum(SegmentRow.bytes), 0).label("bytes"),
-                func.coalesce(func.sum(SegmentRow.duration), 0.0).label("duration"),
-            )
-            .group_by(SegmentRow.recording_id)
-            .subquery()
-        )
-        return select(RecordingRow, stats.c.segments, stats.c.bytes, stats.c.duration).outerjoin(
-            stats, stats.c.recording_id == RecordingRow.id
-        )
-
-    @staticmethod
-    def _summary(row: RecordingRow, segments: int | None, size: int | None, secs: Any) -> dict:
-        return {
-            "id": row.id,
-            "stream": row.stream,
-            "station": row.station,
-            "session": row.session,
-            "node_id": row.node_id,
-            "container": row.container,
-            "codecs": row.codecs,
-            "started_at": iso(row.started_at),
-            "ended_at": iso(row.ended_at),
-            "state": row.state,
-            "segments": int(segments or 0),
-            "bytes": int(size or 0),
-            "duration": round(float(secs or 0.0), 3),
-            "retention_until": iso(row.retention_until),
-            "legal_hold": row.legal_hold,
-            "verified_state": row.verified_state,
-            "verified_at": iso(row.verified_at),
-        }
 
     def recordings(
         self,
@@ -217,26 +204,15 @@ class Catalog:
         limit: int = 1000,
     ) -> list[dict[str, Any]]:
         """Newest first; with start/end, the recordings overlapping that span."""
-        query = self._summaries()
-        if stream is not None:
-            query = query.where(RecordingRow.stream == stream)
-        if session_id is not None:
-            query = query.where(RecordingRow.session == session_id)
-        if end is not None:
-            query = query.where(RecordingRow.started_at <= end)
-        if start is not None:
-            query = query.where(
-                or_(RecordingRow.ended_at.is_(None), RecordingRow.ended_at >= start)
-            )
-        query = query.order_by(RecordingRow.started_at.desc(), RecordingRow.id).limit(limit)
+        query = queries.recordings(stream, session_id, start, end, limit)
         with self._read() as session:
-            return [self._summary(*row) for row in session.execute(query)]
+            return [queries.summary(*row) for row in session.execute(query)]
 
     def recording(self, recording_id: str) -> dict[str, Any] | None:
-        query = self._summaries().where(RecordingRow.id == recording_id)
+        query = queries.summaries().where(RecordingRow.id == recording_id)
         with self._read() as session:
             row = session.execute(query).first()
-            return self._summary(*row) if row else None
+            return queries.summary(*row) if row else None
 
     def segment(self, recording_id: str, index: int) -> SegmentFile | None:
         query = (
@@ -260,10 +236,10 @@ class Catalog:
 
     def expired(self, now: datetime) -> list[dict[str, Any]]:
         """Recordings whose retention period ended before `now` (held or not)."""
-        query = self._summaries().where(RecordingRow.retention_until < now)
+        query = queries.summaries().where(RecordingRow.retention_until < now)
         with self._read() as session:
             rows = session.execute(query.order_by(RecordingRow.retention_until))
-            return [self._summary(*row) for row in rows]
+            return [queries.summary(*row) for row in rows]
 
     # ------------------------------------------------------------ changes (audited)
 
@@ -316,23 +292,10 @@ class Catalog:
         after: int = 0,
         limit: int = 1000,
     ) -> list[dict[str, Any]]:
-        """Oldest first. actor: substring (a token id or a name); target: that target
-        and everything under it ('REC' also matches 'REC/segments/3')."""
-        query = select(AuditRow).where(AuditRow.id > after)
-        if actor:
-            query = query.where(AuditRow.actor.like(f"%{_like(actor)}%", escape="\\"))
-        if action:
-            query = query.where(AuditRow.action == action)
-        if target:
-            query = query.where(
-                or_(AuditRow.target == target, AuditRow.target.like(f"{_like(target)}/%", "\\"))
-            )
-        if start is not None:
-            query = query.where(AuditRow.at >= start)
-        if end is not None:
-            query = query.where(AuditRow.at <= end)
+        """Oldest first; see catalog_queries.audit_rows for the filters."""
+        query = queries.audit_rows(actor, action, target, start, end, after, limit)
         with self._read() as session:
-            rows = session.scalars(query.order_by(AuditRow.id).limit(limit))
+            rows = session.scalars(query)
             return [auditlog.as_dict(r) for r in rows]
 
     def audit_trail(self, target: str) -> list[dict[str, Any]]:

@@ -117,6 +117,16 @@ def upsert(session: Session, manifest: mf.Manifest, retention_days: int, held: b
     return status
 
 
+def _live_row(session: Session, header: mf.Manifest, retention_days: int, held: bool) -> None:
+    row = session.get(RecordingRow, header.recording_id)
+    if row is None:
+        session.add(new_recording(header, retention_days, held))
+        session.flush()
+    else:
+        row.state = header.state
+        row.verified_state, row.verified_at = None, None
+
+
 def add_segment(
     session: Session,
     header: mf.Manifest,
@@ -125,12 +135,24 @@ def add_segment(
     held: bool,
 ) -> None:
     """The live path: one more closed segment (idempotent)."""
-    row = session.get(RecordingRow, header.recording_id)
-    if row is None:
-        session.add(new_recording(header, retention_days, held))
-        session.flush()
-    else:
-        row.state = header.state
-        row.verified_state, row.verified_at = None, None
+    _live_row(session, header, retention_days, held)
     if session.get(SegmentRow, (header.recording_id, entry.index)) is None:
         session.add(SegmentRow(recording_id=header.recording_id, **segment_values(entry)))
+
+
+def put_continuity(
+    session: Session,
+    header: mf.Manifest,
+    position: int,
+    entry: mf.ContinuityEntry,
+    retention_days: int,
+    held: bool,
+) -> None:
+    """The live path: a gap, new or updated (a write failure gets its end later)."""
+    _live_row(session, header, retention_days, held)
+    values = continuity_values(position, entry)
+    row = session.get(ContinuityRow, (header.recording_id, position))
+    if row is None:
+        session.add(ContinuityRow(recording_id=header.recording_id, **values))
+    else:
+        _assign(row, values)

@@ -1,13 +1,16 @@
 """The retention job: deletes recordings whose retention period has ended and that are
-not on legal hold, and logs every decision it takes about an expired recording.
+not on legal hold, and logs each deletion, and each expired recording it keeps, in the
+audit log.
 
 Nothing else deletes a recording. Before deleting, the job checks the files as well as
 the catalog: a legal-hold file keeps a recording whatever the catalog says, and the
 retention period counts from the *manifest's* start time too, so an edited catalog row
-cannot make a recording expire early. Deletion: the directory is first moved aside
-(atomic), then the catalog rows are deleted and the audit row written in one
-transaction, then the moved files are removed; if the transaction fails the directory
-is moved back.
+cannot make a recording expire early. It deletes only recordings whose files are in its
+own DATA_DIR (with a catalog shared by several nodes, run it on each).
+
+Deletion: the directory is first moved aside (atomic), then the catalog rows are deleted
+and the audit row written in one transaction, then the moved files are removed; if the
+transaction fails the directory is moved back.
 
 Blocking: run in a thread from async code.
 """
@@ -31,12 +34,16 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Decision:
     recording_id: str
-    action: str  # "delete" | "keep" | "error"
+    action: str  # "delete" | "keep" | "skip" (files elsewhere) | "error"
     reason: str
     done: bool  # False in a dry run (or when the deletion failed)
 
     def line(self) -> str:
-        verb = {"delete": "deleted" if self.done else "would delete", "keep": "kept"}
+        verb = {
+            "delete": "deleted" if self.done else "would delete",
+            "keep": "kept",
+            "skip": "skipped",
+        }
         return f"{verb.get(self.action, 'ERROR')} {self.recording_id}: {self.reason}"
 
 
@@ -94,12 +101,13 @@ def _decide(catalog: Catalog, rec: dict[str, Any], now: datetime) -> Decision:
     expiry = _manifest_expiry(directory, catalog.settings.retention_days)
     if expiry is not None and expiry > now:
         return Decision(rid, "keep", f"its manifest's retention runs until {iso(expiry)}", False)
-    if rec["state"] == "recording" and directory.is_dir():
-        return Decision(rid, "keep", "still being recorded", False)
-    reason = f"retention ended {rec['retention_until']}"
     if not directory.is_dir():
-        reason += " (its files were already gone)"
-    return Decision(rid, "delete", reason, False)
+        # Another node's recording (a shared catalog), or files removed behind our back:
+        # either way not ours to forget. The API shows such a recording failing to verify.
+        return Decision(rid, "skip", f"no files under {catalog.recordings_dir}", False)
+    if rec["state"] == "recording":
+        return Decision(rid, "keep", "still being recorded", False)
+    return Decision(rid, "delete", f"retention ended {rec['retention_until']}", False)
 
 
 def _delete(catalog: Catalog, rec: dict[str, Any], decision: Decision, actor: str) -> Decision:
@@ -112,11 +120,10 @@ def _delete(catalog: Catalog, rec: dict[str, Any], decision: Decision, actor: st
     detail |= {"bytes": rec["bytes"], "retention_until": rec["retention_until"]}
     moved = False
     try:
-        if directory.is_dir():
-            trash.parent.mkdir(parents=True, exist_ok=True)
-            directory.rename(trash)
-            moved = True
-        catalog.delete_recording(rid, actor, detail | {"files_present": moved})
+        trash.parent.mkdir(parents=True, exist_ok=True)
+        directory.rename(trash)
+        moved = True
+        catalog.delete_recording(rid, actor, detail)
     except Exception as exc:
         logger.exception("retention: deleting %s failed", rid)
         if moved:

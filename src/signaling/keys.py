@@ -7,6 +7,7 @@ from aiohttp import web
 from cluster import EventBus, Node
 from media_gateway import MediaGateway
 from recorder import Recorder
+from recorder.archive import Archive
 
 from .tokens import TokenIssuer
 
@@ -15,3 +16,4 @@ TOKENS_KEY = web.AppKey("token_issuer", TokenIssuer)
 NODE_KEY = web.AppKey("node", Node)
 BUS_KEY = web.AppKey("bus", EventBus)
 RECORDER_KEY = web.AppKey("recorder", Recorder)
+ARCHIVE_KEY = web.AppKey("archive", Archive)

@@ -1,4 +1,5 @@
-"""Stream tokens: JWTs (HS256, PyJWT) granting publish or subscribe on named streams."""
+"""Tokens: JWTs (HS256, PyJWT) granting publish or subscribe on named streams, or (role
+auditor) replay of recordings and reading the audit log, with no live video."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ import jwt
 
 from .errors import Forbidden, Unauthorized
 
-Role = Literal["station", "viewer"]
-Action = Literal["publish", "subscribe"]
+Role = Literal["station", "viewer", "auditor"]
+# replay: list, inspect and fetch recordings; audit: read the audit log.
+Action = Literal["publish", "subscribe", "replay", "audit"]
+ROLES: tuple[Role, ...] = ("station", "viewer", "auditor")
+_NAME_RE = re.compile(r"[^\x00-\x1f\x7f]{1,64}")
 
 STREAM_ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _ISSUER = "vdispatch"
@@ -37,16 +41,21 @@ def parse_ttl(text: str) -> int:
 @dataclass(frozen=True)
 class Grant:
     role: Role
-    streams: tuple[str, ...]  # "*" grants every stream (viewer tokens only)
+    streams: tuple[str, ...]  # "*" grants every stream (viewer and auditor tokens only)
     expires: float
     token_id: str
+    name: str | None = None  # who holds the token, for the audit log
 
     def allows(self, action: Action, stream_id: str) -> bool:
-        if action == "publish" and self.role != "station":
+        required = {"publish": "station", "subscribe": "viewer"}.get(action, "auditor")
+        if self.role != required:
             return False
-        if action == "subscribe" and self.role != "viewer":
-            return False
-        return stream_id in self.streams or (self.role == "viewer" and "*" in self.streams)
+        return stream_id in self.streams or (self.role != "station" and "*" in self.streams)
+
+    @property
+    def actor(self) -> str:
+        """How the audit log names the holder: the token id, and its name if it has one."""
+        return f"token:{self.token_id}" + (f" ({self.name})" if self.name else "")
 
 
 class TokenIssuer:
@@ -55,14 +64,24 @@ class TokenIssuer:
             raise ValueError("token secret must be at least 32 bytes")
         self._secret = secret
 
-    def mint(self, streams: list[str], role: Role, ttl_seconds: int) -> str:
+    def mint(
+        self, streams: list[str], role: Role, ttl_seconds: int, name: str | None = None
+    ) -> str:
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}")
+        if role == "auditor" and not streams:
+            streams = ["*"]  # auditors see every recording (no live video at all)
         for s in streams:
             if s != "*" and not valid_stream_id(s):
                 raise ValueError(f"invalid stream id {s!r}")
-            if s == "*" and role != "viewer":
-                raise ValueError("only viewer tokens may cover every stream")
+            if s == "*" and role == "station":
+                raise ValueError("only viewer or auditor tokens may cover every stream")
+        if not streams:
+            raise ValueError(f"a {role} token needs at least one stream")
+        if name is not None and not _NAME_RE.fullmatch(name):
+            raise ValueError("name: 1 to 64 printable characters")
         now = int(time.time())
-        claims = {
+        claims: dict[str, object] = {
             "iss": _ISSUER,
             "iat": now,
             "exp": now + ttl_seconds,
@@ -70,6 +89,8 @@ class TokenIssuer:
             "role": role,
             "streams": list(streams),
         }
+        if name is not None:
+            claims["name"] = name
         return jwt.encode(claims, self._secret, algorithm=_ALGORITHM)
 
     def verify(self, token: str) -> Grant:
@@ -87,9 +108,16 @@ class TokenIssuer:
             raise Unauthorized(f"invalid token: {exc}") from exc
         role = claims.get("role")
         streams = claims.get("streams")
-        if role not in ("station", "viewer") or not isinstance(streams, list):
+        if role not in ROLES or not isinstance(streams, list):
             raise Unauthorized("invalid token: missing role or streams")
-        return Grant(role, tuple(str(s) for s in streams), float(claims["exp"]), claims["jti"])
+        name = claims.get("name")
+        return Grant(
+            role,
+            tuple(str(s) for s in streams),
+            float(claims["exp"]),
+            str(claims["jti"]),
+            str(name) if name is not None else None,
+        )
 
     def authorize(self, header: str | None, action: Action, stream_id: str) -> Grant:
         """Check an Authorization header for `action` on `stream_id`; 401/403 errors."""
@@ -100,5 +128,9 @@ class TokenIssuer:
             raise Unauthorized("Authorization must be 'Bearer <token>'")
         grant = self.verify(token.strip())
         if not grant.allows(action, stream_id):
+            if action in ("replay", "audit"):
+                raise Forbidden(
+                    f"a {grant.role} token does not allow {action}: auditor role needed"
+                )
             raise Forbidden(f"token does not allow {action} on stream {stream_id!r}")
         return grant

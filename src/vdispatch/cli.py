@@ -38,17 +38,42 @@ def _parser() -> argparse.ArgumentParser:
     agent.add_argument("--name", help="station name burned into the test pattern")
     agent.add_argument("--spool", help="local spool directory (not yet used)")
 
-    verify = sub.add_parser("verify", help="check a recording's segments, chain and signature")
-    verify.add_argument("target", help="recording id or directory")
+    verify = sub.add_parser(
+        "verify", help="check a recording's segments, chain and signature, or the audit log"
+    )
+    verify.add_argument("target", nargs="?", help="recording id or directory")
+    verify.add_argument("--audit", action="store_true", help="check the audit log's hash chain")
 
     export = sub.add_parser("export", help="write an evidence package (zip)")
     export.add_argument("target", help="recording id or directory")
     export.add_argument("-o", "--output", required=True, help="FILE.zip")
 
-    token = sub.add_parser("token", help="mint a stream token")
-    token.add_argument("--stream", action="append", required=True)
-    token.add_argument("--role", choices=["station", "viewer"], required=True)
+    token = sub.add_parser("token", help="mint a token (station, viewer or auditor)")
+    token.add_argument("--stream", action="append", help="stream id; repeat (not for auditor)")
+    token.add_argument("--role", choices=["station", "viewer", "auditor"], required=True)
     token.add_argument("--ttl", default="30d")
+    token.add_argument("--name", help="who holds the token (recorded in the audit log)")
+
+    catalog = sub.add_parser("catalog", help="the recordings catalog")
+    catalog_sub = catalog.add_subparsers(dest="catalog_command", required=True)
+    rebuild = catalog_sub.add_parser("rebuild", help="recreate the catalog from the manifests")
+    rebuild.add_argument(
+        "--prune",
+        action="store_true",
+        help="also forget catalog entries whose files are not in this DATA_DIR",
+    )
+
+    retention = sub.add_parser("retention", help="delete recordings past their retention")
+    retention_sub = retention.add_subparsers(dest="retention_command", required=True)
+    run = retention_sub.add_parser("run", help="delete expired recordings not on legal hold")
+    run.add_argument("--dry-run", action="store_true", help="say what would be deleted")
+
+    recording = sub.add_parser("recording", help="legal hold on a recording")
+    recording_sub = recording.add_subparsers(dest="recording_command", required=True)
+    for name, text in (("hold", "place on legal hold"), ("release", "lift a legal hold")):
+        cmd = recording_sub.add_parser(name, help=text)
+        cmd.add_argument("recording_id")
+        cmd.add_argument("--reason", default="", help="recorded in the audit log")
     return p
 
 
@@ -58,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    for noisy in ("aioice", "aiortc", "aiohttp.access"):
+    for noisy in ("aioice", "aiortc", "aiohttp.access", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         overrides: dict[str, object] = {}
@@ -75,9 +100,26 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "verify":
-        from . import evidence_cli
+        from . import catalog_cli, evidence_cli
 
-        return evidence_cli.verify(settings, args.target)
+        if args.target is None and not args.audit:
+            print(
+                "vdispatch verify: give a recording (id or directory) or --audit", file=sys.stderr
+            )
+            return 2
+        status = evidence_cli.verify(settings, args.target) if args.target else 0
+        if args.audit:
+            status = max(status, catalog_cli.verify_audit(settings))
+        return status
+    if args.command in ("catalog", "retention", "recording"):
+        from . import catalog_cli
+
+        if args.command == "catalog":
+            return catalog_cli.rebuild(settings, args.prune)
+        if args.command == "retention":
+            return catalog_cli.retention(settings, args.dry_run)
+        held = args.recording_command == "hold"
+        return catalog_cli.hold(settings, args.recording_id, held, args.reason)
     if args.command == "export":
         from . import evidence_cli
 
@@ -86,8 +128,13 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         from signaling import TokenIssuer, parse_ttl
 
         try:
+            if args.role == "auditor" and args.stream:
+                raise ValueError("auditor tokens cover every recording: leave out --stream")
+            if args.role != "auditor" and not args.stream:
+                raise ValueError(f"a {args.role} token needs --stream")
             ttl = parse_ttl(args.ttl)
-            token = TokenIssuer(settings.token_secret()).mint(args.stream, args.role, ttl)
+            issuer = TokenIssuer(settings.token_secret())
+            token = issuer.mint(args.stream or [], args.role, ttl, name=args.name)
         except ValueError as exc:
             print(f"vdispatch token: {exc}", file=sys.stderr)
             return 2

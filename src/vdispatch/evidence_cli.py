@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from recorder import manifest as mf
 from recorder.export import export_recording
 from recorder.signing import NodeKey
 from recorder.verify import verify_recording
@@ -69,12 +70,31 @@ def verify(settings: Settings, target: str) -> int:
 
 
 def export(settings: Settings, target: str, out: str) -> int:
+    """Logged before it is written: an export the audit log cannot record does not happen.
+    The package's audit.jsonl holds every audit row about the recording, this one included."""
+    from .catalog_cli import CatalogUnavailable, cli_actor, open_catalog
+
     try:
         directory = resolve_recording(settings, target)
-    except FileNotFoundError as exc:
+        rid = mf.load(directory).recording_id
+    except (OSError, ValueError) as exc:
         print(f"vdispatch export: {exc}", file=sys.stderr)
         return 2
-    with progress_bar("exporting") as update:
-        path = export_recording(directory, Path(out), progress=update)
+    output = Path(out).absolute()
+    actor = cli_actor()
+    try:
+        with open_catalog(settings, "export") as catalog:
+            catalog.audit(actor, "recording.export", rid, {"output": str(output)})
+            rows = catalog.audit_trail(rid)
+            try:
+                with progress_bar("exporting") as update:
+                    path = export_recording(directory, output, audit=rows, progress=update)
+            except Exception as exc:
+                catalog.audit(actor, "recording.export-failed", rid, {"error": str(exc)})
+                print(f"vdispatch export: {exc}", file=sys.stderr)
+                return 1
+    except CatalogUnavailable as exc:
+        print(exc, file=sys.stderr)
+        return 1
     print(path)
     return 0

@@ -19,7 +19,7 @@ from pydantic_settings import (
 
 from cluster import Node
 from media_gateway import MediaSettings
-from recorder import RecorderSettings
+from recorder import CatalogSettings, RecorderSettings
 
 CommaList = Annotated[list[str], NoDecode]
 
@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     segment_seconds: float = Field(10.0, gt=0, le=3600)
     record: bool = True
     reconnect_grace: float = Field(30.0, ge=0)
+    retention_days: int = Field(3650, ge=1, le=365000)
     udp_receive_buffer: int = Field(8 * 1024 * 1024, ge=65536)
     udp_send_buffer: int = Field(4 * 1024 * 1024, ge=65536)
 
@@ -85,6 +86,13 @@ class Settings(BaseSettings):
             segment_seconds=self.segment_seconds,
             enabled=self.record,
             reconnect_grace=self.reconnect_grace,
+        )
+
+    def catalog(self) -> CatalogSettings:
+        return CatalogSettings(
+            data_dir=self.data_dir,
+            database_url=self.database_url or None,
+            retention_days=self.retention_days,
         )
 
     def node(self) -> Node:

@@ -2,16 +2,17 @@
 
 vdispatch runs it in code (recorder.db.upgrade) with an open connection in
 `config.attributes["connection"]`. Offline (`--sql`) and URL-only runs work too:
-`alembic -x url=postgresql+psycopg://… upgrade head --sql` with `script_location`
-pointing at this directory.
+`alembic -x url=postgresql://… upgrade head --sql` with `script_location =
+recorder:migrations` in alembic.ini.
 """
 
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import Connection, create_engine
+from sqlalchemy import Connection
 
 from recorder.catalog_schema import Base
+from recorder.db import create_catalog_engine, normalize_url
 
 config = context.config
 target_metadata = Base.metadata
@@ -23,7 +24,7 @@ def _url() -> str:
     )
     if not url:
         raise RuntimeError("no database: pass a connection, sqlalchemy.url or -x url=…")
-    return url
+    return normalize_url(url)
 
 
 def _run(connection: Connection) -> None:
@@ -46,7 +47,7 @@ def run_migrations() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = create_engine(_url())
+    engine = create_catalog_engine(_url())
     try:
         with engine.begin() as conn:
             _run(conn)
