@@ -16,6 +16,7 @@ from camera_agents import WhipPublisher
 from camera_agents.ice import use_host_addresses
 from camera_agents.testsrc import ToneTrack
 from recorder import Manifest, chain
+from recorder.verify import verify_recording
 from signaling import TOKENS_KEY
 from vdispatch.node import build_app
 from vdispatch.settings import load_settings
@@ -152,14 +153,14 @@ async def test_a_35_second_publish_is_recorded_whole_in_sync_and_plays(
             f"{[s.duration for s in manifest.segments]}, total {total:.2f} s of {published:.2f} s"
         )
         assert worst < 0.1, f"A/V offset up to {worst * 1000:.0f} ms"
-        await _chromium_plays(chromium_path, url, rec / manifest.segments[1].file)
+        await _chromium_plays(chromium_path, rec / manifest.segments[1].file)
     finally:
         await publisher.stop()
         await server.close()
         use_host_addresses(None)
 
 
-async def _chromium_plays(chromium_path: str, url: str, segment: Path) -> None:
+async def _chromium_plays(chromium_path: str, segment: Path) -> None:
     """Chromium plays a segment on its own: currentTime advances."""
     from aiohttp import web
     from playwright.async_api import async_playwright
@@ -169,7 +170,8 @@ async def _chromium_plays(chromium_path: str, url: str, segment: Path) -> None:
         return web.Response(text=html, content_type="text/html")
 
     async def media(request: web.Request) -> web.FileResponse:
-        return web.FileResponse(segment, headers={"Content-Type": "video/webm"})
+        kind = "video/mp4" if segment.suffix == ".mp4" else "video/webm"
+        return web.FileResponse(segment, headers={"Content-Type": kind})
 
     app = web.Application()
     app.router.add_get("/", page)
@@ -194,3 +196,55 @@ async def _chromium_plays(chromium_path: str, url: str, segment: Path) -> None:
             await browser.close()
     finally:
         await server.close()
+
+
+async def test_h264_is_recorded_to_mp4_segments_that_ffprobe_and_chromium_read(
+    rec_node: Node, tmp_path: Path, chromium_path: str
+) -> None:
+    from .peers import encode_h264, prefer_codecs
+
+    publisher = WhipPublisher(rec_node.whip("h264cam"), rec_node.token("h264cam"), [ToneTrack()])
+    video = EncodedVideoTrack(encode_h264(90, width=320, height=240, gop=30))
+    prefer_codecs(publisher.pc.addTransceiver(video, direction="sendonly"), ["video/H264"])
+    await publisher.start()
+    await asyncio.sleep(8)
+    await publisher.stop()
+    await asyncio.sleep(2.5)  # reconnect grace, then closed
+    (rec,) = (tmp_path / "var" / "recordings").iterdir()
+    manifest = Manifest.from_json((rec / "manifest.json").read_bytes())
+    assert manifest.container == "mp4" and manifest.state == "closed"
+    assert len(manifest.segments) >= 2
+    for seg in manifest.segments:
+        assert seg.file.endswith(".mp4")
+        probe = ffprobe(rec / seg.file)
+        kinds = {s["codec_type"]: s for s in probe["streams"]}
+        assert kinds["video"]["codec_name"] == "h264"
+        assert (kinds["video"]["width"], kinds["video"]["height"]) == (320, 240)
+        assert kinds["audio"]["codec_name"] == "opus"
+        assert abs(float(probe["format"]["duration"]) - seg.duration) < 0.5
+    await _chromium_plays(chromium_path, rec / manifest.segments[0].file)
+
+
+async def test_a_publisher_back_within_the_grace_period_continues_the_same_recording(
+    rec_node: Node, tmp_path: Path
+) -> None:
+    frames = encode_vp8(60, width=320, height=240, gop=30)
+    for _ in range(2):
+        publisher = WhipPublisher(
+            rec_node.whip("cam"), rec_node.token("cam"), [EncodedVideoTrack(frames), ToneTrack()]
+        )
+        await publisher.start()
+        await asyncio.sleep(4)
+        await publisher.stop()
+        await asyncio.sleep(0.7)  # within the 2 s grace
+    await asyncio.sleep(2.5)
+    (rec,) = (tmp_path / "var" / "recordings").iterdir()
+    manifest = Manifest.from_json((rec / "manifest.json").read_bytes())
+    gaps = [c for c in manifest.continuity if c.kind == "publisher-disconnect"]
+    assert len(gaps) == 1 and gaps[0].end is not None
+    gap_start = datetime.fromisoformat(gaps[0].start.replace("Z", "+00:00")).timestamp()
+    gap_end = datetime.fromisoformat(gaps[0].end.replace("Z", "+00:00")).timestamp()
+    assert 0.5 < gap_end - gap_start < 3.0
+    assert any(s.end <= gaps[0].start for s in manifest.segments)  # before the disconnect
+    assert any(s.start >= gaps[0].end for s in manifest.segments)  # after the return
+    assert verify_recording(rec).ok
