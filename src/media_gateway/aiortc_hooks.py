@@ -22,10 +22,12 @@ import contextlib
 import inspect
 import logging
 import socket
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import aioice.ice
+import pylibsrtp
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc.rate import RemoteBitrateEstimator
 from aiortc.rtcdtlstransport import (
@@ -218,6 +220,10 @@ class IngestTap:
         receiver._handle_rtcp_packet = self._handle_rtcp  # type: ignore[method-assign]
 
     async def _handle_rtp(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+        self.process(packet, arrival_time_ms)
+
+    def process(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+        """Synchronous: RTCP it causes (REMB, NACK) is sent from a task."""
         codec = self._codecs.get(packet.payload_type)
         if codec is None:
             return
@@ -234,9 +240,14 @@ class IngestTap:
             )
             rtcp_ssrc = getattr(self._receiver, _RX + "rtcp_ssrc")
             if remb is not None and rtcp_ssrc is not None:
-                await self._receiver._send_rtcp(
-                    RtcpPsfbPacket(
-                        fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(*remb)
+                self._spawn(
+                    self._receiver._send_rtcp(
+                        RtcpPsfbPacket(
+                            fmt=RTCP_PSFB_APP,
+                            ssrc=rtcp_ssrc,
+                            media_ssrc=0,
+                            fci=pack_remb_fci(*remb),
+                        )
                     )
                 )
         if codec.mimeType.lower() == "video/rtx":
@@ -251,10 +262,14 @@ class IngestTap:
         if self.media_ssrc is None:
             self.media_ssrc = packet.ssrc
         elif packet.ssrc != self.media_ssrc:
-            return  # one encoding per track; simulcast layers are not negotiated
+            return
         if self._nack is not None and self._nack.add(packet):
-            await self._receiver._send_rtcp_nack(packet.ssrc, sorted(self._nack.missing))
+            self._spawn(self._receiver._send_rtcp_nack(packet.ssrc, sorted(self._nack.missing)))
         self._on_packet(codec, packet)
+
+    @property
+    def payload_types(self) -> list[int]:
+        return [pt for pt in self._codecs if pt is not None]
 
     async def _handle_rtcp(self, packet: Any) -> None:
         await self._original_rtcp(packet)
@@ -270,6 +285,65 @@ class IngestTap:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+# ---------------------------------------------------------------- ingress fast path
+
+
+def fast_ingress(pc: RTCPeerConnection, taps: Sequence[IngestTap], drain: int = 64) -> None:
+    """SRTP media handled in the socket's datagram callback instead of aiortc's path
+    (aioice STUN-parse attempt, asyncio.Queue, a task wake-up and five awaits per packet),
+    and the rest of a burst read from the socket without going back to the event loop.
+    STUN, DTLS and SRTCP still take aiortc's path."""
+    routes = {pt: tap for tap in taps for pt in tap.payload_types}
+    if not routes:
+        return
+    for t in pc.getTransceivers():
+        dtls = t.receiver.transport
+        for proto in dtls.transport._connection._protocols:
+            if getattr(proto, "_vdispatch_fast", False) or proto.transport is None:
+                continue
+            proto._vdispatch_fast = True  # type: ignore[attr-defined]
+            _FastIngress(proto, dtls, routes, drain)
+
+
+class _FastIngress:
+    def __init__(
+        self, proto: Any, dtls: RTCDtlsTransport, routes: dict[int, IngestTap], drain: int
+    ):
+        self._original = proto.datagram_received
+        self._dtls = dtls
+        self._routes = routes
+        self._drain = drain
+        self._sock = getattr(proto.transport, "_sock", None)
+        self._extmap = dtls._rtp_header_extensions_map
+        proto.datagram_received = self.datagram_received
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self._one(data, addr)
+        sock = self._sock
+        if sock is None:
+            return
+        for _ in range(self._drain):
+            try:
+                data, addr = sock.recvfrom(65536)
+            except OSError:  # BlockingIOError: the burst is drained
+                return
+            self._one(data, addr)
+
+    def _one(self, data: bytes, addr: Any) -> None:
+        srtp = self._dtls._rx_srtp
+        if srtp is None or len(data) < 12 or not 127 < data[0] < 192 or 191 < data[1] < 224:
+            self._original(data, addr)  # STUN, DTLS, SRTCP
+            return
+        arrival_ms = int(time.time() * 1000)
+        try:
+            packet = RtpPacket.parse(srtp.unprotect(data), self._extmap)
+        except (pylibsrtp.Error, ValueError):
+            return
+        tap = self._routes.get(packet.payload_type)
+        if tap is not None:
+            tap.process(packet, arrival_ms)
 
 
 # ---------------------------------------------------------------- egress
@@ -427,9 +501,24 @@ def check_compatibility() -> None:
         if f"self.{attr}" not in src_rtcp:
             problems.append(f"RTCRtpSender._run_rtcp no longer reads {attr}")
     src_dtls = inspect.getsource(RTCDtlsTransport)
-    for attr in ("self._tx_srtp", "self._role", "self.transport._send"):
+    for attr in (
+        "self._tx_srtp",
+        "self._rx_srtp",
+        "self._rtp_header_extensions_map",
+        "self._role",
+        "self.transport._send",
+    ):
         if attr not in src_dtls:
             problems.append(f"RTCDtlsTransport {attr}")
+    # fast ingress: aioice's protocol callback and asyncio's datagram transport socket
+    stun_protocol = getattr(aioice.ice, "StunProtocol", None)
+    if stun_protocol is not None and not hasattr(stun_protocol, "datagram_received"):
+        problems.append("aioice StunProtocol.datagram_received")
+    import asyncio.selector_events as selector_events
+
+    selector_transport = getattr(selector_events, "_SelectorTransport", None)
+    if selector_transport is None or "self._sock" not in inspect.getsource(selector_transport):
+        problems.append("asyncio _SelectorTransport._sock")
     # DTLS: our certificate subclass, swapped into the peer connection's list.
     need(RTCCertificate, "_create_ssl_context")
     sig = inspect.signature(RTCCertificate._create_ssl_context)

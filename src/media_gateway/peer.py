@@ -164,6 +164,7 @@ class PublisherPeer(Peer):
             self._add_producer(t, codecs, primary)
         if not self.producers:
             raise NoUsableCodec("no track in the offer uses VP8, H.264 or Opus")
+        hooks.fast_ingress(self.pc, self._taps)
 
     def _restrict_codecs(self) -> None:
         for t in self.pc.getTransceivers():

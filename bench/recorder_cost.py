@@ -11,7 +11,7 @@ the gateway runs, in one process and one run, and compares:
 
 Prints CPU seconds per media second for each, their ratio, and the segment
 close-to-chained latency (cut decided on the loop -> segment hashed, chained and the
-signed manifest on disk). Run: .venv/bin/python bench/recorder.py [--seconds 60]
+signed manifest on disk). Run: .venv/bin/python bench/recorder_cost.py [--seconds 60]
 """
 
 from __future__ import annotations
