@@ -59,8 +59,8 @@ class Manifest:
     state: str = "recording"  # recording | closed | interrupted
     segments: list[SegmentEntry] = field(default_factory=list)
     continuity: list[ContinuityEntry] = field(default_factory=list)
-    # The segment being written (file, start), so a crash can be accounted for.
-    open_segment: dict[str, str] | None = None
+    # The segments being written (file, start), so a crash can be accounted for.
+    open_segments: list[dict[str, str]] = field(default_factory=list)
     format: str = FORMAT
 
     def to_json(self) -> bytes:

@@ -17,6 +17,7 @@ import av
 
 from . import chain
 from . import manifest as mf
+from .segment import segment_name
 from .signing import NodeKey
 
 logger = logging.getLogger(__name__)
@@ -84,19 +85,22 @@ def salvage_recording(directory: Path, key: NodeKey) -> str | None:
         return None
     notes = []
     crash_time = max((p.stat().st_mtime for p in directory.iterdir()), default=0.0)
-    open_seg = manifest.open_segment
+    opened = sorted(manifest.open_segments, key=lambda o: o["start"])
     parts = sorted(directory.glob("seg-*.part"))
-    if open_seg is not None:
+    for n, open_seg in enumerate(opened):
         part = directory / open_seg["file"]
-        final = directory / open_seg["file"].removesuffix(".part")
+        index = len(manifest.segments) + 1
+        final = directory / segment_name(index, manifest.container)
         start = _parse_iso(open_seg["start"])
+        # what this segment should have covered: up to the next one's start, or the crash
+        until = _parse_iso(opened[n + 1]["start"]) if n + 1 < len(opened) else crash_time
         saved = _remux_prefix(part, final, manifest.container) if part.exists() else None
         if saved is not None:
             _fsync(final)
             digest = chain.sha256_file(final)
             manifest.segments.append(
                 mf.SegmentEntry(
-                    index=len(manifest.segments) + 1,
+                    index=index,
                     file=final.name,
                     start=_iso(start),
                     end=_iso(start + saved),
@@ -111,20 +115,20 @@ def salvage_recording(directory: Path, key: NodeKey) -> str | None:
             lost_from = start + saved
         else:
             lost_from = start
-        if crash_time > lost_from:
+        if until > lost_from + 0.05:
             manifest.continuity.append(
                 mf.ContinuityEntry(
                     _iso(lost_from),
-                    _iso(crash_time),
+                    _iso(until),
                     "lost-on-crash",
                     "node stopped while this span was being written; not recoverable",
                 )
             )
-            notes.append(f"{crash_time - lost_from:.1f} s lost")
+            notes.append(f"{until - lost_from:.1f} s lost")
     for part in parts:
         if part.exists():
             part.rename(part.with_suffix(".damaged"))
-    manifest.open_segment = None
+    manifest.open_segments = []
     manifest.state = "closed"
     manifest.ended_at = _iso(crash_time)
     manifest.continuity.append(
