@@ -38,7 +38,7 @@ class CatalogBridge:
     def _header(recording: Recording) -> mf.Manifest:
         """The manifest's own fields, without the lists the writer thread appends to."""
         return dataclasses.replace(
-            recording.manifest, segments=[], continuity=[], open_segment=None
+            recording.manifest, segments=[], continuity=[], open_segments=[]
         )
 
     def segment_closed(self, recording: Recording, entry: mf.SegmentEntry) -> None:
