@@ -51,6 +51,10 @@ unit: install
 test: install system-deps lint typecheck
 	$(VENV)/bin/pytest -q -rs
 
+# PNGs of the console under docs/screenshots/ (real node, real recordings, Chromium).
+screenshots: install system-deps
+	$(PY) -m tests.screenshots --out docs/screenshots
+
 bench: install
 	$(PY) bench/relay.py
 

@@ -113,11 +113,20 @@ def cli(
     *args: str,
     database_url: str | None = None,
     extra_env: dict[str, str] | None = None,
+    stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real `vdispatch` command on data_dir (environment free of other settings)."""
+    """Run the real `vdispatch` command on data_dir (environment free of other settings);
+    `stdin` is its standard input (a pipe, not a terminal), else it reads nothing."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("VDISPATCH_")}
     env["VDISPATCH_DATA_DIR"] = str(data_dir)
     if database_url:
         env["VDISPATCH_DATABASE_URL"] = database_url
     env |= extra_env or {}
-    return subprocess.run([VDISPATCH, *args], capture_output=True, text=True, env=env, timeout=60)
+    return subprocess.run(
+        [VDISPATCH, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        input=stdin if stdin is not None else "",
+    )

@@ -116,3 +116,31 @@ def recording_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # A loop of its own, in a thread: the test's event loop is none of its business.
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, make_recording(data_dir)).result()
+
+
+@pytest.fixture(scope="session")
+def gap_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real recording (VP8, 8 s of media in 4 segments) whose publisher disconnected
+    after 4 s and came back 20 s later, within the grace period."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .recordings import make_recording
+
+    data_dir = tmp_path_factory.mktemp("gap-template") / "var"
+    start = time.time() - 60
+    with ThreadPoolExecutor(1) as pool:
+        run = make_recording(data_dir, seconds=8, start=start, pause=(4, 20))
+        return pool.submit(asyncio.run, run).result()
+
+
+@pytest.fixture(scope="session")
+def h264_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real closed recording in MP4 segments (H.264, 6 s, 3 segments)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .recordings import make_recording
+
+    data_dir = tmp_path_factory.mktemp("h264-template") / "var"
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, make_recording(data_dir, 6, codec="h264")).result()

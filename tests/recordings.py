@@ -3,23 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
+from aiortc.codecs.h264 import H264Encoder
 from aiortc.codecs.vpx import Vp8Encoder
 
 from media_gateway.packet import RelayPacket
 from recorder import Recorder, RecorderSettings, RecordingListener, TrackInfo
+from recorder import manifest as mf
+from recorder.feed import NTP_EPOCH_OFFSET
 
-from .peers import encode_vp8
+from .peers import encode_h264, encode_vp8
 
-_FRAMES: dict[tuple[int, int], list[bytes]] = {}
+_FRAMES: dict[tuple[int, int, str], list[bytes]] = {}
 
 
-def frames(count: int, gop: int = 30) -> list[bytes]:
-    key = (count, gop)
+def frames(count: int, gop: int = 30, codec: str = "vp8") -> list[bytes]:
+    key = (count, gop, codec)
     if key not in _FRAMES:
-        _FRAMES[key] = encode_vp8(count, gop=gop)
+        encode = encode_h264 if codec == "h264" else encode_vp8
+        _FRAMES[key] = encode(count, gop=gop)
     return _FRAMES[key]
+
+
+def _packetize(codec: str, data: bytes, picture_id: int) -> list[bytes]:
+    if codec == "h264":
+        return H264Encoder._packetize(H264Encoder._split_bitstream(data))
+    return Vp8Encoder()._packetize(data, picture_id)
 
 
 async def make_recording(
@@ -27,25 +38,58 @@ async def make_recording(
     seconds: float = 9.0,
     segment_seconds: float = 2.0,
     listener: RecordingListener | None = None,
+    *,
+    stream: str = "cam",
+    start: float | None = None,
+    pause: tuple[float, float] | None = None,
+    fps: int = 30,
+    session: str | None = None,
+    codec: str = "vp8",
 ) -> Path:
-    """A closed VP8 recording of `seconds`, fed as fast as the writer takes it."""
+    """A closed VP8 recording (codec="h264": H.264 in MP4) of `seconds` of media, fed as
+    fast as the writer takes it.
+
+    start: its wall-clock start (Unix time; a sender report says so), else now.
+    pause: (after, for) seconds: the publisher disconnects after `after` seconds of media
+    and is back `for` seconds later (within the grace period: the same recording, with a
+    publisher-disconnect gap in its continuity log).
+    fps: frames per second of media time (a low rate makes long recordings quickly)."""
     recorder = Recorder(
         RecorderSettings(data_dir=data_dir, segment_seconds=segment_seconds),
         node_id="test-node",
         listener=listener,
     )
-    feeds = recorder.start("cam", [TrackInfo("video", "video/vp8", 90000)], lambda: None)
-    feed = feeds["video"]
-    packer = Vp8Encoder()
+    video = [TrackInfo("video", f"video/{codec}", 90000)]
+    wall = time.time() if start is None else start
+    step = 90000 // fps
+    feed = recorder.start(stream, video, lambda: None, session=session)["video"]
+    feed.sender_report(int((wall + NTP_EPOCH_OFFSET) * (1 << 32)), 0)
     seq = 0
-    for i, data in enumerate(frames(int(seconds * 30))):
-        payloads = packer._packetize(data, i & 0x7FFF)
+    cut = int(pause[0] * fps) if pause else -1
+    for i, data in enumerate(frames(int(seconds * fps), codec=codec)):
+        if i == cut and pause is not None:
+            await asyncio.sleep(0.3)  # let the writer catch up, as a real stream would
+            recorder.stopped(stream)
+            feed = recorder.start(stream, video, lambda: None, session=session)["video"]
+            # Back `pause[1]` seconds later: the sender report moves the wall clock on.
+            back = wall + i / fps + pause[1]
+            feed.sender_report(int((back + NTP_EPOCH_OFFSET) * (1 << 32)), (i * step) & 0xFFFFFFFF)
+        payloads = _packetize(codec, data, i & 0x7FFF)
         for j, payload in enumerate(payloads):
             marker = int(j == len(payloads) - 1)
-            feed.send(RelayPacket(seq, (i * 3000) & 0xFFFFFFFF, marker, payload, False, 0.0))
+            feed.send(RelayPacket(seq, (i * step) & 0xFFFFFFFF, marker, payload, False, 0.0))
             seq = (seq + 1) & 0xFFFF
         if i % 30 == 0:
             await asyncio.sleep(0)
-    directory = recorder.active["cam"].directory
+        if fps < 30 and i % 10 == 0:
+            await asyncio.sleep(0.01)  # long media in few frames: let the writer keep up
+    directory = recorder.active[stream].directory
     await recorder.close()
+    if start is not None:
+        # Started then, as far as the manifest is concerned (re-signed, as the recorder would).
+        manifest = mf.load(directory)
+        if manifest.segments:
+            manifest.started_at = manifest.segments[0].start
+            manifest.ended_at = manifest.segments[-1].end
+        mf.save(directory, manifest, recorder.key)
     return directory

@@ -1,11 +1,13 @@
 """Real Chromium against the in-process gateway: a browser station publishes over WHIP,
-a browser plays it over WHEP, and the demo wall shows three synthetic stations."""
+a browser plays it over WHEP, logins and logout, the live wall (after logging in as a
+commander) shows three synthetic stations by name, and station presence updates live."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -19,6 +21,7 @@ from camera_agents import Agent, AgentConfig
 from camera_agents.testsrc import PatternTrack, ToneTrack
 
 from .conftest import Node
+from .console import PASSWORD, add_station, add_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -206,8 +209,83 @@ def small_station(config: AgentConfig) -> list[MediaStreamTrack]:
     ]
 
 
+async def log_in(page: Page, url: str, name: str, password: str = PASSWORD) -> None:
+    """Through the login form, as a person would."""
+    await page.locator('input[name="name"]').fill(name)
+    await page.locator('input[name="password"]').fill(password)
+    await page.locator('#login-form button[type="submit"]').click()
+    await page.wait_for_load_state()
+
+
+async def test_login_and_logout(node: Node, chromium_path: str) -> None:
+    await add_user(node.app, "commander", "commander")
+    async with chromium(chromium_path) as browser:
+        page = await browser.new_page()
+        errors = collect_errors(page)
+        await page.goto(f"{node.url}/")
+        assert page.url == f"{node.url}/login?next=/"
+        await log_in(page, node.url, "commander", "not the password")
+        error = page.locator("#login-error")
+        assert "用户名或密码错误" in (await error.text_content() or "")
+        assert "Wrong user name or password" in (await error.text_content() or "")
+        await log_in(page, node.url, "commander")
+        assert page.url == f"{node.url}/"
+        who = page.locator("#who")
+        assert await who.get_attribute("data-role") == "commander"
+        assert "指挥员" in (await who.text_content() or "")
+        # The session cookie is out of the page's reach.
+        assert "vdispatch_session" not in await page.evaluate("document.cookie")
+        await page.locator('#events-state[data-state="open"]').wait_for(timeout=5000)
+        await page.locator("#logout").click()
+        # The form's redirect, or the event socket's "session ended" (4401): the login.
+        await page.wait_for_url(re.compile(r".*/login(\?.*)?$"))
+        await page.goto(f"{node.url}/")
+        assert page.url.startswith(f"{node.url}/login")
+        assert not [e for e in errors if e.startswith("pageerror")], errors
+
+
+async def test_station_presence_updates_live_on_the_admin_page(
+    node: Node, chromium_path: str
+) -> None:
+    await add_user(node.app, "admin", "admin")
+    await add_station(node.app, "county-a-court", ["cam1"], "甲县", "人民法院 第一法庭")
+    async with chromium(chromium_path) as browser:
+        page = await browser.new_page()
+        errors = collect_errors(page)
+        await page.goto(f"{node.url}/admin/stations")
+        await log_in(page, node.url, "admin")
+        assert page.url == f"{node.url}/admin/stations"
+        cell = page.locator('td.presence[data-station="county-a-court"]')
+        assert await cell.get_attribute("data-online") == "false"
+        assert "从未上线" in (await cell.text_content() or "")
+        await page.locator('#events-state[data-state="open"]').wait_for(timeout=5000)
+        agent = Agent(
+            AgentConfig(gateways=[node.url], stream_id="cam1", token=node.token("cam1")),
+            track_factory=small_station,
+        )
+        task = asyncio.create_task(agent.run())
+        try:
+            await asyncio.wait_for(agent.connected.wait(), 20)
+            await page.locator(
+                'td.presence[data-station="county-a-court"][data-online="true"]'
+            ).wait_for(timeout=5000)
+            assert "在线" in (await cell.text_content() or "")
+        finally:
+            await agent.stop()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await page.locator(
+            'td.presence[data-station="county-a-court"][data-online="false"]'
+        ).wait_for(timeout=5000)
+        assert "最后在线" in (await cell.text_content() or "")
+        assert not [e for e in errors if e.startswith("pageerror")], errors
+
+
 async def test_demo_wall_shows_three_moving_stations(node: Node, chromium_path: str) -> None:
     ids = ["county-a-court", "county-b-interrogation", "county-c-reception"]
+    await add_user(node.app, "commander", "commander")
+    await add_station(node.app, "county-a-court", ["county-a-court"], "甲县", "人民法院 第一法庭")
     agents = [
         Agent(
             AgentConfig(gateways=[node.url], stream_id=s, token=node.token(s), station_name=s),
@@ -222,6 +300,8 @@ async def test_demo_wall_shows_three_moving_stations(node: Node, chromium_path: 
             page = await browser.new_page(viewport={"width": 1280, "height": 720})
             errors = collect_errors(page)
             await page.goto(f"{node.url}/")
+            await log_in(page, node.url, "commander")
+            assert page.url == f"{node.url}/"
 
             async def frames() -> list[int]:
                 return list(await page.evaluate(TILE_FRAMES, ids))
@@ -234,9 +314,12 @@ async def test_demo_wall_shows_three_moving_stations(node: Node, chromium_path: 
             second = await frames()
             assert all(b > a for a, b in zip(first, second, strict=True)), (first, second)
             assert await page.locator("section.tile").count() == 3
+            names = {"county-a-court": ("甲县", "人民法院 第一法庭")}  # registered; others not
             for s in ids:
                 tile = page.locator(f'section.tile[data-stream="{s}"]')
-                assert await tile.locator("b").text_content() == s
+                county, name = names.get(s, ("", s))
+                assert await tile.locator("b").text_content() == name
+                assert await tile.locator(".county").text_content() == county
                 played = await tile.locator("video").evaluate(
                     "v => v.getVideoPlaybackQuality().totalVideoFrames"
                 )

@@ -459,7 +459,8 @@ def tap_sender_feedback(
 
 
 def check_compatibility() -> None:
-    """Raise RuntimeError naming every internal this module relies on that has moved."""
+    """Raise RuntimeError naming every internal this module relies on that has moved.
+    Reads library source: the node runs it once per process (see `ensure_compatible`)."""
     problems: list[str] = []
 
     def need(obj: object, name: str) -> None:
@@ -543,3 +544,14 @@ def check_compatibility() -> None:
         raise RuntimeError(
             "aiortc/aioice internals the gateway relies on have moved: " + ", ".join(problems)
         )
+
+
+_checked = False
+
+
+def ensure_compatible() -> None:
+    """check_compatibility() once per process: the libraries cannot change under us."""
+    global _checked
+    if not _checked:
+        check_compatibility()
+        _checked = True

@@ -32,7 +32,7 @@ class StreamInfo:
 
 class MediaGateway(RouterListener):
     def __init__(self, settings: MediaSettings, listeners: list[RouterListener] | None = None):
-        aiortc_hooks.check_compatibility()
+        aiortc_hooks.ensure_compatible()
         aiortc_hooks.set_host_addresses(settings.ice_addresses or None)
         self.settings = settings
         self._listeners = list(listeners or [])

@@ -1,38 +1,90 @@
-"""JSON API and operational endpoints: /api/streams, /healthz, /metrics."""
+"""JSON API and operational endpoints: /api/streams, /api/session, /healthz, /metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import logging
 
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 
+from .accounts import ROLES
+from .auth import authorize_session, csrf_token, current_session, current_user, require_role
 from .errors import SignalingError
-from .keys import GATEWAY_KEY, NODE_KEY, TOKENS_KEY
+from .keys import GATEWAY_KEY, NODE_KEY, RECORDER_KEY, STATIONS_KEY, TOKENS_KEY
+from .stations import Station
+
+logger = logging.getLogger(__name__)
 
 
-def _bearer_viewer(request: web.Request) -> None:
-    """Live-stream listing needs a viewer grant for every stream (console logins come
-    with the console)."""
-    request.app[TOKENS_KEY].authorize(request.headers.get("Authorization"), "subscribe", "*")
+def _may_list_live(request: web.Request) -> None:
+    """A commander's or observer's console session, or a viewer token for every stream."""
+    header = request.headers.get("Authorization")
+    if header is None and current_session(request) is not None:
+        authorize_session(request, "commander", "observer")
+        return
+    request.app[TOKENS_KEY].authorize(header, "subscribe", "*")
+
+
+async def _stations(request: web.Request) -> dict[str, Station]:
+    if STATIONS_KEY not in request.app:
+        return {}
+    try:
+        return await asyncio.to_thread(request.app[STATIONS_KEY].by_stream)
+    except SQLAlchemyError:
+        logger.exception("station registry unavailable: streams listed without names")
+        return {}
 
 
 async def list_streams(request: web.Request) -> web.StreamResponse:
+    """Live streams; `station` is the registered station's name (the stream id when
+    the stream belongs to no station), with `station_id`, `county` and `kind`;
+    `recording` tells whether this node's recorder is writing it (`recording_id`)."""
     try:
-        _bearer_viewer(request)
+        _may_list_live(request)
     except SignalingError as exc:
-        return web.Response(status=exc.status, text=exc.reason + "\n")
+        resp = web.Response(status=exc.status, text=exc.reason + "\n")
+        if exc.status == 401:
+            resp.headers["WWW-Authenticate"] = 'Bearer realm="vdispatch"'
+        return resp
     node = request.app[NODE_KEY]
+    registry = await _stations(request)
+    recorder = request.app.get(RECORDER_KEY)
     streams = []
     for info in request.app[GATEWAY_KEY].streams():
         d = dataclasses.asdict(info)
         d["id"] = d.pop("stream_id")
-        d["station"] = d["id"]
+        station = registry.get(d["id"])
+        d["station"] = station.name if station else d["id"]
+        d["station_id"] = station.id if station else None
+        d["county"] = station.county if station else None
+        d["kind"] = station.kind if station else None
         d["codec"] = "/".join(c for c in (info.video_codec, info.audio_codec) if c)
         d["resolution"] = f"{info.width}x{info.height}" if info.width else None
         d["loss"] = None
+        recording = recorder.active.get(info.stream_id) if recorder is not None else None
+        d["recording"] = recording is not None and not recording.closed
+        d["recording_id"] = recording.id if recording is not None and d["recording"] else None
         d["node"] = node.node_id
         streams.append(d)
     return web.json_response({"streams": streams})
+
+
+@require_role(*ROLES, api=True)
+async def session_info(request: web.Request) -> web.StreamResponse:
+    """Who is logged in, and the CSRF token their scripts send (same-origin reads only)."""
+    user = current_user(request)
+    assert user is not None
+    return web.json_response(
+        {
+            "user": user.name,
+            "display_name": user.display_name,
+            "role": user.role,
+            "csrf": csrf_token(request),
+        },
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 async def healthz(request: web.Request) -> web.StreamResponse:
@@ -66,5 +118,6 @@ async def metrics(request: web.Request) -> web.StreamResponse:
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/streams", list_streams)
+    app.router.add_get("/api/session", session_info)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)

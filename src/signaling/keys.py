@@ -9,6 +9,12 @@ from media_gateway import MediaGateway
 from recorder import Recorder
 from recorder.archive import Archive
 
+from .accounts import Users
+from .presence import PresenceTracker
+from .ratelimit import LoginLimiter
+from .sessions import Sessions
+from .settings import AuthSettings
+from .stations import Stations
 from .tokens import TokenIssuer
 
 GATEWAY_KEY = web.AppKey("media_gateway", MediaGateway)
@@ -17,3 +23,10 @@ NODE_KEY = web.AppKey("node", Node)
 BUS_KEY = web.AppKey("bus", EventBus)
 RECORDER_KEY = web.AppKey("recorder", Recorder)
 ARCHIVE_KEY = web.AppKey("archive", Archive)
+# Console logins (set when the catalog is open).
+AUTH_SETTINGS_KEY = web.AppKey("auth_settings", AuthSettings)
+USERS_KEY = web.AppKey("users", Users)
+SESSIONS_KEY = web.AppKey("sessions", Sessions)
+STATIONS_KEY = web.AppKey("stations", Stations)
+LOGIN_LIMITER_KEY = web.AppKey("login_limiter", LoginLimiter)
+PRESENCE_KEY = web.AppKey("presence", PresenceTracker)

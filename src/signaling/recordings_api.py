@@ -5,8 +5,9 @@ GET /api/recordings/{id}                 catalog entry + manifest + verification
 GET /api/recordings/{id}/segments/{n}    the media file (Range requests); audited
 GET /api/audit?actor=&action=&target=&from=&to=&after=&limit=
 
-Until console logins exist, a Bearer token with role "auditor" is required (401 without
-one, 403 for other roles). Every database or file access runs in a thread.
+Who may: an auditor's console session (and an admin's, for the audit log only: admins
+never see recordings' content), or a Bearer token with role "auditor" (401 without
+credentials, 403 for other roles). Every database or file access runs in a thread.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from recorder.archive import CONTENT_TYPES
 from recorder.catalog_schema import parse_iso
 
+from .auth import authorize_session, current_session
 from .errors import SignalingError
 from .keys import ARCHIVE_KEY, TOKENS_KEY
-from .tokens import Action, Grant
+from .tokens import Action
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +60,13 @@ def _errors_as_text(handler: Handler) -> Handler:
     return wrapped
 
 
-def _grant(request: web.Request, action: Action) -> Grant:
-    return request.app[TOKENS_KEY].authorize(request.headers.get("Authorization"), action, "*")
+def _actor(request: web.Request, action: Action) -> str:
+    """Who is asking, as the audit log names them; Unauthorized / Forbidden otherwise."""
+    header = request.headers.get("Authorization")
+    if header is None and current_session(request) is not None:
+        roles = ("auditor", "admin") if action == "audit" else ("auditor",)
+        return authorize_session(request, *roles).actor
+    return request.app[TOKENS_KEY].authorize(header, action, "*").actor
 
 
 def _time(request: web.Request, name: str) -> datetime | None:
@@ -101,7 +108,7 @@ def _span(request: web.Request) -> tuple[datetime | None, datetime | None]:
 
 @_errors_as_text
 async def list_recordings(request: web.Request) -> web.StreamResponse:
-    _grant(request, "replay")
+    _actor(request, "replay")
     start, end = _span(request)
     limit = _int(request, "limit", 1000, 1, MAX_LIMIT)
     catalog = request.app[ARCHIVE_KEY].catalog
@@ -118,7 +125,7 @@ async def list_recordings(request: web.Request) -> web.StreamResponse:
 
 @_errors_as_text
 async def get_recording(request: web.Request) -> web.StreamResponse:
-    _grant(request, "replay")
+    _actor(request, "replay")
     archive = request.app[ARCHIVE_KEY]
     detail = await asyncio.to_thread(archive.detail, request.match_info["recording_id"])
     if detail is None:
@@ -132,13 +139,13 @@ async def get_recording(request: web.Request) -> web.StreamResponse:
 
 @_errors_as_text
 async def get_segment(request: web.Request) -> web.StreamResponse:
-    grant = _grant(request, "replay")
+    actor = _actor(request, "replay")
     rid = request.match_info["recording_id"]
     index = int(request.match_info["n"])
     archive = request.app[ARCHIVE_KEY]
     byte_range = request.headers.get("Range")
     try:
-        seg = await asyncio.to_thread(archive.open_segment, rid, index, grant.actor, byte_range)
+        seg = await asyncio.to_thread(archive.open_segment, rid, index, actor, byte_range)
     except Exception:
         # Never serve evidence whose access could not be logged.
         logger.exception("segment %s/%s: audit log write failed", rid, index)
@@ -155,7 +162,7 @@ async def get_segment(request: web.Request) -> web.StreamResponse:
 
 @_errors_as_text
 async def list_audit(request: web.Request) -> web.StreamResponse:
-    _grant(request, "audit")
+    _actor(request, "audit")
     start, end = _span(request)
     query: dict[str, Any] = {
         "actor": _text_param(request, "actor"),

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from media_gateway import MediaError
 
+from .auth import authorize_session, current_session
 from .errors import SignalingError
 from .keys import GATEWAY_KEY, TOKENS_KEY
 from .tokens import Action, valid_stream_id
@@ -77,8 +78,14 @@ def _errors_as_text(handler: Handler) -> Handler:
 
 
 def _authorize(request: web.Request, action: Action, stream_id: str) -> None:
-    tokens = request.app[TOKENS_KEY]
-    tokens.authorize(request.headers.get("Authorization"), action, stream_id)
+    """A Bearer token with the grant; or, to view (WHEP), a console session of a commander
+    (any stream) or an observer (for now any stream too; invitations come with hearing
+    sessions). Auditors and admins see no live video. Publishing is for tokens only."""
+    header = request.headers.get("Authorization")
+    if action == "subscribe" and header is None and current_session(request) is not None:
+        authorize_session(request, "commander", "observer")
+        return
+    request.app[TOKENS_KEY].authorize(header, action, stream_id)
 
 
 def _created(kind: str, stream_id: str, resource_id: str, answer: str) -> web.Response:

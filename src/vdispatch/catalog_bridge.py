@@ -37,9 +37,7 @@ class CatalogBridge:
     @staticmethod
     def _header(recording: Recording) -> mf.Manifest:
         """The manifest's own fields, without the lists the writer thread appends to."""
-        return dataclasses.replace(
-            recording.manifest, segments=[], continuity=[], open_segments=[]
-        )
+        return dataclasses.replace(recording.manifest, segments=[], continuity=[], open_segments=[])
 
     def segment_closed(self, recording: Recording, entry: mf.SegmentEntry) -> None:
         header = self._header(recording)

@@ -68,6 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     run = retention_sub.add_parser("run", help="delete expired recordings not on legal hold")
     run.add_argument("--dry-run", action="store_true", help="say what would be deleted")
 
+    _account_commands(sub)
+
     recording = sub.add_parser("recording", help="legal hold on a recording")
     recording_sub = recording.add_subparsers(dest="recording_command", required=True)
     for name, text in (("hold", "place on legal hold"), ("release", "lift a legal hold")):
@@ -75,6 +77,59 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("recording_id")
         cmd.add_argument("--reason", default="", help="recorded in the audit log")
     return p
+
+
+ROLES = ["commander", "observer", "auditor", "admin"]
+KINDS = ["courtroom", "interrogation_room", "reception_room", "detention_centre"]
+
+
+def _account_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    user = sub.add_parser("user", help="console accounts")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    add = user_sub.add_parser(
+        "add", help="create an account (password prompted twice, or read from stdin)"
+    )
+    add.add_argument("name", help="login name: lower-case letters, digits, . _ -")
+    add.add_argument("--role", choices=ROLES, required=True)
+    add.add_argument("--display-name", help="shown in the console (e.g. the person's name)")
+    user_sub.add_parser("list", help="list accounts")
+    for name, text in (("disable", "disable (and log out)"), ("enable", "enable again")):
+        cmd = user_sub.add_parser(name, help=f"{text} an account")
+        cmd.add_argument("name")
+    passwd = user_sub.add_parser("passwd", help="set a new password (prompted or from stdin)")
+    passwd.add_argument("name")
+
+    station = sub.add_parser("station", help="the station registry")
+    station_sub = station.add_subparsers(dest="station_command", required=True)
+    add = station_sub.add_parser("add", help="register a station and its stream ids")
+    add.add_argument("id", help="station id, like a stream id")
+    add.add_argument("--county", required=True)
+    add.add_argument("--name", required=True)
+    add.add_argument("--kind", choices=KINDS, required=True)
+    add.add_argument("--stream", action="append", required=True, help="stream id; repeat")
+    station_sub.add_parser("list", help="list stations and their presence")
+    remove = station_sub.add_parser("remove", help="remove a station from the registry")
+    remove.add_argument("id")
+
+
+def _run_accounts(args: argparse.Namespace, settings: Settings) -> int:
+    from . import accounts_cli as cli
+
+    if args.command == "user":
+        if args.user_command == "add":
+            return cli.user_add(settings, args.name, args.role, args.display_name)
+        if args.user_command == "list":
+            return cli.user_list(settings)
+        if args.user_command == "passwd":
+            return cli.user_password(settings, args.name)
+        return cli.user_disable(settings, args.name, args.user_command == "disable")
+    if args.station_command == "add":
+        return cli.station_add(
+            settings, args.id, args.county, args.name, args.kind, list(args.stream)
+        )
+    if args.station_command == "list":
+        return cli.station_list(settings)
+    return cli.station_remove(settings, args.id)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command in ("user", "station"):
+        return _run_accounts(args, settings)
     if args.command == "verify":
         from . import catalog_cli, evidence_cli
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -17,16 +18,30 @@ from recorder.catalog import Catalog
 from recorder.signing import NodeKey
 from signaling import (
     ARCHIVE_KEY,
+    AUTH_SETTINGS_KEY,
     BUS_KEY,
     GATEWAY_KEY,
+    LOGIN_LIMITER_KEY,
     NODE_KEY,
+    PRESENCE_KEY,
     RECORDER_KEY,
+    SESSIONS_KEY,
+    STATIONS_KEY,
     TOKENS_KEY,
+    USERS_KEY,
+    Stations,
     TokenIssuer,
+    Users,
+    auth_middleware,
+    events_ws,
     recordings_api,
+    stations_api,
     whip,
 )
 from signaling import api as signaling_api
+from signaling.presence import PresenceTracker
+from signaling.ratelimit import LoginLimiter
+from signaling.sessions import Sessions
 
 from .catalog_bridge import CatalogBridge
 from .recording_bridge import RecordingBridge
@@ -34,15 +49,23 @@ from .settings import Settings
 
 logger = logging.getLogger(__name__)
 
+SESSION_PURGE_EVERY = 600.0
+
 
 def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
-    app = web.Application(client_max_size=1024 * 1024)
+    app = web.Application(client_max_size=1024 * 1024, middlewares=[auth_middleware])
     app[NODE_KEY] = settings.node()
     app[TOKENS_KEY] = TokenIssuer(settings.token_secret())
     app[BUS_KEY] = InProcessBus()
+    auth = app[AUTH_SETTINGS_KEY] = settings.auth()
+    app[LOGIN_LIMITER_KEY] = LoginLimiter(
+        auth.login_failures_per_user, auth.login_failures_per_address, auth.login_window
+    )
     whip.add_routes(app)
     signaling_api.add_routes(app)
     recordings_api.add_routes(app)
+    stations_api.add_routes(app)
+    events_ws.add_routes(app)  # its sockets close on_shutdown, before any cleanup below
     command_console.add_routes(app, demo=demo)
 
     async def catalog(app: web.Application) -> AsyncIterator[None]:
@@ -52,7 +75,15 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
         key_path = settings.recorder().key_path
         key = await asyncio.to_thread(NodeKey.load_or_create, key_path)
         app[ARCHIVE_KEY] = Archive(opened, [key.public_pem])
+        # Accounts, sessions and stations share the catalog's database (and engine).
+        app[USERS_KEY] = Users(opened.engine)
+        app[SESSIONS_KEY] = Sessions(opened.engine, auth.session_idle, auth.session_lifetime)
+        app[STATIONS_KEY] = Stations(opened.engine)
+        purge = asyncio.ensure_future(_purge_sessions(app[SESSIONS_KEY]))
         yield
+        purge.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await purge
         await asyncio.to_thread(opened.dispose)
 
     async def media_gateway(app: web.Application) -> AsyncIterator[None]:
@@ -66,18 +97,34 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
             await recorder.recover()
             app[RECORDER_KEY] = recorder
             gateway.add_listener(RecordingBridge(recorder))
+        presence = PresenceTracker(app[STATIONS_KEY], app[BUS_KEY], node_id)
+        gateway.add_listener(presence)
+        app[PRESENCE_KEY] = presence
         # Manifests the catalog does not know yet (or knew as still open): catalog them.
         added = await asyncio.to_thread(catalog.sync, settings.recorder().recordings_dir)
         if added:
             logger.info("catalog: %d recordings added or brought up to date", len(added))
         app[GATEWAY_KEY] = gateway
+        presence.start()
         yield
-        await gateway.close()  # publishers leave: recordings detach
+        await gateway.close()  # publishers leave: recordings detach, streams go down
         if recorder is not None:
             await recorder.close()  # segments closed, manifests signed
         await bridge.close()  # the catalog has every closed segment and recording
+        await presence.close()  # stations marked offline, stream.down told
         await app[BUS_KEY].close()
 
     app.cleanup_ctx.append(catalog)
     app.cleanup_ctx.append(media_gateway)
     return app
+
+
+async def _purge_sessions(sessions: Sessions) -> None:
+    while True:
+        try:
+            purged = await asyncio.to_thread(sessions.purge_expired)
+            if purged:
+                logger.info("sessions: %d expired sessions forgotten", purged)
+        except Exception:
+            logger.exception("sessions: purge failed (will retry)")
+        await asyncio.sleep(SESSION_PURGE_EVERY)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
@@ -20,6 +21,7 @@ from pydantic_settings import (
 from cluster import Node
 from media_gateway import MediaSettings
 from recorder import CatalogSettings, RecorderSettings
+from signaling import AuthSettings
 
 CommaList = Annotated[list[str], NoDecode]
 
@@ -48,8 +50,14 @@ class Settings(BaseSettings):
     retention_days: int = Field(3650, ge=1, le=365000)
     udp_receive_buffer: int = Field(8 * 1024 * 1024, ge=65536)
     udp_send_buffer: int = Field(4 * 1024 * 1024, ge=65536)
+    session_idle_minutes: float = Field(120.0, gt=0)
+    session_max_hours: float = Field(12.0, gt=0)
+    login_failures_per_user: int = Field(5, ge=1)
+    login_failures_per_address: int = Field(20, ge=1)
+    login_window_seconds: float = Field(300.0, gt=0)
+    trusted_proxies: CommaList = Field(default_factory=list)
 
-    @field_validator("ice_servers", "ice_addresses", mode="before")
+    @field_validator("ice_servers", "ice_addresses", "trusted_proxies", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -93,6 +101,16 @@ class Settings(BaseSettings):
             data_dir=self.data_dir,
             database_url=self.database_url or None,
             retention_days=self.retention_days,
+        )
+
+    def auth(self) -> AuthSettings:
+        return AuthSettings(
+            session_idle=timedelta(minutes=self.session_idle_minutes),
+            session_lifetime=timedelta(hours=self.session_max_hours),
+            login_failures_per_user=self.login_failures_per_user,
+            login_failures_per_address=self.login_failures_per_address,
+            login_window=self.login_window_seconds,
+            trusted_proxies=list(self.trusted_proxies),
         )
 
     def node(self) -> Node:

@@ -1,5 +1,13 @@
 // Minimal WHEP client (RFC-style): one recvonly peer per stream, non-trickle.
-export async function whepSubscribe(streamId, token, { onTrack } = {}) {
+// `auth` is a Bearer token (string), or extra headers for a console session, whose cookie
+// the browser sends itself: { "X-CSRF-Token": … } (see session.js csrfHeaders).
+function authHeaders(auth) {
+  if (typeof auth === "string") return { Authorization: `Bearer ${auth}` };
+  return auth || {};
+}
+
+export async function whepSubscribe(streamId, auth, { onTrack } = {}) {
+  const headers = authHeaders(auth);
   const pc = new RTCPeerConnection({ iceServers: [] });
   pc.addTransceiver("video", { direction: "recvonly" });
   pc.addTransceiver("audio", { direction: "recvonly" });
@@ -7,14 +15,22 @@ export async function whepSubscribe(streamId, token, { onTrack } = {}) {
   pc.ontrack = (ev) => { stream.addTrack(ev.track); if (onTrack) onTrack(stream); };
   await pc.setLocalDescription(await pc.createOffer());
   await iceGatheringComplete(pc, 2000);
-  const resp = await fetch(`/whep/${encodeURIComponent(streamId)}`, {
-    method: "POST",
-    headers: { "Content-Type": "application/sdp", Authorization: `Bearer ${token}` },
-    body: pc.localDescription.sdp,
-  });
+  let resp;
+  try {
+    resp = await fetch(`/whep/${encodeURIComponent(streamId)}`, {
+      method: "POST",
+      headers: { "Content-Type": "application/sdp", ...headers },
+      body: pc.localDescription.sdp,
+    });
+  } catch (error) {
+    pc.close(); // the node is away: no peer left behind
+    throw error;
+  }
   if (resp.status !== 201) {
     pc.close();
-    throw new Error(`WHEP ${resp.status}: ${await resp.text()}`);
+    const error = new Error(`WHEP ${resp.status}: ${await resp.text()}`);
+    error.status = resp.status;
+    throw error;
   }
   const location = resp.headers.get("Location");
   await pc.setRemoteDescription({ type: "answer", sdp: await resp.text() });
@@ -24,7 +40,8 @@ export async function whepSubscribe(streamId, token, { onTrack } = {}) {
       // DELETE first: a closed peer makes the gateway drop the resource itself (then 404).
       if (location) {
         await fetch(location, {
-          method: "DELETE", headers: { Authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(3000),
+          // keepalive: also when the page is going away (pagehide).
+          method: "DELETE", headers, keepalive: true, signal: AbortSignal.timeout(3000),
         }).catch(() => {});
       }
       pc.close();

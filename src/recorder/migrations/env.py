@@ -27,11 +27,19 @@ def _url() -> str:
     return normalize_url(url)
 
 
+def _ours(name: str | None, type_: str, parent_names: object) -> bool:
+    """Autogenerate compares only the recorder's tables: the console's tables
+    (signaling/accounts_schema.py, revision 0002) share the database and this history,
+    but their models live in signaling, which the recorder does not import."""
+    return type_ != "table" or name in target_metadata.tables
+
+
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
+        include_name=_ours,
     )
     with context.begin_transaction():
         context.run_migrations()

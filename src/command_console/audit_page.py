@@ -1,0 +1,108 @@
+"""The audit log page (auditors and admins): newest first, filtered by actor, action and
+date, paged by row id; with the hash chain's verification (recorder.audit.check, run in
+a thread on every view) as a banner, so an edited, removed or inserted row shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from recorder import audit as auditlog
+from recorder.catalog import Catalog
+from recorder.catalog_schema import AuditRow
+from signaling import ARCHIVE_KEY, require_role
+
+from . import archive_data, i18n_archive
+from .render import render
+
+assert i18n_archive.MESSAGES
+PAGE = 100
+
+
+def newest_rows(
+    catalog: Catalog,
+    actor: str | None,
+    action: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    before: int | None,
+    limit: int = PAGE,
+) -> list[dict[str, Any]]:
+    """Rows newest first (id below `before`); actor: a substring. Blocking."""
+    query = select(AuditRow)
+    if before is not None:
+        query = query.where(AuditRow.id < before)
+    if actor:
+        escaped = actor.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(AuditRow.actor.like(f"%{escaped}%", escape="\\"))
+    if action:
+        query = query.where(AuditRow.action == action)
+    if start is not None:
+        query = query.where(AuditRow.at >= start)
+    if end is not None:
+        query = query.where(AuditRow.at < end)
+    with Session(catalog.engine) as session:
+        rows = session.scalars(query.order_by(AuditRow.id.desc()).limit(limit))
+        return [auditlog.as_dict(r) | {"when": r.at} for r in rows]
+
+
+def actions(catalog: Catalog) -> list[str]:
+    with Session(catalog.engine) as session:
+        return list(session.scalars(select(AuditRow.action).distinct().order_by(AuditRow.action)))
+
+
+def _day(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        raise web.HTTPBadRequest(text=f"not a date (YYYY-MM-DD): {value!r}\n") from None
+
+
+@require_role("auditor", "admin")
+async def audit_page(request: web.Request) -> web.StreamResponse:
+    catalog = request.app[ARCHIVE_KEY].catalog
+    tz = archive_data.local_tz()
+    actor = request.query.get("actor", "").strip()[:256] or None
+    action = request.query.get("action", "").strip()[:64] or None
+    day_from, day_to = _day(request.query.get("from")), _day(request.query.get("to"))
+    start = archive_data.day_start(day_from, tz) if day_from else None
+    end = archive_data.day_start(day_to, tz) + timedelta(days=1) if day_to else None
+    before_text = request.query.get("before", "")
+    before = int(before_text) if before_text.isdigit() else None
+    rows, names, check = await asyncio.gather(
+        asyncio.to_thread(newest_rows, catalog, actor, action, start, end, before),
+        asyncio.to_thread(actions, catalog),
+        asyncio.to_thread(catalog.check_audit),
+    )
+    older = None
+    if len(rows) == PAGE:
+        older = str(request.rel_url.update_query(before=rows[-1]["id"]))
+    newest = None
+    if before is not None:
+        kept = {k: v for k, v in request.query.items() if k != "before"}
+        newest = str(request.rel_url.with_query(kept))
+    return render(
+        request,
+        "audit.html",
+        rows=rows,
+        actions=names,
+        check=check,
+        query={
+            "actor": actor or "",
+            "action": action or "",
+            "from": day_from.isoformat() if day_from else "",
+            "to": day_to.isoformat() if day_to else "",
+        },
+        older=older,
+        newest=newest,
+    )
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/audit", audit_page)

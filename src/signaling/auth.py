@@ -1,0 +1,225 @@
+"""Console authentication for every route: the session-cookie middleware, CSRF checks,
+and the role guards handlers use.
+
+- `auth_middleware` resolves the session cookie (in a thread) to a `LoginSession` kept
+  on the request (`current_user`, `current_session`, `csrf_token`). A request carrying
+  `Authorization` is token-authenticated (stations' WHIP, viewer and auditor tokens): its
+  cookie is ignored, and it needs no CSRF token.
+- Every unsafe method (POST/PUT/PATCH/DELETE) authenticated by the cookie must carry the
+  session's CSRF token, as form field `csrf` or header `X-CSRF-Token`; otherwise 403
+  "CSRF token missing or wrong". Handlers marked `@csrf_exempt` (the login form, which
+  has a token of its own) check it themselves.
+- `require_role(*roles)` guards a handler: pages redirect to /login?next=… without a
+  session and show the 403 page (FORBIDDEN_PAGE_KEY, set by the console) for a wrong
+  role; with `api=True` the answers are 401/403 plain text. `authorize_session` is the
+  same check for handlers that also accept tokens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hmac
+import ipaddress
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
+from yarl import URL
+
+from .accounts import Role, User
+from .errors import Forbidden, Unauthorized
+from .keys import AUTH_SETTINGS_KEY, SESSIONS_KEY
+from .sessions import LoginSession
+
+logger = logging.getLogger(__name__)
+
+SESSION_COOKIE = "vdispatch_session"
+CSRF_FIELD = "csrf"
+CSRF_HEADER = "X-CSRF-Token"
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+CSRF_REFUSED = "CSRF token missing or wrong"
+# Never authenticated by cookie: static files and operational endpoints.
+_PUBLIC_PREFIXES = ("/static/", "/healthz", "/metrics")
+_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ForbiddenPage = Callable[[web.Request, str], web.StreamResponse]
+
+
+@dataclass(frozen=True)
+class Auth:
+    session: LoginSession | None = None
+    cookie: str | None = None  # the session cookie's token, when it resolved
+
+
+AUTH_KEY = web.RequestKey("auth", Auth)
+FORBIDDEN_PAGE_KEY: web.AppKey[ForbiddenPage] = web.AppKey("forbidden_page")
+
+
+# ------------------------------------------------------------------ accessors
+
+
+def current_session(request: web.Request) -> LoginSession | None:
+    auth = request.get(AUTH_KEY)
+    return auth.session if isinstance(auth, Auth) else None
+
+
+def current_user(request: web.Request) -> User | None:
+    """The logged-in console user of this request, or None."""
+    session = current_session(request)
+    return session.user if session else None
+
+
+def csrf_token(request: web.Request) -> str:
+    """The CSRF token forms and scripts of this session must send ("" when logged out)."""
+    session = current_session(request)
+    return session.csrf if session else ""
+
+
+def is_secure(request: web.Request) -> bool:
+    """HTTPS here, or at the reverse proxy in front (X-Forwarded-Proto)."""
+    forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+    return request.secure or forwarded == "https"
+
+
+def client_address(request: web.Request) -> str:
+    """The client's address; behind a trusted proxy, the last X-Forwarded-For hop."""
+    remote = request.remote or "unknown"
+    settings = request.app.get(AUTH_SETTINGS_KEY)
+    trusted = settings.trusted_proxies if settings else []
+    forwarded = request.headers.get("X-Forwarded-For")
+    if forwarded and remote in trusted:
+        hop = forwarded.split(",")[-1].strip()
+        try:
+            return str(ipaddress.ip_address(hop))
+        except ValueError:
+            return remote
+    return remote
+
+
+def set_session_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:
+    lifetime = request.app[AUTH_SETTINGS_KEY].session_lifetime
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(lifetime.total_seconds()),
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=is_secure(request),
+    )
+
+
+def clear_session_cookie(response: web.StreamResponse) -> None:
+    response.del_cookie(SESSION_COOKIE, path="/")
+
+
+def safe_next(target: str | None, default: str) -> str:
+    """Where to go after login: a path on this site only (no //host, no scheme)."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return default
+    if any(ord(c) < 32 for c in target):
+        return default
+    return target
+
+
+def login_url(request: web.Request) -> str:
+    return str(URL("/login").with_query(next=request.path_qs))
+
+
+# ------------------------------------------------------------------ middleware
+
+
+def csrf_exempt(handler: Handler) -> Handler:
+    """Mark a handler that checks its own CSRF token (the login form)."""
+    handler.csrf_exempt = True  # type: ignore[attr-defined]
+    return handler
+
+
+async def _csrf_ok(request: web.Request, session: LoginSession) -> bool:
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None and request.content_type in _FORMS:
+        form = await request.post()  # aiohttp keeps it: the handler reads it again
+        value = form.get(CSRF_FIELD)
+        sent = value if isinstance(value, str) else None
+    return sent is not None and hmac.compare_digest(sent.encode(), session.csrf.encode())
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    session = None
+    token = request.cookies.get(SESSION_COOKIE)
+    if (
+        token
+        and "Authorization" not in request.headers
+        and SESSIONS_KEY in request.app
+        and not request.path.startswith(_PUBLIC_PREFIXES)
+    ):
+        try:
+            session = await asyncio.to_thread(request.app[SESSIONS_KEY].resolve, token)
+        except SQLAlchemyError:
+            logger.exception("session lookup failed")
+            return web.Response(status=503, text="the catalog is unavailable\n")
+    request[AUTH_KEY] = Auth(session, token if session else None)
+    if (
+        session is not None
+        and request.method in UNSAFE
+        and not getattr(request.match_info.handler, "csrf_exempt", False)
+        and not await _csrf_ok(request, session)
+    ):
+        return web.Response(status=403, text=CSRF_REFUSED + "\n")
+    return await handler(request)
+
+
+# ------------------------------------------------------------------ role guards
+
+
+def authorize_session(request: web.Request, *roles: Role) -> User:
+    """The session's user if it has one of `roles`; Unauthorized / Forbidden otherwise."""
+    user = current_user(request)
+    if user is None:
+        raise Unauthorized("not logged in: console login or Authorization: Bearer token needed")
+    if user.role not in roles:
+        raise Forbidden(f"the {user.role} role may not do this (needs {' or '.join(roles)})")
+    return user
+
+
+def _text(status: int, reason: str) -> web.Response:
+    resp = web.Response(status=status, text=reason + "\n")
+    if status == 401:
+        resp.headers["WWW-Authenticate"] = 'Bearer realm="vdispatch"'
+    return resp
+
+
+def forbidden_page(request: web.Request, reason: str) -> web.StreamResponse:
+    render = request.app.get(FORBIDDEN_PAGE_KEY)
+    return render(request, reason) if render is not None else _text(403, reason)
+
+
+def require_role(*roles: Role, api: bool = False) -> Callable[[Handler], Handler]:
+    """Guard a handler: only a logged-in user with one of `roles` reaches it.
+
+    Pages (default): no session -> 302 to /login?next=…; wrong role -> the 403 page.
+    api=True: 401 / 403 with a plain-text reason."""
+    if not roles:
+        raise ValueError("require_role needs at least one role")
+
+    def guard(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            try:
+                authorize_session(request, *roles)
+            except Unauthorized as exc:
+                if api:
+                    return _text(401, exc.reason)
+                raise web.HTTPFound(login_url(request)) from None
+            except Forbidden as exc:
+                return _text(403, exc.reason) if api else forbidden_page(request, exc.reason)
+            return await handler(request)
+
+        return guarded
+
+    return guard

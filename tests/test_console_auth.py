@@ -1,0 +1,389 @@
+"""Console logins on a real node over HTTP: sessions, logout, rate limiting, CSRF, and the
+role rules on every page, API and WHEP."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+
+import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection
+from sqlalchemy import select
+
+from signaling import ARCHIVE_KEY, SESSIONS_KEY, USERS_KEY
+from signaling.accounts_schema import LoginSessionRow
+
+from .conftest import Node
+from .console import PASSWORD, add_station, add_user, console, logged_in
+
+ROLES = ("commander", "observer", "auditor", "admin")
+
+
+@pytest.fixture
+async def accounts(node: Node) -> Node:
+    """One account per role, named after it."""
+    for role in ROLES:
+        await add_user(node.app, role, role)
+    return node
+
+
+async def _audit(node: Node, action: str) -> list[dict]:
+    catalog = node.app[ARCHIVE_KEY].catalog
+    return await asyncio.to_thread(lambda: catalog.audit_rows(action=action))
+
+
+class Offers:
+    """Real aiortc offers, closed when the test ends."""
+
+    def __init__(self) -> None:
+        self.pcs: list[RTCPeerConnection] = []
+
+    async def make(self, direction: str) -> str:
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.pcs.append(pc)
+        pc.addTransceiver("video", direction=direction)
+        await pc.setLocalDescription(await pc.createOffer())
+        return str(pc.localDescription.sdp)
+
+
+@pytest.fixture
+async def offers() -> AsyncIterator[Offers]:
+    o = Offers()
+    try:
+        yield o
+    finally:
+        for pc in o.pcs:
+            await pc.close()
+
+
+async def _go_live(node: Node, offers: Offers, stream: str) -> None:
+    async with console(node.url) as c:
+        answer = await c.post(
+            f"/whip/{stream}",
+            data=await offers.make("sendonly"),
+            headers={
+                "Content-Type": "application/sdp",
+                "Authorization": f"Bearer {node.token(stream)}",
+            },
+        )
+    assert answer.status == 201, answer.text
+
+
+# ---------------------------------------------------------------- login and logout
+
+
+async def test_login_opens_a_server_side_session_and_logout_ends_it(accounts: Node) -> None:
+    node = accounts
+    async with console(node.url) as c:
+        answer = await c.get("/")
+        assert answer.status == 302 and answer.location == "/login?next=/"
+        answer = await c.login("commander")
+        assert answer.status == 303 and answer.location == "/"
+        cookie = answer.headers["Set-Cookie"]
+        assert "vdispatch_session=" in cookie and "HttpOnly" in cookie
+        assert "SameSite=Lax" in cookie and "Secure" not in cookie
+        token = c.cookie("vdispatch_session")
+        assert token is not None and len(token) >= 43  # 32 random bytes
+        # Only the token's sha256 is stored.
+        sessions = node.app[SESSIONS_KEY]
+
+        def stored() -> list[str]:
+            with sessions._read() as s:
+                return list(s.scalars(select(LoginSessionRow.token_hash)))
+
+        assert await asyncio.to_thread(stored) == [hashlib.sha256(token.encode()).hexdigest()]
+        page = await c.get("/")
+        assert page.status == 200 and 'name="csrf-token"' in page.text
+        assert "commander" in page.text and 'id="logout"' in page.text
+        assert page.headers["Cache-Control"] == "no-store"
+        assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+        # Logging out is a POST with the CSRF token.
+        refused = await c.post("/logout", csrf=False)
+        assert refused.status == 403 and "CSRF token missing or wrong" in refused.text
+        answer = await c.post("/logout", data={"csrf": c.csrf}, csrf=False)
+        assert answer.status == 303 and answer.location == "/login"
+        assert await asyncio.to_thread(stored) == []
+        assert (await c.get("/")).status == 302
+    # The old cookie is worthless now.
+    async with console(node.url) as other:
+        other.http.cookie_jar.update_cookies({"vdispatch_session": token})
+        assert (await other.get("/api/session")).status == 401
+    [login] = await _audit(node, "login")
+    assert login["actor"] == "user:commander" and login["detail"]["role"] == "commander"
+    [logout] = await _audit(node, "logout")
+    assert logout["actor"] == "user:commander"
+
+
+async def test_the_session_cookie_is_secure_behind_a_tls_proxy(accounts: Node) -> None:
+    async with console(accounts.url) as c:
+        page = await c.get("/login")
+        token = page.text.split('name="csrf" value="')[1].split('"')[0]
+        form = {"csrf": token, "name": "admin", "password": PASSWORD}
+        answer = await c.post(
+            "/login", data=form, csrf=False, headers={"X-Forwarded-Proto": "https"}
+        )
+        assert answer.status == 303
+        assert "Secure" in answer.headers["Set-Cookie"]
+
+
+async def test_a_wrong_password_is_refused_and_the_sixth_failure_is_a_429(accounts: Node) -> None:
+    node = accounts
+    async with console(node.url) as c:
+        for _ in range(5):
+            answer = await c.login("commander", "not the password")
+            assert answer.status == 401
+            assert (
+                "用户名或密码错误" in answer.text and "Wrong user name or password" in answer.text
+            )
+        # Locked for this user name, even with the right password now.
+        answer = await c.login("commander")
+        assert answer.status == 429
+        assert 0 < int(answer.headers["Retry-After"]) <= 300
+        assert "登录失败次数过多" in answer.text
+        # Another account from the same address is not locked (20 per address).
+        assert (await c.login("observer")).status == 303
+    failures = await _audit(node, "login.failure")
+    assert len(failures) == 5
+    assert {f["target"] for f in failures} == {"user:commander"}
+    assert {f["detail"]["reason"] for f in failures} == {"wrong password"}
+    assert all(f["actor"] == "address:127.0.0.1" for f in failures)
+
+
+async def test_unknown_and_disabled_users_cannot_log_in(accounts: Node) -> None:
+    node = accounts
+    await asyncio.to_thread(node.app[USERS_KEY].set_disabled, "observer", True)
+    async with console(node.url) as c:
+        assert (await c.login("nobody")).status == 401
+        assert (await c.login("observer")).status == 401
+    reasons = {f["detail"]["reason"] for f in await _audit(node, "login.failure")}
+    assert reasons == {"unknown user", "account disabled"}
+
+
+async def test_the_login_form_needs_its_own_token_and_next_stays_on_this_site(
+    accounts: Node,
+) -> None:
+    async with console(accounts.url) as c:
+        form = {"name": "admin", "password": PASSWORD}
+        answer = await c.post("/login", data=form, csrf=False)
+        assert answer.status == 403
+        answer = await c.login("admin", next_path="//evil.example/x")
+        assert answer.status == 303 and answer.location == "/admin/stations"
+    async with console(accounts.url) as c:
+        answer = await c.login("admin", next_path="/admin/users")
+        assert answer.status == 303 and answer.location == "/admin/users"
+        # Logged in, /login sends you on.
+        answer = await c.get("/login")
+        assert answer.status == 302 and answer.location == "/admin/stations"
+
+
+async def test_the_language_switches_with_lang_and_is_remembered(accounts: Node) -> None:
+    async with console(accounts.url) as c:
+        zh = await c.get("/login")
+        assert "登录" in zh.text and '<html lang="zh-CN">' in zh.text
+        en = await c.get("/login?lang=en")
+        assert '<html lang="en">' in en.text and "User name" in en.text and "用户名" not in en.text
+        again = await c.get("/login")
+        assert '<html lang="en">' in again.text
+
+
+# ---------------------------------------------------------------- roles
+
+PAGES = {
+    "/": {"commander", "observer"},
+    "/archive": {"auditor"},
+    "/admin/stations": {"admin"},
+    "/admin/users": {"admin"},
+}
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_each_role_opens_its_pages_and_gets_403_on_the_others(
+    accounts: Node, role: str
+) -> None:
+    async with logged_in(accounts.url, role) as c:
+        for path, allowed in PAGES.items():
+            answer = await c.get(path)
+            if role in allowed:
+                assert answer.status == 200, (role, path, answer.text[:200])
+            else:
+                assert answer.status == 403, (role, path, answer.status)
+                assert "无权访问" in answer.text and 'id="forbidden"' in answer.text
+
+
+API = [
+    # path, roles answered 200 (the others get 403)
+    ("/api/streams", {"commander", "observer"}),
+    ("/api/recordings", {"auditor"}),
+    ("/api/recordings/nope/segments/1", {"auditor"}),  # 404 for auditors
+    ("/api/audit", {"auditor", "admin"}),
+    ("/api/stations", set(ROLES)),
+    ("/api/session", set(ROLES)),
+]
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_each_role_reaches_only_its_apis(accounts: Node, role: str) -> None:
+    async with logged_in(accounts.url, role) as c:
+        for path, allowed in API:
+            answer = await c.get(path)
+            expected = (404 if "segments" in path else 200) if role in allowed else 403
+            assert answer.status == expected, (role, path, answer.status, answer.text)
+            assert answer.headers["Content-Type"].startswith(
+                "application/json" if expected == 200 else "text/plain"
+            )
+
+
+async def test_without_a_login_apis_answer_401_and_pages_redirect(accounts: Node) -> None:
+    async with console(accounts.url) as c:
+        for path, _ in API:
+            assert (await c.get(path)).status == 401, path
+        for path in PAGES:
+            answer = await c.get(path)
+            assert answer.status == 302 and answer.location.startswith("/login?next="), path
+        assert (await c.get("/ws/events")).status == 401
+
+
+@pytest.mark.parametrize(
+    ("role", "status"), [("commander", 201), ("observer", 201), ("auditor", 403), ("admin", 403)]
+)
+async def test_whep_with_a_session_is_for_commanders_and_observers(
+    accounts: Node, offers: Offers, role: str, status: int
+) -> None:
+    node = accounts
+    await _go_live(node, offers, "cam1")
+    sdp = {"Content-Type": "application/sdp"}
+    async with logged_in(node.url, role) as c:
+        answer = await c.post("/whep/cam1", data=await offers.make("recvonly"), headers=sdp)
+        assert answer.status == status, answer.text
+        if status == 403:
+            assert f"the {role} role may not" in answer.text
+            return
+        # A viewing resource is deleted with the session too (and its CSRF token).
+        location = answer.location
+        refused = await c.request("DELETE", location, csrf=False)
+        assert refused.status == 403 and "CSRF" in refused.text
+        assert (await c.request("DELETE", location)).status == 200
+        # No CSRF header, no view: another site's page could not start one either.
+        refused = await c.post(
+            "/whep/cam1", data=await offers.make("recvonly"), headers=sdp, csrf=False
+        )
+        assert refused.status == 403 and "CSRF token missing or wrong" in refused.text
+
+
+async def test_a_bearer_token_request_needs_no_csrf_token_even_with_a_cookie(
+    accounts: Node, offers: Offers
+) -> None:
+    node = accounts
+    await _go_live(node, offers, "cam1")
+    async with logged_in(node.url, "auditor") as c:  # an auditor's cookie, a viewer's token
+        headers = {
+            "Content-Type": "application/sdp",
+            "Authorization": f"Bearer {node.token('cam1', 'viewer')}",
+        }
+        answer = await c.post(
+            "/whep/cam1", data=await offers.make("recvonly"), headers=headers, csrf=False
+        )
+        assert answer.status == 201, answer.text
+
+
+async def test_streams_are_listed_with_their_station(accounts: Node, offers: Offers) -> None:
+    node = accounts
+    await add_station(node.app, "county-a-court", ["cam1"], "甲县", "人民法院 第一法庭")
+    await _go_live(node, offers, "cam1")
+    await _go_live(node, offers, "cam2")
+    async with logged_in(node.url, "observer") as c:
+        streams = {s["id"]: s for s in (await c.json("/api/streams"))["streams"]}
+    assert streams["cam1"]["station"] == "人民法院 第一法庭"
+    assert (streams["cam1"]["county"], streams["cam1"]["kind"]) == ("甲县", "courtroom")
+    assert streams["cam1"]["station_id"] == "county-a-court"
+    assert streams["cam2"]["station"] == "cam2" and streams["cam2"]["station_id"] is None
+
+
+# ---------------------------------------------------------------- CSRF and admin
+
+
+async def test_station_api_writes_need_an_admin_and_the_csrf_token(accounts: Node) -> None:
+    body = {
+        "id": "county-b-interrogation",
+        "county": "乙县",
+        "name": "看守所 讯问室",
+        "kind": "interrogation_room",
+        "streams": ["cam-b"],
+    }
+    async with logged_in(accounts.url, "commander") as c:
+        assert (await c.post("/api/stations", json=body)).status == 403
+    async with logged_in(accounts.url, "admin") as c:
+        answer = await c.post("/api/stations", json=body, csrf=False)
+        assert answer.status == 403 and answer.text.strip() == "CSRF token missing or wrong"
+        answer = await c.post("/api/stations", json=body, headers={"X-CSRF-Token": "x" * 43})
+        assert answer.status == 403
+        answer = await c.post("/api/stations", json=body)
+        assert answer.status == 201, answer.text
+        assert (await c.post("/api/stations", json=body)).status == 400  # exists already
+        changed = {**body, "name": "看守所 第二讯问室", "streams": ["cam-b", "cam-b2"]}
+        answer = await c.request("PUT", "/api/stations/county-b-interrogation", json=changed)
+        assert answer.status == 200, answer.text
+        [station] = (await c.json("/api/stations"))["stations"]
+        assert station["name"] == "看守所 第二讯问室" and station["streams"] == ["cam-b", "cam-b2"]
+        assert station["online"] is False and station["last_seen"] is None
+        assert (await c.request("DELETE", "/api/stations/county-b-interrogation")).status == 200
+        assert (await c.json("/api/stations"))["stations"] == []
+    actions = [r["action"] for r in await _audit(accounts, "")]
+    assert [a for a in actions if a.startswith("station.")] == [
+        "station.add",
+        "station.update",
+        "station.delete",
+    ]
+
+
+async def test_admin_pages_manage_stations_and_users_with_csrf_forms(accounts: Node) -> None:
+    node = accounts
+    async with logged_in(node.url, "admin") as c:
+        form = {
+            "id": "county-c-reception",
+            "county": "丙县",
+            "name": "人民检察院 接访室",
+            "kind": "reception_room",
+            "streams": "cam-c, cam-c2",
+        }
+        refused = await c.post("/admin/stations", data=form, csrf=False)
+        assert refused.status == 403 and "CSRF" in refused.text
+        answer = await c.post("/admin/stations", data={**form, "csrf": c.csrf}, csrf=False)
+        assert answer.status == 303, answer.text
+        page = await c.get(answer.location)
+        assert "人民检察院 接访室" in page.text and "接访室" in page.text and "cam-c2" in page.text
+        bad = await c.post("/admin/stations", data={**form, "csrf": c.csrf, "id": "x2"}, csrf=False)
+        assert bad.status == 400 and "belongs to station" in bad.text
+        edit = await c.get("/admin/stations/county-c-reception")
+        assert edit.status == 200 and "cam-c, cam-c2" in edit.text
+        changed = {**form, "name": "人民检察院 第二接访室", "csrf": c.csrf}
+        answer = await c.post("/admin/stations/county-c-reception", data=changed, csrf=False)
+        assert answer.status == 303
+        assert "第二接访室" in (await c.get("/admin/stations")).text
+        answer = await c.post(
+            "/admin/stations/county-c-reception/delete", data={"csrf": c.csrf}, csrf=False
+        )
+        assert answer.status == 303
+        assert "county-c-reception" not in (await c.get("/admin/stations")).text
+
+        # Users: add one through the form, who logs in; disabling them logs them out.
+        user = {"name": "li.wei", "display_name": "李伟", "role": "observer", "password": PASSWORD}
+        answer = await c.post("/admin/users", data={**user, "csrf": c.csrf}, csrf=False)
+        assert answer.status == 303, answer.text
+        assert "李伟" in (await c.get("/admin/users")).text
+        async with logged_in(node.url, "li.wei") as li:
+            assert (await li.get("/")).status == 200
+            answer = await c.post("/admin/users/li.wei/disable", data={"csrf": c.csrf}, csrf=False)
+            assert answer.status == 303
+            assert (await li.get("/")).status == 302  # logged out
+        short = {**user, "name": "wang", "password": "short", "csrf": c.csrf}
+        answer = await c.post("/admin/users", data=short, csrf=False)
+        assert answer.status == 400 and "at least 10 characters" in answer.text
+    async with logged_in(node.url, "observer") as c:
+        for path in ("/admin/stations", "/admin/users"):
+            assert (await c.get(path)).status == 403
+        answer = await c.post(
+            "/admin/users", data={**user, "name": "x", "csrf": c.csrf}, csrf=False
+        )
+        assert answer.status == 403
