@@ -91,3 +91,30 @@ async def test_kill_9_mid_recording_loses_no_closed_segment(tmp_path: Path) -> N
         assert c.start and c.end and c.start <= c.end
     result = verify_recording(rec)
     assert result.ok, result.problems
+
+
+async def test_a_kill_between_rename_and_manifest_chains_the_complete_segment(
+    tmp_path: Path,
+) -> None:
+    from recorder import manifest as mf
+    from recorder.salvage import salvage_recording
+    from recorder.signing import NodeKey
+
+    from .recordings import make_recording
+
+    rec = await make_recording(tmp_path / "var")
+    key = NodeKey.load_or_create(tmp_path / "var" / "keys" / "node-ed25519.pem")
+    # The on-disk state of a kill -9 right after the rename, before the manifest rewrite:
+    manifest = mf.load(rec)
+    last = manifest.segments.pop()
+    manifest.open_segments = [{"file": last.file + ".part", "start": last.start}]
+    manifest.state, manifest.ended_at = "recording", None
+    mf.save(rec, manifest, key)
+
+    account = salvage_recording(rec, key)
+    assert account is not None and "chained-after-restart" in account
+    after = mf.load(rec)
+    assert after.segments[-1].file == last.file and after.segments[-1].sha256 == last.sha256
+    assert after.segments[-1].flags == ["chained-after-restart"]
+    assert abs(after.segments[-1].duration - last.duration) < 0.2
+    assert verify_recording(rec).ok

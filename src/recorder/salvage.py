@@ -67,6 +67,21 @@ def _remux_prefix(part: Path, out: Path, container: str) -> float | None:
     return last
 
 
+def _media_duration(path: Path) -> float | None:
+    """Seconds of media in a complete segment file."""
+    try:
+        with av.open(str(path)) as c:
+            if c.duration:
+                return float(c.duration / av.time_base)
+            last = 0.0
+            for packet in c.demux():
+                if packet.pts is not None and packet.time_base is not None:
+                    last = max(last, float(packet.pts * packet.time_base))
+            return last
+    except (av.FFmpegError, OSError):
+        return None
+
+
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -94,7 +109,16 @@ def salvage_recording(directory: Path, key: NodeKey) -> str | None:
         start = _parse_iso(open_seg["start"])
         # what this segment should have covered: up to the next one's start, or the crash
         until = _parse_iso(opened[n + 1]["start"]) if n + 1 < len(opened) else crash_time
-        saved = _remux_prefix(part, final, manifest.container) if part.exists() else None
+        renamed = directory / open_seg["file"].removesuffix(".part")
+        flag = "salvaged"
+        if not part.exists() and renamed.is_file():
+            # Killed after the rename, before the manifest: the file is complete (it was
+            # fsynced before the rename); it only needs chaining.
+            if renamed != final:
+                renamed.rename(final)
+            saved, flag = _media_duration(final), "chained-after-restart"
+        else:
+            saved = _remux_prefix(part, final, manifest.container) if part.exists() else None
         if saved is not None:
             _fsync(final)
             digest = chain.sha256_file(final)
@@ -108,10 +132,10 @@ def salvage_recording(directory: Path, key: NodeKey) -> str | None:
                     bytes=final.stat().st_size,
                     sha256=digest.hex(),
                     chain=chain.link(manifest.last_chain, digest).hex(),
-                    flags=["salvaged"],
+                    flags=[flag],
                 )
             )
-            notes.append(f"salvaged {saved:.1f} s of {final.name}")
+            notes.append(f"{flag} {saved:.1f} s of {final.name}")
             lost_from = start + saved
         else:
             lost_from = start
