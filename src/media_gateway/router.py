@@ -55,16 +55,21 @@ class Router:
         self.subscribers: dict[str, tuple[str, SubscriberPeer]] = {}
         self._sr_task = asyncio.ensure_future(self._refresh_sender_reports())
         self._on_empty: Callable[[Router], None] | None = None
+        # peers still negotiating belong to no list yet; closing the router closes them too
+        self._negotiating: set[Peer] = set()
 
     async def publish(self, stream_id: str, offer_sdp: str) -> Publication:
         if stream_id in self.publications:
             raise StreamBusy(f"stream {stream_id!r} is already published")
         peer = PublisherPeer(self.settings, self._peer_closed)
+        self._negotiating.add(peer)
         try:
             await peer.accept(offer_sdp)
         except BaseException:
+            self._negotiating.discard(peer)
             await peer.close()
             raise
+        self._negotiating.discard(peer)
         # A second publisher may have won the race while we negotiated.
         if stream_id in self.publications or self.closed:
             await peer.close()
@@ -79,12 +84,15 @@ class Router:
         if pub is None:
             raise StreamNotFound(f"stream {stream_id!r} is not live")
         peer = SubscriberPeer(self.settings, self._peer_closed)
+        self._negotiating.add(peer)
         try:
             await peer.accept(offer_sdp, pub.producers)
         except BaseException:
+            self._negotiating.discard(peer)
             await peer.close()
             raise
-        if pub.peer.closed:
+        self._negotiating.discard(peer)
+        if pub.peer.closed or self.closed:
             await peer.close()
             raise StreamNotFound(f"stream {stream_id!r} ended")
         self.subscribers[peer.id] = (stream_id, peer)
@@ -110,7 +118,7 @@ class Router:
                     self._listener.on_unpublished(pub)
         else:
             self.subscribers.pop(peer.id, None)
-        if self._on_empty and not self.publications and not self.subscribers:
+        if self._on_empty and not (self.publications or self.subscribers or self._negotiating):
             self._on_empty(self)
 
     def on_empty(self, callback: Callable[[Router], None]) -> None:
@@ -137,6 +145,8 @@ class Router:
         self._sr_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._sr_task
+        for peer in list(self._negotiating):
+            await peer.close()
         for _, peer in list(self.subscribers.values()):
             await peer.close()
         for pub in list(self.publications.values()):
