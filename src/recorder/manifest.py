@@ -84,13 +84,24 @@ class Manifest:
 
 def write_durably(path: Path, data: bytes) -> None:
     """Temp file, fsync, rename over, fsync the directory."""
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
+    _replace_together([(path, data)])
+
+
+def _replace_together(files: list[tuple[Path, bytes]]) -> None:
+    """Every temp file written and fsynced first, then the renames back to back, then
+    one directory fsync: a crash leaves the old set or the new one, except for the few
+    microseconds between two renames."""
+    tmps = []
+    for path, data in files:
+        tmp = path.with_name(path.name + ".tmp")
+        with tmp.open("wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        tmps.append((tmp, path))
+    for tmp, path in tmps:
+        os.replace(tmp, path)
+    fsync_dir(files[0][0].parent)
 
 
 def fsync_dir(directory: Path) -> None:
@@ -107,8 +118,9 @@ def save(directory: Path, manifest: Manifest, key: NodeKey) -> None:
     pub = directory / PUBLIC_KEY
     if not pub.exists() or pub.read_bytes() != key.public_pem:
         write_durably(pub, key.public_pem)
-    write_durably(directory / MANIFEST, data)
-    write_durably(directory / SIGNATURE, key.sign(data))
+    # The manifest and its signature are replaced as a pair; salvage re-signs after a
+    # crash, should one ever land between the two renames.
+    _replace_together([(directory / SIGNATURE, key.sign(data)), (directory / MANIFEST, data)])
 
 
 def load(directory: Path) -> Manifest:
