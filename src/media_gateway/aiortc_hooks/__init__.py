@@ -1,0 +1,54 @@
+"""Every reach into aiortc's and aioice's private internals, in one package.
+
+aiortc decodes everything it receives and encodes everything it sends; the gateway
+needs neither. We keep aiortc for ICE, DTLS, SRTP and SDP and take the RTP path over:
+
+- ingress: a receiver's `_handle_rtp_packet` is replaced, so packets go to a Producer
+  instead of the jitter buffer and decoder (RTCP receiver reports, NACK generation
+  and REMB still work, fed from the same stats objects aiortc uses); SRTP media is
+  handled in the socket callback, bursts drained without returning to the loop;
+- egress: a sender gets a track that never yields, so aiortc never encodes; we write
+  RTP ourselves and put it on the socket after SRTP protection, and aiortc's own RTCP
+  loop sends sender reports from the values we give it;
+- viewer feedback (NACK, PLI, FIR) on a sender is routed to the Consumer;
+- connection: ICE host addresses, socket buffers, DTLS certificate and role.
+
+aiortc and aioice are pinned exactly in pyproject.toml. `check_compatibility()` is run
+by the test-suite and at node start: an upgrade that moves any of these fails loudly.
+Nothing outside this package touches an aiortc or aioice private name.
+"""
+
+from aiortc.rtp import RtpPacket
+
+from .compat import check_compatibility, ensure_compatible
+from .connection import (
+    GatewayCertificate,
+    negotiated_codecs,
+    negotiated_extension_id,
+    prefer_dtls_server,
+    set_host_addresses,
+    set_negotiated_codecs,
+    tune_socket_buffers,
+    use_gateway_certificate,
+)
+from .egress import SenderOutput, SilentTrack, tap_sender_feedback
+from .ingress import IngestTap, fast_ingress
+
+__all__ = [
+    "GatewayCertificate",
+    "IngestTap",
+    "RtpPacket",
+    "SenderOutput",
+    "SilentTrack",
+    "check_compatibility",
+    "ensure_compatible",
+    "fast_ingress",
+    "negotiated_codecs",
+    "negotiated_extension_id",
+    "prefer_dtls_server",
+    "set_host_addresses",
+    "set_negotiated_codecs",
+    "tap_sender_feedback",
+    "tune_socket_buffers",
+    "use_gateway_certificate",
+]

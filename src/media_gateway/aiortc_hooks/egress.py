@@ -1,0 +1,135 @@
+"""Egress: a silent track keeps aiortc's encoder idle; we write RTP to the socket after
+SRTP protection; viewer feedback goes to the Consumer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import aioice.ice
+from aiortc import MediaStreamTrack, RTCRtpSender
+from aiortc.rtcdtlstransport import (
+    RTCDtlsTransport,
+)
+from aiortc.rtp import (
+    RTCP_PSFB_FIR,
+    RTCP_PSFB_PLI,
+    RTCP_RTPFB_NACK,
+    RtcpPsfbPacket,
+    RtcpRtpfbPacket,
+)
+
+logger = logging.getLogger(__name__)
+_TX = "_RTCRtpSender__"
+
+
+# ---------------------------------------------------------------- egress
+
+
+class SilentTrack(MediaStreamTrack):
+    """A track that never yields a frame: the sender's encode loop waits forever."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self._never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def recv(self) -> Any:
+        await self._never
+        raise asyncio.CancelledError  # pragma: no cover - never resolved
+
+    def stop(self) -> None:
+        if not self._never.done():
+            self._never.cancel()
+        super().stop()
+
+
+class SenderOutput:
+    """Puts plain RTP on a sender's transport: SRTP protect, then one sendto.
+
+    Bypasses aiortc's `_send_rtp` (an await per packet through aioice) on the hot path.
+    Drops instead of queueing when the socket's write buffer is over `max_buffer`, so a
+    congested viewer costs nothing to the others.
+    """
+
+    def __init__(self, sender: RTCRtpSender, max_buffer: int = 512 * 1024) -> None:
+        self._sender = sender
+        self._max_buffer = max_buffer
+        self._protect: Callable[[bytes], bytes] | None = None
+        self._transport: Any = None  # asyncio's _SelectorDatagramTransport
+        self._addr: tuple[str, int] | None = None
+        self._fallback: RTCDtlsTransport | None = None
+
+    def ready(self) -> bool:
+        if self._transport is not None:
+            return not self._transport.is_closing()
+        if self._fallback is not None:
+            return self._fallback.state == "connected"
+        dtls: RTCDtlsTransport = self._sender.transport
+        if dtls.state != "connected":
+            return False
+        pair = dtls.transport._connection._nominated.get(1)
+        if pair is None:
+            return False
+        self._protect = dtls._tx_srtp.protect
+        if isinstance(pair.protocol, aioice.ice.StunProtocol):
+            self._transport = pair.protocol.transport
+            self._addr = pair.remote_addr
+        else:  # TURN relay: let aiortc/aioice wrap it
+            self._fallback = dtls
+        return True
+
+    def send_rtp(self, data: bytes) -> bool:
+        transport = self._transport
+        if transport is None:
+            if not self.ready():
+                return False
+            transport = self._transport
+            if transport is None:
+                assert self._fallback is not None
+                task = asyncio.ensure_future(_send_quietly(self._fallback, data))
+                _background.add(task)
+                task.add_done_callback(_background.discard)
+                return True
+        if transport.is_closing() or transport.get_write_buffer_size() > self._max_buffer:
+            return False
+        assert self._protect is not None
+        transport.sendto(self._protect(data), self._addr)
+        return True
+
+    def set_sender_info(self, ntp: int, rtp_timestamp: int, packets: int, octets: int) -> None:
+        s = self._sender
+        setattr(s, _TX + "ntp_timestamp", ntp)
+        setattr(s, _TX + "rtp_timestamp", rtp_timestamp)
+        setattr(s, _TX + "packet_count", packets)
+        setattr(s, _TX + "octet_count", octets)
+
+
+_background: set[asyncio.Future[None]] = set()
+
+
+async def _send_quietly(dtls: RTCDtlsTransport, data: bytes) -> None:
+    with contextlib.suppress(ConnectionError):
+        await dtls._send_rtp(data)
+
+
+def tap_sender_feedback(
+    sender: RTCRtpSender,
+    on_nack: Callable[[list[int]], None],
+    on_keyframe_request: Callable[[], None],
+) -> None:
+    """Route a viewer's NACK and PLI/FIR to us; RR/SR/REMB still reach aiortc's stats."""
+    original = sender._handle_rtcp_packet
+
+    async def handle(packet: Any) -> None:
+        if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
+            on_nack(list(packet.lost))
+        elif isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
+            on_keyframe_request()
+        else:
+            await original(packet)
+
+    sender._handle_rtcp_packet = handle  # type: ignore[method-assign]

@@ -1,0 +1,190 @@
+"""Ingress: a publisher-side receiver's RTP goes to a Producer, never to the decoder;
+and SRTP media is handled in the socket callback (the fast path)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import pylibsrtp
+from aiortc import RTCPeerConnection, RTCRtpReceiver
+from aiortc.rate import RemoteBitrateEstimator
+from aiortc.rtcdtlstransport import (
+    RTCDtlsTransport,
+)
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtcrtpreceiver import NackGenerator, StreamStatistics
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RtcpPsfbPacket,
+    RtcpSrPacket,
+    RtpPacket,
+    pack_remb_fci,
+    unwrap_rtx,
+)
+
+logger = logging.getLogger(__name__)
+
+OnPacket = Callable[[RTCRtpCodecParameters, RtpPacket], None]
+OnSenderReport = Callable[[int, int, int], None]  # ssrc, ntp, rtp timestamp
+
+_RX = "_RTCRtpReceiver__"
+
+
+# ---------------------------------------------------------------- ingress
+
+
+class IngestTap:
+    """Takes over a receiver's RTP handling: stats for RTCP RR, RTX unwrap, NACKs,
+    REMB, then hands the packet to `on_packet` instead of decoding it."""
+
+    def __init__(
+        self,
+        receiver: RTCRtpReceiver,
+        codecs: Sequence[RTCRtpCodecParameters],
+        on_packet: OnPacket,
+        on_sender_report: OnSenderReport,
+    ) -> None:
+        self._receiver = receiver
+        self._codecs = {c.payloadType: c for c in codecs}
+        self._on_packet = on_packet
+        self._on_sender_report = on_sender_report
+        self._video = getattr(receiver, _RX + "kind") == "video"
+        self._nack = NackGenerator() if self._video else None
+        self._remb = RemoteBitrateEstimator() if self._video else None
+        self._streams: dict[int, StreamStatistics] = getattr(receiver, _RX + "remote_streams")
+        self._rtx_ssrc: dict[int, int] = getattr(receiver, _RX + "rtx_ssrc")
+        self.media_ssrc: int | None = None
+        self._original_rtcp = receiver._handle_rtcp_packet
+        self._tasks: set[asyncio.Future[None]] = set()
+        receiver._handle_rtp_packet = self._handle_rtp  # type: ignore[method-assign]
+        receiver._handle_rtcp_packet = self._handle_rtcp  # type: ignore[method-assign]
+
+    async def _handle_rtp(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+        self.process(packet, arrival_time_ms)
+
+    def process(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+        """Synchronous: RTCP it causes (REMB, NACK) is sent from a task."""
+        codec = self._codecs.get(packet.payload_type)
+        if codec is None:
+            return
+        stats = self._streams.get(packet.ssrc)
+        if stats is None:
+            stats = self._streams[packet.ssrc] = StreamStatistics(codec.clockRate)
+        stats.add(packet)
+        if self._remb is not None and packet.extensions.abs_send_time is not None:
+            remb = self._remb.add(
+                abs_send_time=packet.extensions.abs_send_time,
+                arrival_time_ms=arrival_time_ms,
+                payload_size=len(packet.payload) + packet.padding_size,
+                ssrc=packet.ssrc,
+            )
+            rtcp_ssrc = getattr(self._receiver, _RX + "rtcp_ssrc")
+            if remb is not None and rtcp_ssrc is not None:
+                self._spawn(
+                    self._receiver._send_rtcp(
+                        RtcpPsfbPacket(
+                            fmt=RTCP_PSFB_APP,
+                            ssrc=rtcp_ssrc,
+                            media_ssrc=0,
+                            fci=pack_remb_fci(*remb),
+                        )
+                    )
+                )
+        if codec.mimeType.lower() == "video/rtx":
+            original = self._rtx_ssrc.get(packet.ssrc, self.media_ssrc)
+            apt = codec.parameters.get("apt")
+            if original is None or len(packet.payload) < 2 or not isinstance(apt, int):
+                return
+            if apt not in self._codecs:
+                return
+            packet = unwrap_rtx(packet, payload_type=apt, ssrc=original)
+            codec = self._codecs[apt]
+        if self.media_ssrc is None:
+            self.media_ssrc = packet.ssrc
+        elif packet.ssrc != self.media_ssrc:
+            return
+        if self._nack is not None and self._nack.add(packet):
+            self._spawn(self._receiver._send_rtcp_nack(packet.ssrc, sorted(self._nack.missing)))
+        self._on_packet(codec, packet)
+
+    @property
+    def payload_types(self) -> list[int]:
+        return [pt for pt in self._codecs if pt is not None]
+
+    async def _handle_rtcp(self, packet: Any) -> None:
+        await self._original_rtcp(packet)
+        if isinstance(packet, RtcpSrPacket):
+            info = packet.sender_info
+            self._on_sender_report(packet.ssrc, info.ntp_timestamp, info.rtp_timestamp)
+
+    def request_keyframe(self) -> None:
+        if self.media_ssrc is not None:
+            self._spawn(self._receiver._send_rtcp_pli(self.media_ssrc))
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+# ---------------------------------------------------------------- ingress fast path
+
+
+def fast_ingress(pc: RTCPeerConnection, taps: Sequence[IngestTap], drain: int = 64) -> None:
+    """SRTP media handled in the socket's datagram callback instead of aiortc's path
+    (aioice STUN-parse attempt, asyncio.Queue, a task wake-up and five awaits per packet),
+    and the rest of a burst read from the socket without going back to the event loop.
+    STUN, DTLS and SRTCP still take aiortc's path."""
+    routes = {pt: tap for tap in taps for pt in tap.payload_types}
+    if not routes:
+        return
+    for t in pc.getTransceivers():
+        dtls = t.receiver.transport
+        for proto in dtls.transport._connection._protocols:
+            if getattr(proto, "_vdispatch_fast", False) or proto.transport is None:
+                continue
+            proto._vdispatch_fast = True  # type: ignore[attr-defined]
+            _FastIngress(proto, dtls, routes, drain)
+
+
+class _FastIngress:
+    def __init__(
+        self, proto: Any, dtls: RTCDtlsTransport, routes: dict[int, IngestTap], drain: int
+    ):
+        self._original = proto.datagram_received
+        self._dtls = dtls
+        self._routes = routes
+        self._drain = drain
+        self._sock = getattr(proto.transport, "_sock", None)
+        self._extmap = dtls._rtp_header_extensions_map
+        proto.datagram_received = self.datagram_received
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self._one(data, addr)
+        sock = self._sock
+        if sock is None:
+            return
+        for _ in range(self._drain):
+            try:
+                data, addr = sock.recvfrom(65536)
+            except OSError:  # BlockingIOError: the burst is drained
+                return
+            self._one(data, addr)
+
+    def _one(self, data: bytes, addr: Any) -> None:
+        srtp = self._dtls._rx_srtp
+        if srtp is None or len(data) < 12 or not 127 < data[0] < 192 or 191 < data[1] < 224:
+            self._original(data, addr)  # STUN, DTLS, SRTCP
+            return
+        arrival_ms = int(time.time() * 1000)
+        try:
+            packet = RtpPacket.parse(srtp.unprotect(data), self._extmap)
+        except (pylibsrtp.Error, ValueError):
+            return
+        tap = self._routes.get(packet.payload_type)
+        if tap is not None:
+            tap.process(packet, arrival_ms)
