@@ -2,7 +2,7 @@
 
     .venv/bin/python -P bench/forwarding_costs.py
 
-(-P keeps bench/ off the front of sys.path, so no bench module shadows a src/ package.)
+(-P keeps bench/ off the front of sys.path, so no bench module shadows one of our packages.)
 
 Complements the py-spy profile of bench/relay.py --profile: it times the same library
 calls the gateway makes per packet, one at a time, on this machine. Ingress steps run

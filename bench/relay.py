@@ -39,6 +39,17 @@ from loadgen import udp_drops
 from workload import load_or_build
 
 HERE = Path(__file__).resolve().parent
+PACKAGES = (
+    "bitstream",
+    "camera_agents",
+    "catalog",
+    "cluster",
+    "command_console",
+    "media_gateway",
+    "recorder",
+    "signaling",
+    "vdispatch",
+)
 
 TARGET_PPS_PER_CORE = 30_000
 TARGET_CPU_RATIO = 20.0
@@ -187,7 +198,7 @@ def gateway_ingress_packets(base: str) -> dict[str, int]:
 
 
 def source_revision() -> str:
-    """Which gateway code is measured: HEAD, and whether src/ has uncommitted changes."""
+    """Which gateway code is measured: HEAD, and whether the packages have uncommitted changes."""
     root = HERE.parent
     try:
         head = subprocess.run(
@@ -197,14 +208,14 @@ def source_revision() -> str:
             check=True,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--", "src"],
+            ["git", "-C", str(root), "status", "--porcelain", "--", *PACKAGES],
             capture_output=True,
             text=True,
             check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"
-    return head[:70] + (" + uncommitted changes in src/" if dirty else "")
+    return head[:70] + (" + uncommitted changes" if dirty else "")
 
 
 def load_average() -> str:
@@ -390,7 +401,7 @@ def run_vdispatch(
     )
     cmd = [vdispatch_executable(), "serve", "--host", "127.0.0.1", "--port", str(port)]
     if args.gc_probe:  # diagnosis: the same command line, with GC pauses logged
-        # -P: bench/ not first on sys.path, where a bench module could shadow src/'s
+        # -P: bench/ not first on sys.path, where a bench module could shadow a package's
         cmd = [sys.executable, "-P", str(HERE / "gcprobe.py"), *cmd[1:]]
     log_path = workdir / f"{name}.log"
     for attempt in range(3):  # the tree may be mid-edit by someone else for a moment
@@ -416,7 +427,7 @@ def run_vdispatch(
         def tokens(stream: str, role: str) -> str:
             """`vdispatch token` with the gateway's data dir (so its secret); one per
             stream and role. (Not signaling.TokenIssuer in-process: bench/ comes first
-            on sys.path here, and a bench module may shadow a package of src/.)"""
+            on sys.path here, and a bench module may shadow a package of ours.)"""
             if (stream, role) not in minted:
                 done = subprocess.run(
                     [vdispatch_executable(), "token", "--stream", stream, "--role", role],
@@ -740,7 +751,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--ab",
         type=Path,
         metavar="SRC",
-        help="also run a gateway from source tree SRC (e.g. a patched copy of src/) in the"
+        help="also run a gateway from source tree SRC (e.g. a patched checkout) in the"
         " same run and compare",
     )
     p.add_argument("--json", type=Path, help="also write the figures as JSON")

@@ -10,7 +10,7 @@ from pathlib import Path
 from command_console.i18n import MESSAGES, Translator
 from signaling import KINDS, ROLES
 
-CONSOLE = Path(__file__).resolve().parent.parent / "src" / "command_console"
+CONSOLE = Path(__file__).resolve().parent.parent / "command_console"
 
 
 def _used_keys() -> set[str]:
