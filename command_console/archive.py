@@ -19,8 +19,8 @@ from typing import Any
 
 from aiohttp import web
 
+from recorder import export_recording
 from recorder import manifest as mf
-from recorder.export import export_recording
 from signaling import ARCHIVE_KEY, STATIONS_KEY, current_user, require_role
 
 from . import archive_data, i18n, i18n_archive, timeline

@@ -10,9 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
-from recorder.archive import Archive
-from recorder.catalog_schema import parse_iso
-from recorder.coverage import coverage
+from catalog import Archive, coverage, parse_iso
 from signaling import Station, Stations
 
 from . import timeline
@@ -100,7 +98,7 @@ def _row(archive: Archive, rec: dict[str, Any], station: Station | None) -> dict
 def recording_detail(
     archive: Archive, stations: Stations | None, recording_id: str
 ) -> dict[str, Any] | None:
-    """Catalog entry, manifest and verification (recorder.archive), plus its station."""
+    """Catalog entry, manifest and verification (catalog.Archive), plus its station."""
     detail = archive.detail(recording_id)
     if detail is None:
         return None

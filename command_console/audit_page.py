@@ -1,21 +1,15 @@
 """The audit log page (auditors and admins): newest first, filtered by actor, action and
-date, paged by row id; with the hash chain's verification (recorder.audit.check, run in
+date, paged by row id; with the hash chain's verification (catalog.audit.check, run in
 a thread on every view) as a banner, so an edited, removed or inserted row shows.
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime, timedelta
-from typing import Any
+from datetime import date, timedelta
 
 from aiohttp import web
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from recorder import audit as auditlog
-from recorder.catalog import Catalog
-from recorder.catalog_schema import AuditRow
 from signaling import ARCHIVE_KEY, require_role
 
 from . import archive_data, i18n_archive
@@ -23,38 +17,6 @@ from .render import render
 
 assert i18n_archive.MESSAGES
 PAGE = 100
-
-
-def newest_rows(
-    catalog: Catalog,
-    actor: str | None,
-    action: str | None,
-    start: datetime | None,
-    end: datetime | None,
-    before: int | None,
-    limit: int = PAGE,
-) -> list[dict[str, Any]]:
-    """Rows newest first (id below `before`); actor: a substring. Blocking."""
-    query = select(AuditRow)
-    if before is not None:
-        query = query.where(AuditRow.id < before)
-    if actor:
-        escaped = actor.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(AuditRow.actor.like(f"%{escaped}%", escape="\\"))
-    if action:
-        query = query.where(AuditRow.action == action)
-    if start is not None:
-        query = query.where(AuditRow.at >= start)
-    if end is not None:
-        query = query.where(AuditRow.at < end)
-    with Session(catalog.engine) as session:
-        rows = session.scalars(query.order_by(AuditRow.id.desc()).limit(limit))
-        return [auditlog.as_dict(r) | {"when": r.at} for r in rows]
-
-
-def actions(catalog: Catalog) -> list[str]:
-    with Session(catalog.engine) as session:
-        return list(session.scalars(select(AuditRow.action).distinct().order_by(AuditRow.action)))
 
 
 def _day(value: str | None) -> date | None:
@@ -76,8 +38,8 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
     before_text = request.query.get("before", "")
     before = int(before_text) if before_text.isdigit() else None
     rows, names, check = await asyncio.gather(
-        asyncio.to_thread(newest_rows, catalog, actor, action, start, end, before),
-        asyncio.to_thread(actions, catalog),
+        asyncio.to_thread(catalog.newest_audit_rows, actor, action, start, end, before, PAGE),
+        asyncio.to_thread(catalog.audit_actions),
         asyncio.to_thread(catalog.check_audit),
     )
     older = None

@@ -20,7 +20,7 @@ import jinja2
 from aiohttp import web
 from markupsafe import Markup
 
-from recorder.catalog_schema import iso
+from catalog import iso
 from signaling import csrf_token, current_user
 from signaling.accounts import Role
 

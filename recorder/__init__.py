@@ -5,18 +5,20 @@ self-contained segments with PyAV on a writer thread, chains their hashes and si
 the manifest with the node's Ed25519 key.
 """
 
+from . import manifest
+from .export import export_recording
 from .feed import TrackFeed
 from .manifest import ContinuityEntry, Manifest, SegmentEntry
 from .recorder import Recorder, TrackInfo
 from .recording import Recording, RecordingListener
-from .settings import CatalogSettings, RecorderSettings
+from .settings import RecorderSettings
+from .signing import NodeKey, verify_signature
+from .verify import VerifyResult, verify_recording
 
-# The catalog (recorder.catalog, .archive, .retention) is imported from its modules:
-# it needs SQLAlchemy, which a camera agent reusing the segment format does not.
 __all__ = [
-    "CatalogSettings",
     "ContinuityEntry",
     "Manifest",
+    "NodeKey",
     "Recorder",
     "RecorderSettings",
     "Recording",
@@ -24,4 +26,9 @@ __all__ = [
     "SegmentEntry",
     "TrackFeed",
     "TrackInfo",
+    "VerifyResult",
+    "export_recording",
+    "manifest",
+    "verify_recording",
+    "verify_signature",
 ]

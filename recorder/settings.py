@@ -25,27 +25,3 @@ class RecorderSettings:
     @property
     def key_path(self) -> Path:
         return self.data_dir / "keys" / "node-ed25519.pem"
-
-
-@dataclass(frozen=True)
-class CatalogSettings:
-    data_dir: Path
-    # SQLAlchemy URL; None = SQLite at DATA_DIR/catalog.sqlite3.
-    database_url: str | None = None
-    # A recording may be deleted by the retention job this many days after it started.
-    retention_days: int = 3650
-
-    @property
-    def url(self) -> str:
-        if self.database_url:
-            return self.database_url
-        return f"sqlite:///{(self.data_dir / 'catalog.sqlite3').absolute()}"
-
-    @property
-    def recordings_dir(self) -> Path:
-        return self.data_dir / "recordings"
-
-    @property
-    def holds_dir(self) -> Path:
-        """One file per recording on legal hold: the hold survives a catalog rebuild."""
-        return self.data_dir / "legal-holds"

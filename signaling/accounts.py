@@ -19,10 +19,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
-from recorder import audit as auditlog
-from recorder import db
-
-from .accounts_schema import LoginSessionRow, UserRow
+from catalog import LoginSessionRow, UserRow, writer
+from catalog import audit as auditlog
 
 Role = Literal["commander", "observer", "auditor", "admin"]
 ROLES: tuple[Role, ...] = ("commander", "observer", "auditor", "admin")
@@ -85,7 +83,7 @@ def _dummy_hash() -> str:
 class Users:
     def __init__(self, engine: Engine) -> None:
         self._read = sessionmaker(engine, expire_on_commit=False)
-        self._write = sessionmaker(db.writer(engine), expire_on_commit=False)
+        self._write = sessionmaker(writer(engine), expire_on_commit=False)
 
     def add(
         self,

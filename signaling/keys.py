@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from catalog import Archive
 from cluster import EventBus, Node
 from media_gateway import MediaGateway
 from recorder import Recorder
-from recorder.archive import Archive
 
 from .accounts import Users
 from .presence import PresenceTracker

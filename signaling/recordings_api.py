@@ -21,8 +21,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
-from recorder.archive import CONTENT_TYPES
-from recorder.catalog_schema import parse_iso
+from catalog import CONTENT_TYPES, parse_iso
 
 from .auth import authorize_session, current_session
 from .errors import SignalingError

@@ -18,10 +18,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import sessionmaker
 
-from recorder import db
+from catalog import LoginSessionRow, UserRow, writer
 
 from .accounts import User
-from .accounts_schema import LoginSessionRow, UserRow
 
 # last_seen is written at most this often per session (not on every request).
 TOUCH_EVERY = timedelta(seconds=60)
@@ -47,7 +46,7 @@ class Sessions:
         self.idle = idle
         self.lifetime = lifetime
         self._read = sessionmaker(engine, expire_on_commit=False)
-        self._write = sessionmaker(db.writer(engine), expire_on_commit=False)
+        self._write = sessionmaker(writer(engine), expire_on_commit=False)
 
     def create(self, user: User, ip: str, user_agent: str) -> tuple[str, LoginSession]:
         """A new session for `user`: (the cookie's token, the session)."""

@@ -21,11 +21,9 @@ from typing import Any, Literal, cast
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from recorder import audit as auditlog
-from recorder import db
-from recorder.catalog_schema import iso
+from catalog import PresenceRow, StationRow, StationStreamRow, iso, writer
+from catalog import audit as auditlog
 
-from .accounts_schema import PresenceRow, StationRow, StationStreamRow
 from .tokens import valid_stream_id
 
 Kind = Literal["courtroom", "interrogation_room", "reception_room", "detention_centre"]
@@ -93,7 +91,7 @@ def _validate(
 class Stations:
     def __init__(self, engine: Engine) -> None:
         self._read = sessionmaker(engine, expire_on_commit=False)
-        self._write = sessionmaker(db.writer(engine), expire_on_commit=False)
+        self._write = sessionmaker(writer(engine), expire_on_commit=False)
 
     # ------------------------------------------------------------ registry
 

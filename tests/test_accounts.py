@@ -11,12 +11,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from catalog import LoginSessionRow, UserRow
 from sqlalchemy import update
 
-from recorder import CatalogSettings
-from recorder.catalog import Catalog
+from catalog import CatalogSettings
+from catalog.recordings import Catalog
 from signaling import AccountError, StationError, Stations, Users
-from signaling.accounts_schema import LoginSessionRow, UserRow
 from signaling.ratelimit import LoginLimiter
 from signaling.sessions import Sessions
 from signaling.stations import STALE_AFTER

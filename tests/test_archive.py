@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from catalog.schema import parse_iso
 from recorder import manifest as mf
-from recorder.catalog_schema import parse_iso
 from signaling import ARCHIVE_KEY
 
 from .archive_site import Site, archive_site

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from playwright.async_api import Page
 
+from catalog.schema import parse_iso
 from recorder import manifest as mf
-from recorder.catalog_schema import parse_iso
 from signaling import ARCHIVE_KEY
 
 from .archive_site import Site, archive_site

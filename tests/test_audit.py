@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from recorder import CatalogSettings
-from recorder.audit import GENESIS, canonical, link
-from recorder.catalog import Catalog
-from recorder.catalog_schema import parse_iso
+from catalog import CatalogSettings
+from catalog.audit import GENESIS, canonical, link
+from catalog.recordings import Catalog
+from catalog.schema import parse_iso
 
 from .catalogs import cli, copy_recording
 

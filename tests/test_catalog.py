@@ -12,13 +12,14 @@ from pathlib import Path
 from aiortc.codecs.vpx import Vp8Encoder
 from sqlalchemy import inspect, select
 
+from catalog import CatalogSettings
+from catalog.db import alembic_config, current_revision
+from catalog.recordings import Catalog
+from catalog.schema import ContinuityRow, SegmentRow, iso, parse_iso
 from cluster import Event, InProcessBus
 from media_gateway.packet import RelayPacket
-from recorder import CatalogSettings, Manifest, Recorder, RecorderSettings, TrackInfo
+from recorder import Manifest, Recorder, RecorderSettings, TrackInfo
 from recorder import manifest as mf
-from recorder.catalog import Catalog
-from recorder.catalog_schema import ContinuityRow, SegmentRow, iso, parse_iso
-from recorder.db import alembic_config, current_revision
 from vdispatch.catalog_bridge import CatalogBridge
 
 from .catalogs import cli, copy_recording

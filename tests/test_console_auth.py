@@ -12,7 +12,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection
 from sqlalchemy import select
 
 from signaling import ARCHIVE_KEY, SESSIONS_KEY, USERS_KEY
-from signaling.accounts_schema import LoginSessionRow
+from catalog import LoginSessionRow
 
 from .conftest import Node
 from .console import PASSWORD, add_station, add_user, console, logged_in

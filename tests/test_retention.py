@@ -9,9 +9,9 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from recorder import CatalogSettings
-from recorder.catalog import Catalog
-from recorder.retention import run_retention
+from catalog import CatalogSettings
+from catalog.recordings import Catalog
+from catalog.retention import run_retention
 
 from .catalogs import cli, copy_recording
 

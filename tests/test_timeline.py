@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from catalog.coverage import coverage, merge_spans
+from catalog.recordings import Catalog
+from catalog.settings import CatalogSettings
 from command_console import timeline
-from recorder.catalog import Catalog
-from recorder.coverage import coverage, merge_spans
-from recorder.settings import CatalogSettings
 
 DAY = datetime(2026, 11, 27, tzinfo=UTC)
 

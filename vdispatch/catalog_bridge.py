@@ -16,10 +16,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from catalog import Catalog
 from cluster import Event, EventBus
 from recorder import Recording
 from recorder import manifest as mf
-from recorder.catalog import Catalog
 
 logger = logging.getLogger(__name__)
 

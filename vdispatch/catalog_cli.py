@@ -10,8 +10,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from recorder.catalog import Catalog, UnknownRecording
-from recorder.retention import run_retention
+from catalog import Catalog, UnknownRecording, run_retention
 
 from .settings import Settings
 

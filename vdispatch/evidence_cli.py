@@ -7,10 +7,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from recorder import NodeKey, export_recording, verify_recording
 from recorder import manifest as mf
-from recorder.export import export_recording
-from recorder.signing import NodeKey
-from recorder.verify import verify_recording
 
 from .settings import Settings
 

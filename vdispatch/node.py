@@ -10,12 +10,10 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 import command_console
+from catalog import Archive, Catalog
 from cluster import InProcessBus
 from media_gateway import MediaGateway
-from recorder import Recorder
-from recorder.archive import Archive
-from recorder.catalog import Catalog
-from recorder.signing import NodeKey
+from recorder import NodeKey, Recorder
 from signaling import (
     ARCHIVE_KEY,
     AUTH_SETTINGS_KEY,

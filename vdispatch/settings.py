@@ -18,9 +18,10 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from catalog import CatalogSettings
 from cluster import Node
 from media_gateway import MediaSettings
-from recorder import CatalogSettings, RecorderSettings
+from recorder import RecorderSettings
 from signaling import AuthSettings
 
 CommaList = Annotated[list[str], NoDecode]

@@ -24,9 +24,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from . import manifest as mf
-from .catalog import Catalog
-from .catalog_schema import iso, parse_iso
+from recorder import manifest as mf
+
+from .recordings import Catalog
+from .schema import iso, parse_iso
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from sqlalchemy import Text, cast, func, select
 from sqlalchemy.orm import Session
 
 from . import db
-from .catalog_schema import AuditRow
+from .schema import AuditRow
 
 GENESIS = "0" * 64
 _BATCH = 1000

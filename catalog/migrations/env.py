@@ -1,9 +1,9 @@
 """Alembic environment for the catalog.
 
-vdispatch runs it in code (recorder.db.upgrade) with an open connection in
+vdispatch runs it in code (catalog.db.upgrade) with an open connection in
 `config.attributes["connection"]`. Offline (`--sql`) and URL-only runs work too:
 `alembic -x url=postgresql://… upgrade head --sql` with `script_location =
-recorder:migrations` in alembic.ini.
+catalog:migrations` in alembic.ini.
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from recorder.catalog_schema import Base
-from recorder.db import create_catalog_engine, normalize_url
+from catalog import accounts_schema  # noqa: F401  (its tables join Base.metadata)
+from catalog.db import create_catalog_engine, normalize_url
+from catalog.schema import Base
 
 config = context.config
 target_metadata = Base.metadata
@@ -27,19 +28,11 @@ def _url() -> str:
     return normalize_url(url)
 
 
-def _ours(name: str | None, type_: str, parent_names: object) -> bool:
-    """Autogenerate compares only the recorder's tables: the console's tables
-    (signaling/accounts_schema.py, revision 0002) share the database and this history,
-    but their models live in signaling, which the recorder does not import."""
-    return type_ != "table" or name in target_metadata.tables
-
-
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
-        include_name=_ours,
     )
     with context.begin_transaction():
         context.run_migrations()

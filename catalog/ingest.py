@@ -10,8 +10,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from . import manifest as mf
-from .catalog_schema import ContinuityRow, RecordingRow, SegmentRow, parse_iso
+from recorder import manifest as mf
+
+from .schema import ContinuityRow, RecordingRow, SegmentRow, parse_iso
 
 
 def header_values(manifest: mf.Manifest) -> dict[str, Any]:

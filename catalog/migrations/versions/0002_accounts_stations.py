@@ -1,6 +1,6 @@
 """Console accounts, login sessions, the station registry and station presence.
 
-These tables belong to signaling (signaling/accounts_schema.py), but live in the one
+Their models are catalog/accounts_schema.py; they live in the one
 catalog database with the one migration history: a single `upgrade` at node start, a
 single advisory lock, one revision number to check.
 

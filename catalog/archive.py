@@ -15,10 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import manifest as mf
-from .catalog import Catalog, SegmentFile
-from .catalog_schema import iso
-from .verify import verify_recording
+from recorder import manifest as mf
+from recorder import verify_recording
+
+from .recordings import Catalog, SegmentFile
+from .schema import iso
 
 CONTENT_TYPES = {"webm": "video/webm", "mp4": "video/mp4"}
 _CACHE_SIZE = 512

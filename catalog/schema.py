@@ -2,7 +2,7 @@
 continuity events, derived from the manifests on disk; and the audit log, which is not.
 
 The schema itself is created and changed only by the Alembic migrations in
-`recorder/migrations/`; these classes must match them.
+`catalog/migrations/`; these classes must match them.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Select, func, or_, select
 
-from .catalog_schema import AuditRow, RecordingRow, SegmentRow, iso
+from .schema import AuditRow, RecordingRow, SegmentRow, iso
 
 
 def summaries() -> Select[Any]:
@@ -73,18 +73,14 @@ def _like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def audit_rows(
+def _audit_filters(
+    query: Select[Any],
     actor: str | None,
     action: str | None,
     target: str | None,
     start: datetime | None,
     end: datetime | None,
-    after: int,
-    limit: int,
-) -> Select[AuditRow]:
-    """Oldest first. actor: a substring (a token id or a name); target: that target and
-    everything under it ('REC' also matches 'REC/segments/3')."""
-    query = select(AuditRow).where(AuditRow.id > after)
+) -> Select[Any]:
     if actor:
         query = query.where(AuditRow.actor.like(f"%{_like(actor)}%", escape="\\"))
     if action:
@@ -97,4 +93,40 @@ def audit_rows(
         query = query.where(AuditRow.at >= start)
     if end is not None:
         query = query.where(AuditRow.at <= end)
-    return query.order_by(AuditRow.id).limit(limit)
+    return query
+
+
+def audit_rows(
+    actor: str | None,
+    action: str | None,
+    target: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    after: int,
+    limit: int,
+) -> Select[Any]:
+    """Oldest first. actor: a substring (a token id or a name); target: that target and
+    everything under it ('REC' also matches 'REC/segments/3')."""
+    query = _audit_filters(select(AuditRow), actor, action, target, start, end)
+    return query.where(AuditRow.id > after).order_by(AuditRow.id).limit(limit)
+
+
+def newest_audit_rows(
+    actor: str | None,
+    action: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    before: int | None,
+    limit: int,
+) -> Select[Any]:
+    """Newest first, ids below `before` (the audit page's paging); `end` exclusive."""
+    query = _audit_filters(select(AuditRow), actor, action, None, start, None)
+    if end is not None:
+        query = query.where(AuditRow.at < end)
+    if before is not None:
+        query = query.where(AuditRow.id < before)
+    return query.order_by(AuditRow.id.desc()).limit(limit)
+
+
+def audit_actions() -> Select[Any]:
+    return select(AuditRow.action).distinct().order_by(AuditRow.action)

@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from .catalog import Catalog
-from .catalog_schema import ContinuityRow, RecordingRow, SegmentRow
+from .recordings import Catalog
+from .schema import ContinuityRow, RecordingRow, SegmentRow
 
 # Segments of one recording closer than this are one recorded span (a segment ends where
 # the next begins, give or take a frame; real gaps are in the continuity log anyway).

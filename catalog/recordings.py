@@ -20,11 +20,11 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import sessionmaker
 
+from recorder import manifest as mf
+
 from . import audit as auditlog
-from . import catalog_ingest, db
-from . import catalog_queries as queries
-from . import manifest as mf
-from .catalog_schema import ContinuityRow, RecordingRow, SegmentRow, iso
+from . import db, ingest, queries
+from .schema import ContinuityRow, RecordingRow, SegmentRow, iso
 from .settings import CatalogSettings
 
 logger = logging.getLogger(__name__)
@@ -102,13 +102,13 @@ class Catalog:
             )
         held = self.hold_file(manifest.recording_id).exists()
         with self._write.begin() as session:
-            return catalog_ingest.upsert(session, manifest, self.settings.retention_days, held)
+            return ingest.upsert(session, manifest, self.settings.retention_days, held)
 
     def record_segment(self, header: mf.Manifest, entry: mf.SegmentEntry) -> None:
         """One more closed segment of a live recording (header: its manifest's fields)."""
         held = self.hold_file(header.recording_id).exists()
         with self._write.begin() as session:
-            catalog_ingest.add_segment(session, header, entry, self.settings.retention_days, held)
+            ingest.add_segment(session, header, entry, self.settings.retention_days, held)
 
     def record_continuity(
         self, header: mf.Manifest, position: int, entry: mf.ContinuityEntry
@@ -116,7 +116,7 @@ class Catalog:
         """A gap in a live recording, at `position` (from 1) in its manifest's list."""
         held = self.hold_file(header.recording_id).exists()
         with self._write.begin() as session:
-            catalog_ingest.put_continuity(
+            ingest.put_continuity(
                 session, header, position, entry, self.settings.retention_days, held
             )
 
@@ -178,7 +178,7 @@ class Catalog:
             for manifest in manifests:
                 rid = manifest.recording_id
                 held = rid in held_before or self.hold_file(rid).exists()
-                catalog_ingest.upsert(session, manifest, self.settings.retention_days, held)
+                ingest.upsert(session, manifest, self.settings.retention_days, held)
                 report.recordings += 1
                 report.segments += len(manifest.segments)
             report.without_files = orphans
@@ -292,11 +292,29 @@ class Catalog:
         after: int = 0,
         limit: int = 1000,
     ) -> list[dict[str, Any]]:
-        """Oldest first; see catalog_queries.audit_rows for the filters."""
+        """Oldest first; see queries.audit_rows for the filters."""
         query = queries.audit_rows(actor, action, target, start, end, after, limit)
         with self._read() as session:
             rows = session.scalars(query)
             return [auditlog.as_dict(r) for r in rows]
+
+    def newest_audit_rows(
+        self,
+        actor: str | None = None,
+        action: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        before: int | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Newest first (the audit page); each row also has its time as `when`."""
+        query = queries.newest_audit_rows(actor, action, start, end, before, limit)
+        with self._read() as session:
+            return [auditlog.as_dict(r) | {"when": r.at} for r in session.scalars(query)]
+
+    def audit_actions(self) -> list[str]:
+        with self._read() as session:
+            return list(session.scalars(queries.audit_actions()))
 
     def audit_trail(self, target: str) -> list[dict[str, Any]]:
         """Every row about `target` (and what is under it), oldest first."""

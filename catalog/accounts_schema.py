@@ -1,10 +1,9 @@
 """The console's tables in the catalog database (SQLAlchemy 2 typed ORM): users, their
 login sessions, the station registry and station presence.
 
-One database, one migration history: the schema is created and changed only by the
-Alembic migrations in `recorder/migrations/` (revision 0002 adds these tables); these
-classes must match them. They have a declarative base of their own so that the
-recorder's migration environment never needs to import signaling.
+One database, one declarative base, one migration history: the schema is created and
+changed only by the Alembic migrations in `catalog/migrations/` (revision 0002 adds
+these tables); these classes must match them.
 """
 
 from __future__ import annotations
@@ -12,16 +11,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Boolean, ForeignKey, Integer, String
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-from recorder.catalog_schema import UTCDateTime
-
-
-class AccountsBase(DeclarativeBase):
-    type_annotation_map = {datetime: UTCDateTime}
+from .schema import Base
 
 
-class UserRow(AccountsBase):
+class UserRow(Base):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -33,7 +28,7 @@ class UserRow(AccountsBase):
     created_at: Mapped[datetime]
 
 
-class LoginSessionRow(AccountsBase):
+class LoginSessionRow(Base):
     """A console login. Only the sha256 of the cookie's token is stored."""
 
     __tablename__ = "login_sessions"
@@ -47,7 +42,7 @@ class LoginSessionRow(AccountsBase):
     user_agent: Mapped[str] = mapped_column(String(256))
 
 
-class StationRow(AccountsBase):
+class StationRow(Base):
     __tablename__ = "stations"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -57,7 +52,7 @@ class StationRow(AccountsBase):
     created_at: Mapped[datetime]
 
 
-class StationStreamRow(AccountsBase):
+class StationStreamRow(Base):
     """A stream id belongs to at most one station (the primary key says so)."""
 
     __tablename__ = "station_streams"
@@ -69,7 +64,7 @@ class StationStreamRow(AccountsBase):
     position: Mapped[int] = mapped_column(Integer)
 
 
-class PresenceRow(AccountsBase):
+class PresenceRow(Base):
     """Whether a station is on air, as the node that sees its streams last said."""
 
     __tablename__ = "station_presence"
