@@ -8,8 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from signaling import ROLES, USERS_KEY, AccountError, current_user, require_role
-from signaling.accounts import MIN_PASSWORD
+from signaling import MIN_PASSWORD, ROLES, USERS_KEY, AccountError, current_user, require_role
 
 from .i18n import Translator, language
 from .render import render, see_other

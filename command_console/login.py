@@ -13,18 +13,20 @@ import secrets
 
 from aiohttp import web
 
-from signaling import current_user
-from signaling.accounts import ROLES, Role
-from signaling.auth import (
+from signaling import (
     CSRF_FIELD,
+    ROLES,
+    Role,
     clear_session_cookie,
     csrf_exempt,
+    current_user,
     is_secure,
+    log_in,
+    log_out,
     require_role,
     safe_next,
     set_session_cookie,
 )
-from signaling.login import log_in, log_out
 
 from .i18n import Translator, language
 from .render import HOME, render, see_other

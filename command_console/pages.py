@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from signaling import TOKENS_KEY, SignalingError, require_role
-from signaling.tokens import valid_stream_id
+from signaling import TOKENS_KEY, SignalingError, require_role, valid_stream_id
 
 from . import i18n, i18n_wall
 from .render import render

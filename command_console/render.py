@@ -21,8 +21,7 @@ from aiohttp import web
 from markupsafe import Markup
 
 from catalog import iso
-from signaling import csrf_token, current_user
-from signaling.accounts import Role
+from signaling import Role, csrf_token, current_user
 
 from . import i18n
 

@@ -1,13 +1,22 @@
 """Signaling: WHIP/WHEP, tokens and grants, console accounts and sessions, the station
 registry, the JSON API and the event socket."""
 
-from .accounts import ROLES, AccountError, Role, User, Users
+from aiohttp import web
+
+from . import api, events_ws, recordings_api, stations_api, whip
+from .accounts import MIN_PASSWORD, ROLES, AccountError, Role, User, Users
 from .auth import (
+    CSRF_FIELD,
     FORBIDDEN_PAGE_KEY,
     auth_middleware,
+    clear_session_cookie,
+    csrf_exempt,
     csrf_token,
     current_user,
+    is_secure,
     require_role,
+    safe_next,
+    set_session_cookie,
 )
 from .errors import Forbidden, SignalingError, Unauthorized
 from .keys import (
@@ -16,14 +25,18 @@ from .keys import (
     BUS_KEY,
     GATEWAY_KEY,
     LOGIN_LIMITER_KEY,
+    LOGIN_SESSIONS_KEY,
     NODE_KEY,
     PRESENCE_KEY,
     RECORDER_KEY,
-    SESSIONS_KEY,
     STATIONS_KEY,
     TOKENS_KEY,
     USERS_KEY,
 )
+from .login import log_in, log_out
+from .login_sessions import LoginSessions
+from .presence import PresenceTracker
+from .ratelimit import LoginLimiter
 from .settings import AuthSettings
 from .stations import KINDS, Station, StationError, Stations
 from .tokens import Grant, TokenIssuer, parse_ttl, valid_stream_id
@@ -32,15 +45,17 @@ __all__ = [
     "ARCHIVE_KEY",
     "AUTH_SETTINGS_KEY",
     "BUS_KEY",
+    "CSRF_FIELD",
     "FORBIDDEN_PAGE_KEY",
     "GATEWAY_KEY",
     "KINDS",
     "LOGIN_LIMITER_KEY",
+    "LOGIN_SESSIONS_KEY",
+    "MIN_PASSWORD",
     "NODE_KEY",
     "PRESENCE_KEY",
     "RECORDER_KEY",
     "ROLES",
-    "SESSIONS_KEY",
     "STATIONS_KEY",
     "TOKENS_KEY",
     "USERS_KEY",
@@ -48,6 +63,9 @@ __all__ = [
     "AuthSettings",
     "Forbidden",
     "Grant",
+    "LoginLimiter",
+    "LoginSessions",
+    "PresenceTracker",
     "Role",
     "SignalingError",
     "Station",
@@ -57,10 +75,28 @@ __all__ = [
     "Unauthorized",
     "User",
     "Users",
+    "add_routes",
     "auth_middleware",
+    "clear_session_cookie",
+    "csrf_exempt",
     "csrf_token",
     "current_user",
+    "is_secure",
+    "log_in",
+    "log_out",
     "parse_ttl",
     "require_role",
+    "safe_next",
+    "set_session_cookie",
     "valid_stream_id",
 ]
+
+
+def add_routes(app: web.Application) -> None:
+    """WHIP/WHEP, the JSON API and the event socket (whose sockets close on_shutdown,
+    before the node's cleanup)."""
+    whip.add_routes(app)
+    api.add_routes(app)
+    recordings_api.add_routes(app)
+    stations_api.add_routes(app)
+    events_ws.add_routes(app)

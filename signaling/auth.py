@@ -31,8 +31,8 @@ from yarl import URL
 
 from .accounts import Role, User
 from .errors import Forbidden, Unauthorized
-from .keys import AUTH_SETTINGS_KEY, SESSIONS_KEY
-from .sessions import LoginSession
+from .keys import AUTH_SETTINGS_KEY, LOGIN_SESSIONS_KEY
+from .login_sessions import LoginSession
 
 logger = logging.getLogger(__name__)
 
@@ -155,11 +155,11 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if (
         token
         and "Authorization" not in request.headers
-        and SESSIONS_KEY in request.app
+        and LOGIN_SESSIONS_KEY in request.app
         and not request.path.startswith(_PUBLIC_PREFIXES)
     ):
         try:
-            session = await asyncio.to_thread(request.app[SESSIONS_KEY].resolve, token)
+            session = await asyncio.to_thread(request.app[LOGIN_SESSIONS_KEY].resolve, token)
         except SQLAlchemyError:
             logger.exception("session lookup failed")
             return web.Response(status=503, text="the catalog is unavailable\n")

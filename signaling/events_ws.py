@@ -21,7 +21,7 @@ from yarl import URL
 
 from .accounts import ROLES, Role
 from .auth import SESSION_COOKIE, current_session, require_role
-from .keys import BUS_KEY, SESSIONS_KEY
+from .keys import BUS_KEY, LOGIN_SESSIONS_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     async def watch() -> None:
         while True:
             await asyncio.sleep(SESSION_CHECK)
-            if await asyncio.to_thread(request.app[SESSIONS_KEY].resolve, cookie) is None:
+            if await asyncio.to_thread(request.app[LOGIN_SESSIONS_KEY].resolve, cookie) is None:
                 await ws.close(code=SESSION_ENDED, message=b"session ended")
                 return
 

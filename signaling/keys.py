@@ -10,9 +10,9 @@ from media_gateway import MediaGateway
 from recorder import Recorder
 
 from .accounts import Users
+from .login_sessions import LoginSessions
 from .presence import PresenceTracker
 from .ratelimit import LoginLimiter
-from .sessions import Sessions
 from .settings import AuthSettings
 from .stations import Stations
 from .tokens import TokenIssuer
@@ -26,7 +26,7 @@ ARCHIVE_KEY = web.AppKey("archive", Archive)
 # Console logins (set when the catalog is open).
 AUTH_SETTINGS_KEY = web.AppKey("auth_settings", AuthSettings)
 USERS_KEY = web.AppKey("users", Users)
-SESSIONS_KEY = web.AppKey("sessions", Sessions)
+LOGIN_SESSIONS_KEY = web.AppKey("login_sessions", LoginSessions)
 STATIONS_KEY = web.AppKey("stations", Stations)
 LOGIN_LIMITER_KEY = web.AppKey("login_limiter", LoginLimiter)
 PRESENCE_KEY = web.AppKey("presence", PresenceTracker)

@@ -17,7 +17,7 @@ from aiohttp import web
 from .accounts import User
 from .auth import AUTH_KEY, client_address
 from .events_ws import close_session_sockets
-from .keys import ARCHIVE_KEY, LOGIN_LIMITER_KEY, SESSIONS_KEY, USERS_KEY
+from .keys import ARCHIVE_KEY, LOGIN_LIMITER_KEY, LOGIN_SESSIONS_KEY, USERS_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -59,9 +59,9 @@ async def log_in(request: web.Request, name: str, password: str) -> LoginResult:
     limiter.succeeded(address, name)
     previous = request[AUTH_KEY].cookie
     if previous:  # a new login never reuses a session token (no fixation)
-        await asyncio.to_thread(app[SESSIONS_KEY].delete, previous)
+        await asyncio.to_thread(app[LOGIN_SESSIONS_KEY].delete, previous)
     agent = request.headers.get("User-Agent", "")
-    token, _ = await asyncio.to_thread(app[SESSIONS_KEY].create, user, address, agent)
+    token, _ = await asyncio.to_thread(app[LOGIN_SESSIONS_KEY].create, user, address, agent)
     detail = {"address": address, "role": user.role}
     await asyncio.to_thread(catalog.audit, user.actor, "login", user.actor, detail)
     return LoginResult(user, token)
@@ -71,7 +71,7 @@ async def log_out(request: web.Request) -> None:
     auth = request[AUTH_KEY]
     if auth.session is None or auth.cookie is None:
         return
-    await asyncio.to_thread(request.app[SESSIONS_KEY].delete, auth.cookie)
+    await asyncio.to_thread(request.app[LOGIN_SESSIONS_KEY].delete, auth.cookie)
     await close_session_sockets(request.app, auth.session.token_hash)
     user = auth.session.user
     detail = {"address": client_address(request)}

@@ -11,14 +11,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from catalog import LoginSessionRow, UserRow
 from sqlalchemy import update
 
-from catalog import CatalogSettings
+from catalog import CatalogSettings, LoginSessionRow, UserRow
 from catalog.recordings import Catalog
 from signaling import AccountError, StationError, Stations, Users
+from signaling.login_sessions import LoginSessions
 from signaling.ratelimit import LoginLimiter
-from signaling.sessions import Sessions
 from signaling.stations import STALE_AFTER
 from vdispatch.demo import ACCOUNTS_FILE, ensure_accounts, ensure_stations
 
@@ -41,7 +40,7 @@ def _all_the_new_tables(catalog: Catalog) -> None:
     user = users.add("zhang.san", "commander", PASSWORD, "张三")
     assert users.get("zhang.san") == user and user.display_name == "张三"
     assert users.authenticate("zhang.san", PASSWORD) == (user, "")
-    sessions = Sessions(catalog.engine, timedelta(hours=1), timedelta(hours=8))
+    sessions = LoginSessions(catalog.engine, timedelta(hours=1), timedelta(hours=8))
     token, session = sessions.create(user, "10.0.0.7", "pytest")
     resolved = sessions.resolve(token)
     assert resolved is not None and resolved.user == user and resolved.csrf == session.csrf
@@ -95,7 +94,9 @@ def test_passwords_are_argon2id_hashes_and_bad_input_is_refused(catalog: Catalog
 def test_sessions_end_when_idle_too_long_or_too_old(catalog: Catalog) -> None:
     users = Users(catalog.engine)
     user = users.add("li", "observer", PASSWORD)
-    sessions = Sessions(catalog.engine, idle=timedelta(minutes=30), lifetime=timedelta(hours=8))
+    sessions = LoginSessions(
+        catalog.engine, idle=timedelta(minutes=30), lifetime=timedelta(hours=8)
+    )
 
     def age(token: str, **changes: datetime) -> None:
         with sessions._write.begin() as s:

@@ -11,8 +11,8 @@ import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 from sqlalchemy import select
 
-from signaling import ARCHIVE_KEY, SESSIONS_KEY, USERS_KEY
 from catalog import LoginSessionRow
+from signaling import ARCHIVE_KEY, LOGIN_SESSIONS_KEY, USERS_KEY
 
 from .conftest import Node
 from .console import PASSWORD, add_station, add_user, console, logged_in
@@ -86,7 +86,7 @@ async def test_login_opens_a_server_side_session_and_logout_ends_it(accounts: No
         token = c.cookie("vdispatch_session")
         assert token is not None and len(token) >= 43  # 32 random bytes
         # Only the token's sha256 is stored.
-        sessions = node.app[SESSIONS_KEY]
+        sessions = node.app[LOGIN_SESSIONS_KEY]
 
         def stored() -> list[str]:
             with sessions._read() as s:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 import command_console
+import signaling
 from catalog import Archive, Catalog
 from cluster import InProcessBus
 from media_gateway import MediaGateway
@@ -20,26 +21,21 @@ from signaling import (
     BUS_KEY,
     GATEWAY_KEY,
     LOGIN_LIMITER_KEY,
+    LOGIN_SESSIONS_KEY,
     NODE_KEY,
     PRESENCE_KEY,
     RECORDER_KEY,
-    SESSIONS_KEY,
     STATIONS_KEY,
     TOKENS_KEY,
     USERS_KEY,
+    LoginLimiter,
+    LoginSessions,
+    PresenceTracker,
     Stations,
     TokenIssuer,
     Users,
     auth_middleware,
-    events_ws,
-    recordings_api,
-    stations_api,
-    whip,
 )
-from signaling import api as signaling_api
-from signaling.presence import PresenceTracker
-from signaling.ratelimit import LoginLimiter
-from signaling.sessions import Sessions
 
 from .catalog_bridge import CatalogBridge
 from .recording_bridge import RecordingBridge
@@ -59,11 +55,7 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
     app[LOGIN_LIMITER_KEY] = LoginLimiter(
         auth.login_failures_per_user, auth.login_failures_per_address, auth.login_window
     )
-    whip.add_routes(app)
-    signaling_api.add_routes(app)
-    recordings_api.add_routes(app)
-    stations_api.add_routes(app)
-    events_ws.add_routes(app)  # its sockets close on_shutdown, before any cleanup below
+    signaling.add_routes(app)  # event sockets close on_shutdown, before any cleanup below
     command_console.add_routes(app, demo=demo)
 
     async def catalog(app: web.Application) -> AsyncIterator[None]:
@@ -75,9 +67,11 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
         app[ARCHIVE_KEY] = Archive(opened, [key.public_pem])
         # Accounts, sessions and stations share the catalog's database (and engine).
         app[USERS_KEY] = Users(opened.engine)
-        app[SESSIONS_KEY] = Sessions(opened.engine, auth.session_idle, auth.session_lifetime)
+        app[LOGIN_SESSIONS_KEY] = LoginSessions(
+            opened.engine, auth.session_idle, auth.session_lifetime
+        )
         app[STATIONS_KEY] = Stations(opened.engine)
-        purge = asyncio.ensure_future(_purge_sessions(app[SESSIONS_KEY]))
+        purge = asyncio.ensure_future(_purge_sessions(app[LOGIN_SESSIONS_KEY]))
         yield
         purge.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -117,7 +111,7 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
     return app
 
 
-async def _purge_sessions(sessions: Sessions) -> None:
+async def _purge_sessions(sessions: LoginSessions) -> None:
     while True:
         try:
             purged = await asyncio.to_thread(sessions.purge_expired)

@@ -39,7 +39,7 @@ class LoginSession:
     last_seen: datetime
 
 
-class Sessions:
+class LoginSessions:
     def __init__(self, engine: Engine, idle: timedelta, lifetime: timedelta) -> None:
         if idle <= timedelta(0) or lifetime <= timedelta(0):
             raise ValueError("session idle time and lifetime must be positive")
