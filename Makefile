@@ -6,9 +6,14 @@ PIP := $(VENV)/bin/pip
 
 .PHONY: demo test lint typecheck unit bench install system-deps screenshots clean
 
-$(VENV)/.installed: pyproject.toml
+# Two stamps: the demo needs the application only; the tests add their tools.
+$(VENV)/.installed-app: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e .
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.installed-app
 	$(PIP) install -q -e '.[test]'
 	touch $@
 
@@ -35,12 +40,13 @@ system-deps:
 	  else echo "missing Debian packages:$$missing (sudo apt-get install$$missing)"; fi; \
 	fi
 
-demo: install
+demo: $(VENV)/.installed-app
 	$(VENV)/bin/vdispatch demo
 
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 typecheck: install
 	$(VENV)/bin/mypy
@@ -59,4 +65,4 @@ bench: install
 	$(PY) bench/relay.py
 
 clean:
-	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .import_linter_cache

@@ -12,12 +12,12 @@ Everything blocks: async callers use asyncio.to_thread.
 from . import audit
 from .accounts_schema import LoginSessionRow, PresenceRow, StationRow, StationStreamRow, UserRow
 from .archive import CONTENT_TYPES, Archive
-from .coverage import Gap, Span, StreamCoverage, coverage, merge_spans
 from .db import display_url, writer
 from .recordings import Catalog, RebuildReport, SegmentFile, UnknownRecording
 from .retention import Decision, run_retention
 from .schema import AuditRow, Base, UTCDateTime, iso, parse_iso
 from .settings import CatalogSettings
+from .timeline import Gap, Span, StreamCoverage, coverage, merge_spans
 
 __all__ = [
     "CONTENT_TYPES",

@@ -1,60 +1,76 @@
-"""The one-way dependencies of docs/architecture.md hold: parse every import."""
+"""The one-way dependencies of docs/architecture.md are import-linter contracts
+(pyproject.toml, [tool.importlinter]); `make test` runs `lint-imports` before the suite.
+These tests show the contracts bite: a forbidden import in a copy of the tree fails them."""
 
 from __future__ import annotations
 
-import ast
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parent.parent
-OURS = {
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = [
     "bitstream",
+    "camera_agents",
+    "catalog",
+    "cluster",
+    "command_console",
     "media_gateway",
     "recorder",
-    "catalog",
     "signaling",
-    "command_console",
-    "camera_agents",
-    "cluster",
     "vdispatch",
-}
-ALLOWED = {
-    "bitstream": set(),
-    "media_gateway": {"cluster", "bitstream"},
-    "recorder": {"cluster", "bitstream"},
-    "catalog": {"recorder"},
-    "signaling": {"media_gateway", "recorder", "catalog", "cluster"},
-    "command_console": {"signaling", "recorder", "catalog", "cluster"},
-    "camera_agents": {"recorder", "bitstream"},
-    "cluster": set(),
-    "vdispatch": OURS,
-}
+]
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
-def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(), str(path))
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found |= {a.name.split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found.add(node.module.split(".")[0])
-    return found & OURS
+def _tree_copy(tmp_path: Path) -> Path:
+    tree = tmp_path / "tree"
+    for name in PACKAGES:
+        shutil.copytree(ROOT / name, tree / name, ignore=shutil.ignore_patterns("__pycache__"))
+    (tree / "tests").mkdir()
+    for name in ("__init__.py", "import_contracts.py"):
+        shutil.copy(ROOT / "tests" / name, tree / "tests" / name)
+    shutil.copy(ROOT / "pyproject.toml", tree / "pyproject.toml")
+    return tree
 
 
-def test_packages_import_only_what_the_architecture_allows() -> None:
-    violations = []
-    for package, allowed in ALLOWED.items():
-        for path in sorted((SRC / package).rglob("*.py")):
-            for dep in _imports(path) - allowed - {package}:
-                violations.append(f"{path.relative_to(SRC)} imports {dep}")
-    assert violations == []
+def _lint(tree: Path) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(tree))  # the copy, not the installed packages
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache"], cwd=tree, env=env, capture_output=True, text=True
+    )
 
 
-def test_nothing_imports_the_composition_root() -> None:
-    offenders = [
-        str(p.relative_to(SRC))
-        for package in OURS - {"vdispatch"}
-        for p in (SRC / package).rglob("*.py")
-        if "vdispatch" in _imports(p)
-    ]
-    assert offenders == []
+def test_the_tree_keeps_every_contract(tmp_path: Path) -> None:
+    result = _lint(_tree_copy(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("module", "line", "contract"),
+    [
+        ("media_gateway/codecs.py", "import signaling", "Layers"),
+        ("recorder/chain.py", "import media_gateway", "Layers"),
+        ("camera_agents/agent.py", "import cluster", "camera agent"),
+        ("command_console/pages.py", "import media_gateway", "never the gateway"),
+        ("signaling/api.py", "from recorder import writer", "public API"),
+        ("command_console/pages.py", "import vdispatch.node", "Layers"),
+    ],
+)
+def test_a_forbidden_import_breaks_a_contract(
+    tmp_path: Path, module: str, line: str, contract: str
+) -> None:
+    tree = _tree_copy(tmp_path)
+    path = tree / module
+    source = path.read_text()
+    # After the module docstring and `from __future__`, where an import may stand.
+    head, sep, rest = source.partition("from __future__ import annotations\n")
+    path.write_text(head + sep + line + "\n" + rest if sep else line + "\n" + source)
+    result = _lint(tree)
+    assert result.returncode != 0, f"{module}: `{line}` kept every contract"
+    broken = result.stdout.split("Broken contracts", 1)[-1]
+    assert contract in broken, result.stdout

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from catalog.coverage import coverage, merge_spans
 from catalog.recordings import Catalog
 from catalog.settings import CatalogSettings
+from catalog.timeline import coverage, merge_spans
 from command_console import timeline
 
 DAY = datetime(2026, 11, 27, tzinfo=UTC)

@@ -214,8 +214,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             asyncio.run(run_demo(settings, args.stations))
         return 0
     if args.command == "agent":
-        from camera_agents import Agent, AgentConfig, WhipError
-        from camera_agents.ice import use_host_addresses
+        from camera_agents import Agent, AgentConfig, WhipError, use_host_addresses
 
         use_host_addresses(list(settings.ice_addresses) or None)
         config = AgentConfig(

@@ -13,8 +13,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from camera_agents import Agent, AgentConfig
-from camera_agents.ice import use_host_addresses
+from camera_agents import Agent, AgentConfig, use_host_addresses
 from signaling import STATIONS_KEY, TOKENS_KEY, USERS_KEY, Stations, Users
 
 from .node import build_app
