@@ -57,6 +57,23 @@ def test_alembic_upgrades_an_empty_database(database_url: str, tmp_path: Path) -
         catalog.dispose()
 
 
+def test_the_models_match_the_migrations(database_url: str, tmp_path: Path) -> None:
+    """One declaration per table: the ORM classes (one declarative base) and the migrations
+    describe the same schema, on SQLite and PostgreSQL."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from catalog import Base
+
+    catalog = _catalog(tmp_path / "var", database_url)
+    try:
+        with catalog.engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            assert compare_metadata(context, Base.metadata) == []
+    finally:
+        catalog.dispose()
+
+
 def _assert_matches_manifest(catalog: Catalog, manifest: Manifest) -> None:
     rec = catalog.recording(manifest.recording_id)
     assert rec is not None
