@@ -13,6 +13,13 @@ from . import audit
 from .accounts_schema import LoginSessionRow, PresenceRow, StationRow, StationStreamRow, UserRow
 from .archive import CONTENT_TYPES, Archive
 from .db import display_url, writer
+from .hearings_schema import (
+    CommentRow,
+    DirectionRow,
+    HearingParticipantRow,
+    HearingRow,
+    HearingStreamRow,
+)
 from .recordings import Catalog, RebuildReport, SegmentFile, UnknownRecording
 from .retention import Decision, run_retention
 from .schema import AuditRow, Base, UTCDateTime, iso, parse_iso
@@ -26,8 +33,13 @@ __all__ = [
     "Base",
     "Catalog",
     "CatalogSettings",
+    "CommentRow",
     "Decision",
+    "DirectionRow",
     "Gap",
+    "HearingParticipantRow",
+    "HearingRow",
+    "HearingStreamRow",
     "LoginSessionRow",
     "PresenceRow",
     "RebuildReport",

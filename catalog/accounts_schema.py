@@ -23,6 +23,8 @@ class UserRow(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     role: Mapped[str] = mapped_column(String(16))
     display_name: Mapped[str] = mapped_column(String(128))
+    # County staff see only their county's stations and sessions; None: city-wide.
+    county: Mapped[str | None] = mapped_column(String(128), index=True)
     password_hash: Mapped[str] = mapped_column(String(256))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]

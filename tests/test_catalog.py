@@ -28,7 +28,15 @@ from .recordings import frames
 TABLES = {"recordings", "segments", "continuity_events", "audit_log", "alembic_version"}
 # Revision 0002: the console's accounts and station registry share the database.
 CONSOLE_TABLES = {"users", "login_sessions", "stations", "station_streams", "station_presence"}
-HEAD = "0002"
+# Revision 0003: hearing sessions.
+HEARING_TABLES = {
+    "hearings",
+    "hearing_participants",
+    "hearing_streams",
+    "hearing_directions",
+    "hearing_comments",
+}
+HEAD = "0003"
 
 
 def _catalog(data_dir: Path, url: str | None = None, days: int = 3650) -> Catalog:
@@ -43,7 +51,10 @@ def test_alembic_upgrades_an_empty_database(database_url: str, tmp_path: Path) -
         assert current_revision(catalog.engine) is None
         catalog.migrate()
         assert current_revision(catalog.engine) == HEAD
-        assert set(inspect(catalog.engine).get_table_names()) >= TABLES | CONSOLE_TABLES
+        assert (
+            set(inspect(catalog.engine).get_table_names())
+            >= TABLES | CONSOLE_TABLES | HEARING_TABLES
+        )
         catalog.migrate()  # idempotent
         assert current_revision(catalog.engine) == HEAD
         config = alembic_config()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from catalog import accounts_schema  # noqa: F401  (its tables join Base.metadata)
+from catalog import accounts_schema, hearings_schema  # noqa: F401  (their tables join Base.metadata)
 from catalog.db import create_catalog_engine, normalize_url
 from catalog.schema import Base
 
