@@ -1,0 +1,203 @@
+"""What a hearing session is: its kinds, parts and states, the legal transitions, bounds
+on its texts, and the value types the API gives out (Hearing, Direction, Comment).
+
+A session (CONTRACT §5 calls it that; the code says hearing so it is never confused with
+a console login) is one of three kinds at one county station: courtroom direction,
+interrogation, petition reception. Its creator directs it; other console users take part
+as prosecutor (in court), observer or clerk. States: scheduled → live → ended, and an
+interrogation is then sealed. Pure: no I/O (the store is hearings.py).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from catalog import CommentRow, DirectionRow, iso
+
+from .errors import SignalingError
+
+Kind = Literal["direction", "interrogation", "reception"]
+KINDS: tuple[Kind, ...] = ("direction", "interrogation", "reception")
+Part = Literal["director", "prosecutor", "observer", "clerk"]
+# Parts a creator may give others (the creator is the director).
+INVITED_PARTS: tuple[Part, ...] = ("prosecutor", "observer", "clerk")
+State = Literal["scheduled", "live", "ended", "sealed"]
+# (from, to) -> the action that makes it; anything else is a 409.
+TRANSITIONS: dict[tuple[State, State], str] = {
+    ("scheduled", "live"): "start",
+    ("live", "ended"): "end",
+    ("ended", "sealed"): "seal",
+}
+
+MAX_TITLE = 200
+MAX_CASE_NO = 64
+MAX_DIRECTION = 500
+MAX_COMMENT = 2000
+MAX_EVALUATION = 10000
+MAX_PARTICIPANTS = 32
+# Media time a comment may name: a day past the start is a typo, not a hearing.
+MAX_MEDIA_TIME = 24 * 3600.0
+
+
+class HearingError(SignalingError):
+    """A request about a session refused; `status` is the HTTP answer, `reason` says why."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Participant:
+    user: str
+    part: Part
+
+    def as_json(self) -> dict[str, Any]:
+        return {"user": self.user, "part": self.part}
+
+
+@dataclass(frozen=True)
+class Direction:
+    id: int
+    hearing_id: str
+    text: str
+    urgent: bool
+    sent_by: str
+    sent_at: datetime
+    read_by: str | None
+    read_at: datetime | None
+
+    @staticmethod
+    def of(row: DirectionRow) -> Direction:
+        return Direction(
+            row.id,
+            row.hearing_id,
+            row.text,
+            row.urgent,
+            row.sent_by,
+            row.sent_at,
+            row.read_by,
+            row.read_at,
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "session": self.hearing_id,
+            "text": self.text,
+            "urgent": self.urgent,
+            "sent_by": self.sent_by,
+            "sent_at": iso(self.sent_at),
+            "read_by": self.read_by,
+            "read_at": iso(self.read_at),
+        }
+
+
+@dataclass(frozen=True)
+class Comment:
+    id: int
+    hearing_id: str
+    author: str
+    text: str
+    media_time: float
+    posted_at: datetime
+
+    @staticmethod
+    def of(row: CommentRow) -> Comment:
+        return Comment(row.id, row.hearing_id, row.author, row.text, row.media_time, row.posted_at)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "session": self.hearing_id,
+            "author": self.author,
+            "text": self.text,
+            "media_time": self.media_time,
+            "posted_at": iso(self.posted_at),
+        }
+
+
+@dataclass(frozen=True)
+class Hearing:
+    id: str
+    kind: Kind
+    title: str
+    case_no: str
+    station: str
+    county: str
+    state: State
+    created_by: str
+    created_at: datetime
+    scheduled_for: datetime | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    evaluation: str | None
+    participants: tuple[Participant, ...] = ()
+    streams: tuple[str, ...] = ()
+    directions: tuple[Direction, ...] = field(default=(), compare=False)
+    comments: tuple[Comment, ...] = field(default=(), compare=False)
+
+    def part_of(self, user: str) -> Part | None:
+        """The user's part in this session (the creator directs), or None."""
+        if user == self.created_by:
+            return "director"
+        return next((p.part for p in self.participants if p.user == user), None)
+
+    def users_with(self, part: Part) -> list[str]:
+        if part == "director":
+            return [self.created_by]
+        return [p.user for p in self.participants if p.part == part]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "title": self.title,
+            "case_no": self.case_no,
+            "station": self.station,
+            "county": self.county,
+            "state": self.state,
+            "created_by": self.created_by,
+            "created_at": iso(self.created_at),
+            "scheduled_for": iso(self.scheduled_for),
+            "started_at": iso(self.started_at),
+            "ended_at": iso(self.ended_at),
+            "evaluation": self.evaluation,
+            "participants": [{"user": self.created_by, "part": "director"}]
+            + [p.as_json() for p in self.participants],
+            "streams": list(self.streams),
+            "directions": [d.as_json() for d in self.directions],
+            "comments": [c.as_json() for c in self.comments],
+        }
+
+
+def new_hearing_id(now: datetime) -> str:
+    """Short, sortable, and a valid stream-id prefix (the city side's streams use it)."""
+    return f"s{now.strftime('%Y%m%d')}-{secrets.token_hex(3)}"
+
+
+def text_field(field_name: str, value: Any, limit: int, *, multiline: bool = False) -> str:
+    if not isinstance(value, str):
+        raise HearingError(400, f"{field_name}: text expected")
+    value = value.strip()
+    if not value:
+        raise HearingError(400, f"{field_name}: must not be empty")
+    if len(value) > limit:
+        raise HearingError(413, f"{field_name}: at most {limit} characters")
+    allowed = "\n\t" if multiline else ""
+    if any(ord(c) < 32 and c not in allowed for c in value):
+        raise HearingError(400, f"{field_name}: control characters are not allowed")
+    return value
+
+
+def check_transition(hearing: Hearing, to: State) -> str:
+    """The action for hearing.state → to, or HearingError(409) naming why not."""
+    action = TRANSITIONS.get((hearing.state, to))
+    if action is None:
+        raise HearingError(409, f"session {hearing.id} is {hearing.state}: cannot become {to}")
+    if action == "seal" and hearing.kind != "interrogation":
+        raise HearingError(409, "only an interrogation is sealed")
+    return action
