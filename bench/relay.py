@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,17 +40,9 @@ from loadgen import udp_drops
 from workload import load_or_build
 
 HERE = Path(__file__).resolve().parent
-PACKAGES = (
-    "bitstream",
-    "camera_agents",
-    "catalog",
-    "cluster",
-    "command_console",
-    "media_gateway",
-    "recorder",
-    "signaling",
-    "vdispatch",
-)
+PACKAGES = tomllib.loads((HERE.parent / "pyproject.toml").read_text())["tool"]["importlinter"][
+    "root_packages"
+]
 
 TARGET_PPS_PER_CORE = 30_000
 TARGET_CPU_RATIO = 20.0

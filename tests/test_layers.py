@@ -8,23 +8,28 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = [
-    "bitstream",
-    "camera_agents",
-    "catalog",
-    "cluster",
-    "command_console",
-    "media_gateway",
-    "recorder",
-    "signaling",
-    "vdispatch",
-]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+PACKAGES = PYPROJECT["tool"]["importlinter"]["root_packages"]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+
+
+def test_every_list_of_our_packages_names_the_same_packages() -> None:
+    """pyproject.toml names them for packaging, mypy and import-linter (three tools, three
+    lists): they must agree with each other and with the folders that are packages."""
+    folders = sorted(p.parent.name for p in ROOT.glob("*/__init__.py") if p.parent.name != "tests")
+    tool = PYPROJECT["tool"]
+    packaged = sorted(p.rstrip("*") for p in tool["setuptools"]["packages"]["find"]["include"])
+    public_api = next(c for c in tool["importlinter"]["contracts"] if c["type"] == "public_api")
+    assert sorted(PACKAGES) == folders
+    assert packaged == folders
+    assert sorted(tool["mypy"]["packages"]) == folders
+    assert sorted(public_api["packages"]) == folders
 
 
 def _tree_copy(tmp_path: Path) -> Path:
