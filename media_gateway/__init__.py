@@ -1,5 +1,6 @@
 """The SFU: WebRTC in, WebRTC out, encoded media forwarded and never transcoded."""
 
+from .aiortc_hooks import default_host_addresses, set_host_addresses
 from .errors import (
     BadOffer,
     MediaError,
@@ -25,4 +26,6 @@ __all__ = [
     "StreamBusy",
     "StreamInfo",
     "StreamNotFound",
+    "default_host_addresses",
+    "set_host_addresses",
 ]

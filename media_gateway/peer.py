@@ -153,7 +153,7 @@ class PublisherPeer(Peer):
     async def accept(self, offer_sdp: str) -> None:
         await self._negotiate(offer_sdp, self._restrict_codecs)
         for t in self.pc.getTransceivers():
-            if t._offerDirection not in ("recvonly", "sendrecv"):  # remote does not send
+            if hooks.offered_direction(t) not in ("recvonly", "sendrecv"):  # remote does not send
                 continue
             codecs = hooks.negotiated_codecs(t)
             primary = _primary(codecs)
@@ -219,7 +219,8 @@ class SubscriberPeer(Peer):
             available = dict(producers)
             for t in self.pc.getTransceivers():
                 producer = available.get(t.kind)
-                if producer is None or t._offerDirection not in ("sendonly", "sendrecv"):
+                offered = hooks.offered_direction(t)
+                if producer is None or offered not in ("sendonly", "sendrecv"):
                     continue  # nothing to send, or the viewer does not receive
                 codecs = _keep(
                     hooks.negotiated_codecs(t),
@@ -230,7 +231,7 @@ class SubscriberPeer(Peer):
                 if not codecs:
                     continue
                 hooks.set_negotiated_codecs(t, codecs)
-                t.direction = t._offerDirection
+                t.direction = offered
                 t.sender.replaceTrack(hooks.SilentTrack(t.kind))
                 wanted[id(t)] = producer
                 del available[t.kind]
@@ -263,7 +264,7 @@ class SubscriberPeer(Peer):
             producer,
             hooks.SenderOutput(t.sender),
             int(codec.payloadType or 0),
-            t.sender._ssrc,
+            hooks.sender_ssrc(t.sender),
             ext,
         )
         hooks.tap_sender_feedback(t.sender, consumer.on_nack, consumer.on_keyframe_request)
