@@ -3,6 +3,7 @@
 from .aiortc_hooks import default_host_addresses, set_host_addresses
 from .errors import (
     BadOffer,
+    GatewayClosed,
     MediaError,
     NoUsableCodec,
     ResourceNotFound,
@@ -15,6 +16,7 @@ from .settings import MediaSettings
 
 __all__ = [
     "BadOffer",
+    "GatewayClosed",
     "MediaError",
     "MediaGateway",
     "MediaSettings",

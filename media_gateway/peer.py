@@ -72,6 +72,8 @@ class Peer:
         self.closed = False
         self._on_closed = on_closed
         self._close_task: asyncio.Task[None] | None = None
+        self._router_gone = False  # set by router_closed(): never call the router back
+        self._shut_done = asyncio.Event()
         self._timeout: asyncio.TimerHandle | None = None
         self.pc.on("connectionstatechange", self._state_changed)
 
@@ -128,18 +130,37 @@ class Peer:
         pass
 
     async def close(self) -> None:
-        """Idempotent: closes media objects first, then the peer connection."""
+        """Idempotent. The peer ends on its own (DELETE, failure, timeout): it cleans up,
+        then tells its router, unless the router is the one closing it."""
+        if await self._shut():
+            self._on_closed(self)
+
+    async def router_closed(self) -> None:
+        """The router is closing: clean up and tell no one (mediasoup's `routerClosed`).
+        Idempotent; also silences a `close()` already under way."""
+        self._router_gone = True
+        await self._shut()
+        await self._shut_done.wait()  # a close() already under way: wait for it too
+
+    async def _shut(self) -> bool:
+        """Media objects first, then the peer connection; False if already closed, or if
+        the router closed while the peer connection was closing."""
         if self.closed:
-            return
+            return False
         self.closed = True
         if self._timeout is not None:
             self._timeout.cancel()
-        self._close_media()
+        try:
+            self._close_media()
+        except Exception:
+            logger.exception("closing the media of peer %s", self.id)
         try:
             await self.pc.close()
         except Exception:
             logger.exception("closing peer connection %s", self.id)
-        self._on_closed(self)
+        finally:
+            self._shut_done.set()
+        return not self._router_gone
 
 
 class PublisherPeer(Peer):
