@@ -1,7 +1,6 @@
 """Camera agents: capture at the county station and publish to the city over WHIP."""
 
 from .agent import Agent, AgentConfig
-from .ice import use_host_addresses
 from .whip_client import WhipError, WhipPublisher
 
-__all__ = ["Agent", "AgentConfig", "WhipError", "WhipPublisher", "use_host_addresses"]
+__all__ = ["Agent", "AgentConfig", "WhipError", "WhipPublisher"]

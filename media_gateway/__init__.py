@@ -1,7 +1,9 @@
 """The SFU: WebRTC in, WebRTC out, encoded media forwarded and never transcoded."""
 
+from .aiortc_hooks import default_host_addresses, set_host_addresses
 from .errors import (
     BadOffer,
+    GatewayClosed,
     MediaError,
     NoUsableCodec,
     ResourceNotFound,
@@ -14,6 +16,7 @@ from .settings import MediaSettings
 
 __all__ = [
     "BadOffer",
+    "GatewayClosed",
     "MediaError",
     "MediaGateway",
     "MediaSettings",
@@ -25,4 +28,6 @@ __all__ = [
     "StreamBusy",
     "StreamInfo",
     "StreamNotFound",
+    "default_host_addresses",
+    "set_host_addresses",
 ]

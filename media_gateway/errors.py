@@ -35,3 +35,9 @@ class StreamNotFound(MediaError):
 
 class ResourceNotFound(MediaError):
     status = 404
+
+
+class GatewayClosed(MediaError):
+    """The gateway (or the stream's router) closed while the request was being served."""
+
+    status = 503

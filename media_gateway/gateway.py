@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
 from . import aiortc_hooks
-from .errors import ResourceNotFound, StreamNotFound
+from .errors import GatewayClosed, ResourceNotFound, StreamNotFound
 from .router import Publication, Router, RouterListener
 from .settings import MediaSettings
 
@@ -37,12 +38,15 @@ class MediaGateway(RouterListener):
         self.settings = settings
         self._listeners = list(listeners or [])
         self._routers: dict[str, Router] = {}
+        self._retiring: set[asyncio.Task[None]] = set()  # empty routers being closed
         self.closed = False
 
     def add_listener(self, listener: RouterListener) -> None:
         self._listeners.append(listener)
 
     def router_for(self, stream_id: str) -> Router:
+        if self.closed:
+            raise GatewayClosed(f"stream {stream_id!r}: the gateway is closing")
         router = self._routers.get(stream_id)
         if router is None or router.closed:
             router = Router(stream_id, self.settings, self)
@@ -51,11 +55,13 @@ class MediaGateway(RouterListener):
         return router
 
     def _router_empty(self, router: Router) -> None:
+        """A Router's last peer left on its own: forget it, and close it (it has nothing
+        left but its sender-report task) from a task of ours, not from inside its call."""
         if self._routers.get(router.id) is router:
             del self._routers[router.id]
-            # Closing is async; an empty router has nothing left but its SR task.
-            router.closed = True
-            router._sr_task.cancel()
+            task = asyncio.ensure_future(router.close())
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
 
     async def publish(self, stream_id: str, offer_sdp: str) -> Publication:
         return await self.router_for(stream_id).publish(stream_id, offer_sdp)
@@ -124,9 +130,21 @@ class MediaGateway(RouterListener):
             listener.on_unpublished(publication)
 
     async def close(self) -> None:
+        """Idempotent. Each Router closes its peers (which do not call back); then the
+        listeners hear `on_gateway_closed`, not `on_unpublished`: no publisher left, so
+        nobody waits for one to come back."""
         if self.closed:
             return
         self.closed = True
-        for router in list(self._routers.values()):
+        routers, self._routers = list(self._routers.values()), {}
+        for router in routers:
+            publications = list(router.publications.values())
             await router.close()
-        self._routers.clear()
+            for publication in publications:
+                for listener in self._listeners:
+                    try:
+                        listener.on_gateway_closed(publication)
+                    except Exception:
+                        logger.exception("listener of stream %s", publication.stream_id)
+        while self._retiring:
+            await asyncio.gather(*list(self._retiring), return_exceptions=True)

@@ -72,6 +72,8 @@ class Peer:
         self.closed = False
         self._on_closed = on_closed
         self._close_task: asyncio.Task[None] | None = None
+        self._router_gone = False  # set by router_closed(): never call the router back
+        self._shut_done = asyncio.Event()
         self._timeout: asyncio.TimerHandle | None = None
         self.pc.on("connectionstatechange", self._state_changed)
 
@@ -128,18 +130,37 @@ class Peer:
         pass
 
     async def close(self) -> None:
-        """Idempotent: closes media objects first, then the peer connection."""
+        """Idempotent. The peer ends on its own (DELETE, failure, timeout): it cleans up,
+        then tells its router, unless the router is the one closing it."""
+        if await self._shut():
+            self._on_closed(self)
+
+    async def router_closed(self) -> None:
+        """The router is closing: clean up and tell no one (mediasoup's `routerClosed`).
+        Idempotent; also silences a `close()` already under way."""
+        self._router_gone = True
+        await self._shut()
+        await self._shut_done.wait()  # a close() already under way: wait for it too
+
+    async def _shut(self) -> bool:
+        """Media objects first, then the peer connection; False if already closed, or if
+        the router closed while the peer connection was closing."""
         if self.closed:
-            return
+            return False
         self.closed = True
         if self._timeout is not None:
             self._timeout.cancel()
-        self._close_media()
+        try:
+            self._close_media()
+        except Exception:
+            logger.exception("closing the media of peer %s", self.id)
         try:
             await self.pc.close()
         except Exception:
             logger.exception("closing peer connection %s", self.id)
-        self._on_closed(self)
+        finally:
+            self._shut_done.set()
+        return not self._router_gone
 
 
 class PublisherPeer(Peer):
@@ -153,7 +174,7 @@ class PublisherPeer(Peer):
     async def accept(self, offer_sdp: str) -> None:
         await self._negotiate(offer_sdp, self._restrict_codecs)
         for t in self.pc.getTransceivers():
-            if t._offerDirection not in ("recvonly", "sendrecv"):  # remote does not send
+            if hooks.offered_direction(t) not in ("recvonly", "sendrecv"):  # remote does not send
                 continue
             codecs = hooks.negotiated_codecs(t)
             primary = _primary(codecs)
@@ -219,7 +240,8 @@ class SubscriberPeer(Peer):
             available = dict(producers)
             for t in self.pc.getTransceivers():
                 producer = available.get(t.kind)
-                if producer is None or t._offerDirection not in ("sendonly", "sendrecv"):
+                offered = hooks.offered_direction(t)
+                if producer is None or offered not in ("sendonly", "sendrecv"):
                     continue  # nothing to send, or the viewer does not receive
                 codecs = _keep(
                     hooks.negotiated_codecs(t),
@@ -230,7 +252,7 @@ class SubscriberPeer(Peer):
                 if not codecs:
                     continue
                 hooks.set_negotiated_codecs(t, codecs)
-                t.direction = t._offerDirection
+                t.direction = offered
                 t.sender.replaceTrack(hooks.SilentTrack(t.kind))
                 wanted[id(t)] = producer
                 del available[t.kind]
@@ -263,7 +285,7 @@ class SubscriberPeer(Peer):
             producer,
             hooks.SenderOutput(t.sender),
             int(codec.payloadType or 0),
-            t.sender._ssrc,
+            hooks.sender_ssrc(t.sender),
             ext,
         )
         hooks.tap_sender_feedback(t.sender, consumer.on_nack, consumer.on_keyframe_request)

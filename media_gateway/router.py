@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .errors import ResourceNotFound, StreamBusy, StreamNotFound
+from .errors import GatewayClosed, ResourceNotFound, StreamBusy, StreamNotFound
 from .peer import Peer, PublisherPeer, SubscriberPeer
 from .producer import Producer
 from .settings import MediaSettings
@@ -38,11 +38,18 @@ class Publication:
 
 
 class RouterListener:
-    """Hooks a Router reports to (the gateway, the recorder); all no-ops by default."""
+    """Hooks a Router reports to (the gateway; through it, presence and the recorder);
+    all no-ops by default."""
 
     def on_published(self, publication: Publication) -> None: ...
 
-    def on_unpublished(self, publication: Publication) -> None: ...
+    def on_unpublished(self, publication: Publication) -> None:
+        """The publisher left (DELETE, failure, timeout); it may come back."""
+
+    def on_gateway_closed(self, publication: Publication) -> None:
+        """The stream ended because the gateway closed (node shutdown), not because its
+        publisher left: nothing will come back to this gateway. Only the gateway calls
+        this, after its Routers closed; a Router never calls its closer back."""
 
 
 class Router:
@@ -70,8 +77,10 @@ class Router:
             await peer.close()
             raise
         self._negotiating.discard(peer)
+        if self.closed:  # the router closed the peer while it negotiated
+            raise GatewayClosed(f"stream {stream_id!r}: the gateway is closing")
         # A second publisher may have won the race while we negotiated.
-        if stream_id in self.publications or self.closed:
+        if stream_id in self.publications:
             await peer.close()
             raise StreamBusy(f"stream {stream_id!r} is already published")
         pub = Publication(stream_id, peer)
@@ -92,7 +101,9 @@ class Router:
             await peer.close()
             raise
         self._negotiating.discard(peer)
-        if pub.peer.closed or self.closed:
+        if self.closed:  # the router closed the peer while it negotiated
+            raise GatewayClosed(f"stream {stream_id!r}: the gateway is closing")
+        if pub.peer.closed:
             await peer.close()
             raise StreamNotFound(f"stream {stream_id!r} ended")
         self.subscribers[peer.id] = (stream_id, peer)
@@ -111,6 +122,7 @@ class Router:
         await entry[1].close()
 
     def _peer_closed(self, peer: Peer) -> None:
+        """A peer ended on its own. (Peers closed by `close()` do not call this.)"""
         if isinstance(peer, PublisherPeer):
             for stream_id, pub in list(self.publications.items()):
                 if pub.peer is peer:
@@ -138,16 +150,22 @@ class Router:
             logger.exception("sender report loop of router %s", self.id)
 
     async def close(self) -> None:
-        """Idempotent cascade: subscribers, then publishers (which close their producers)."""
+        """Idempotent cascade: every peer (negotiating, subscribers, then publishers, whose
+        producers close their sinks) gets `router_closed()` and cleans up without calling
+        back. Tells no listener: whoever closes the router knows why, and says so."""
         if self.closed:
             return
         self.closed = True
         self._sr_task.cancel()
+        peers: list[Peer] = [
+            *self._negotiating,
+            *(peer for _, peer in self.subscribers.values()),
+            *(pub.peer for pub in self.publications.values()),
+        ]
+        self._negotiating.clear()
+        self.subscribers.clear()
+        self.publications.clear()
+        for peer in peers:
+            await peer.router_closed()
         with contextlib.suppress(asyncio.CancelledError):
             await self._sr_task
-        for peer in list(self._negotiating):
-            await peer.close()
-        for _, peer in list(self.subscribers.values()):
-            await peer.close()
-        for pub in list(self.publications.values()):
-            await pub.peer.close()

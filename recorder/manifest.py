@@ -57,6 +57,9 @@ class Manifest:
     session: str | None = None
     ended_at: str | None = None
     state: str = "recording"  # recording | closed | interrupted
+    # Why it closed: "node stopped" | "publisher lost" (no reconnect within the grace
+    # period) | "codecs changed" (back with other codecs) | "node crashed" (salvaged)
+    end_reason: str | None = None
     segments: list[SegmentEntry] = field(default_factory=list)
     continuity: list[ContinuityEntry] = field(default_factory=list)
     # The segments being written (file, start), so a crash can be accounted for.

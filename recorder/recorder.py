@@ -81,7 +81,7 @@ class Recorder:
         codecs = {t.kind: t.mime.split("/")[1].upper() for t in tracks}
         recording = self.active.get(stream_id)
         if recording is not None and (recording.manifest.codecs != codecs or recording.closed):
-            self._close_later(stream_id)
+            self._close_later(stream_id, "codecs changed")
             recording = None
         if recording is None:
             recording = self._open(stream_id, tracks, codecs, station, session)
@@ -123,25 +123,31 @@ class Recorder:
         recording.detach()
         loop = asyncio.get_running_loop()
         self._grace[stream_id] = loop.call_later(
-            self.settings.reconnect_grace, self._close_later, stream_id
+            self.settings.reconnect_grace, self._close_later, stream_id, "publisher lost"
         )
 
-    def _close_later(self, stream_id: str) -> None:
+    @property
+    def awaiting_reconnect(self) -> frozenset[str]:
+        """Streams whose publisher left and whose grace period is running."""
+        return frozenset(self._grace)
+
+    def _close_later(self, stream_id: str, reason: str) -> None:
         self._grace.pop(stream_id, None)
         recording = self.active.pop(stream_id, None)
         if recording is None:
             return
-        task = asyncio.ensure_future(recording.close())
+        task = asyncio.ensure_future(recording.close(reason))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
     async def close(self) -> None:
-        """Finalize every recording (segments closed, manifests signed)."""
+        """The node stops: finalize every recording (segments closed, manifests signed,
+        `end_reason` "node stopped"), those in their grace period too. Idempotent."""
         for timer in self._grace.values():
             timer.cancel()
         self._grace.clear()
         recordings, self.active = list(self.active.values()), {}
         for recording in recordings:
-            await recording.close()
+            await recording.close("node stopped")
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)

@@ -248,13 +248,14 @@ class Recording(RecordingWriter):
     def _writer_resumed(self) -> None:
         self._failed = False
 
-    async def close(self) -> None:
-        """Close the open segment, mark the recording closed, stop the writer. Idempotent."""
+    async def close(self, reason: str) -> None:
+        """Close the open segment, mark the recording closed (and why: the manifest's
+        `end_reason`), stop the writer. Idempotent: the first reason stays."""
         if self.closed:
             return
-        self.detach("recording closed")
+        self.detach(reason)
         self.closed = True
-        self._submit(self._w_finalize)
+        self._submit(self._w_finalize, reason)
         await asyncio.wrap_future(self._submit(lambda: None))
         self._writer.shutdown(wait=True)
         self._listener.recording_closed(self)

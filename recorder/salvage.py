@@ -154,6 +154,7 @@ def salvage_recording(directory: Path, key: NodeKey) -> str | None:
             part.rename(part.with_suffix(".damaged"))
     manifest.open_segments = []
     manifest.state = "closed"
+    manifest.end_reason = "node crashed"
     manifest.ended_at = _iso(crash_time)
     manifest.continuity.append(
         mf.ContinuityEntry(

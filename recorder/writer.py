@@ -164,9 +164,10 @@ class RecordingWriter:
             self._w_save()  # may fail too on a full disk; retried at the next save
         self._notify(self._writer_failed, kind, str(exc))
 
-    def _w_finalize(self) -> None:
+    def _w_finalize(self, reason: str) -> None:
         for slot in sorted(self._segs):
             self._w_close_segment(slot, [])
         self.manifest.state = "closed"
+        self.manifest.end_reason = reason
         self.manifest.ended_at = iso(time.time())
         self._w_save()

@@ -54,6 +54,9 @@ class PresenceTracker(RouterListener):
         self.live.pop(publication.stream_id, None)
         self._spawn(self._changed("stream.down", publication.stream_id))
 
+    def on_gateway_closed(self, publication: Publication) -> None:
+        self.on_unpublished(publication)  # down all the same: this node no longer has it
+
     def refresh(self) -> None:
         """The registry changed (a station added, edited, removed): recompute presence."""
         self._spawn(self._refresh())

@@ -13,8 +13,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from camera_agents.ice import use_host_addresses
-from media_gateway import MediaGateway
+from media_gateway import MediaGateway, set_host_addresses
 from signaling import GATEWAY_KEY, TOKENS_KEY, TokenIssuer
 from vdispatch.node import build_app
 from vdispatch.settings import load_settings
@@ -72,12 +71,12 @@ async def node(tmp_path: Path) -> AsyncIterator[Node]:
     app = build_app(settings, demo=True)
     server = TestServer(app, host="127.0.0.1", port=0)
     await server.start_server()
-    use_host_addresses(["127.0.0.1"])
+    set_host_addresses(["127.0.0.1"])
     try:
         yield Node(url=str(server.make_url("")).rstrip("/"), app=app)
     finally:
         await server.close()
-        use_host_addresses(None)
+        set_host_addresses(None)
         await asyncio.sleep(0)
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import aiohttp
 
 from camera_agents import WhipPublisher
-from camera_agents.ice import use_host_addresses
 from camera_agents.testsrc import ToneTrack
+from media_gateway import set_host_addresses
 from recorder import Manifest
 from recorder.verify import verify_recording
 from signaling import TokenIssuer
@@ -56,7 +56,7 @@ async def test_kill_9_mid_recording_loses_no_closed_segment(tmp_path: Path) -> N
     data = tmp_path / "var"
     port = _free_port()
     node = await _serve(data, port)
-    use_host_addresses(["127.0.0.1"])
+    set_host_addresses(["127.0.0.1"])
     token = TokenIssuer((data / "secret").read_text().strip().encode()).mint(
         ["cam"], "station", 600
     )
@@ -72,7 +72,7 @@ async def test_kill_9_mid_recording_loses_no_closed_segment(tmp_path: Path) -> N
         node.wait(10)
     finally:
         await publisher.stop()
-        use_host_addresses(None)
+        set_host_addresses(None)
     (rec,) = (data / "recordings").iterdir()
     before = Manifest.from_json((rec / "manifest.json").read_bytes())
     assert before.state == "recording" and len(before.segments) >= 2

@@ -15,7 +15,7 @@ from aiohttp import WSCloseCode, WSMsgType
 from aiohttp.test_utils import TestServer
 
 from camera_agents import WhipPublisher
-from camera_agents.ice import use_host_addresses
+from media_gateway import set_host_addresses
 from signaling import STATIONS_KEY, TOKENS_KEY
 from vdispatch.node import build_app
 from vdispatch.settings import load_settings
@@ -111,7 +111,7 @@ async def test_sockets_are_closed_at_shutdown_and_leave_no_task_behind(tmp_path:
     app = build_app(settings)
     server = TestServer(app, host="127.0.0.1", port=0)
     await server.start_server()
-    use_host_addresses(["127.0.0.1"])
+    set_host_addresses(["127.0.0.1"])
     baseline = {t for t in asyncio.all_tasks()}
     try:
         url = str(server.make_url("")).rstrip("/")
@@ -129,7 +129,7 @@ async def test_sockets_are_closed_at_shutdown_and_leave_no_task_behind(tmp_path:
             await asyncio.wait_for(closing, 10)
     finally:
         await server.close()
-        use_host_addresses(None)
+        set_host_addresses(None)
     await asyncio.sleep(0.1)
     left = [
         t

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestServer
 
-from camera_agents.ice import use_host_addresses
+from media_gateway import set_host_addresses
 from vdispatch.node import build_app
 from vdispatch.settings import load_settings
 
@@ -118,12 +118,12 @@ async def veth_node(netns: Netns, tmp_path: Path) -> AsyncIterator[Node]:
     app = build_app(settings)
     server = TestServer(app, host=netns.host_address, port=0)
     await server.start_server()
-    use_host_addresses([netns.host_address])  # the in-process viewer too
+    set_host_addresses([netns.host_address])  # the in-process viewer too
     try:
         yield Node(url=str(server.make_url("")).rstrip("/"), app=app)
     finally:
         await server.close()
-        use_host_addresses(None)
+        set_host_addresses(None)
         await asyncio.sleep(0)
 
 

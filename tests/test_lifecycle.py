@@ -5,9 +5,18 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from aiohttp.test_utils import TestServer
 
 from camera_agents import WhipPublisher
-from signaling import ARCHIVE_KEY
+from media_gateway import Publication, RouterListener, set_host_addresses
+from recorder import Manifest, Recorder
+from signaling import ARCHIVE_KEY, GATEWAY_KEY, RECORDER_KEY, TOKENS_KEY
+from vdispatch.node import build_app
+from vdispatch.settings import load_settings
 
 from .conftest import Node
 from .peers import EncodedVideoTrack, Viewer, encode_vp8
@@ -103,3 +112,72 @@ async def test_a_viewer_that_stops_reading_does_not_cost_the_others_a_frame(node
         for v in [stalled, *healthy]:
             await v.close()
         await publisher.stop()
+
+
+async def _until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        await asyncio.sleep(0.05)
+
+
+class _Spy(RouterListener):
+    """Notes each stream event and the grace periods running when it arrived."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+        self.events: list[tuple[str, str, frozenset[str]]] = []
+
+    def on_unpublished(self, publication: Publication) -> None:
+        self.events.append(("unpublished", publication.stream_id, self.recorder.awaiting_reconnect))
+
+    def on_gateway_closed(self, publication: Publication) -> None:
+        self.events.append(
+            ("gateway closed", publication.stream_id, self.recorder.awaiting_reconnect)
+        )
+
+
+async def test_node_shutdown_closes_recordings_as_node_stopped_with_no_grace_timer(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(
+        data_dir=tmp_path / "var", ice_addresses="127.0.0.1", segment_seconds=1, reconnect_grace=30
+    )
+    app = build_app(settings)
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server()
+    set_host_addresses(["127.0.0.1"])
+    url = str(server.make_url("")).rstrip("/")
+    token = app[TOKENS_KEY].mint(["cam"], "station", 600)
+    publisher = WhipPublisher(f"{url}/whip/cam", token, [EncodedVideoTrack(FRAMES)])
+    gateway, recorder = app[GATEWAY_KEY], app[RECORDER_KEY]
+    spy = _Spy(recorder)
+    gateway.add_listener(spy)
+    try:
+        await publisher.start()
+        await _until(
+            lambda: "cam" in recorder.active and bool(recorder.active["cam"].manifest.segments),
+            10,
+            "a first closed segment",
+        )
+        (directory,) = (tmp_path / "var" / "recordings").iterdir()
+        await server.close()  # the node's cleanup: the gateway closes, then the recorder
+    finally:
+        await publisher.stop()
+        await server.close()
+        set_host_addresses(None)
+
+    # The router closed its publisher without calling back: the stream went down as
+    # "gateway closed", never "unpublished", and no grace period started.
+    assert spy.events == [("gateway closed", "cam", frozenset())]
+    assert recorder.awaiting_reconnect == frozenset() and recorder.active == {}
+    manifest = Manifest.from_json((directory / "manifest.json").read_bytes())
+    assert manifest.state == "closed"
+    assert manifest.end_reason == "node stopped"
+    assert manifest.segments and manifest.open_segments == []
+    assert [c.kind for c in manifest.continuity if c.kind == "publisher-disconnect"] == []
+    # Closing again changes nothing.
+    await gateway.close()
+    await recorder.close()
+    assert Manifest.from_json((directory / "manifest.json").read_bytes()) == manifest

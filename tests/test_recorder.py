@@ -13,8 +13,8 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from camera_agents import WhipPublisher
-from camera_agents.ice import use_host_addresses
 from camera_agents.testsrc import ToneTrack
+from media_gateway import set_host_addresses
 from recorder import Manifest, chain
 from recorder.verify import verify_recording
 from signaling import TOKENS_KEY
@@ -52,12 +52,12 @@ async def rec_node(tmp_path: Path) -> AsyncIterator[Node]:
     app = build_app(settings)
     server = TestServer(app, host="127.0.0.1", port=0)
     await server.start_server()
-    use_host_addresses(["127.0.0.1"])
+    set_host_addresses(["127.0.0.1"])
     try:
         yield Node(url=str(server.make_url("")).rstrip("/"), app=app)
     finally:
         await server.close()
-        use_host_addresses(None)
+        set_host_addresses(None)
 
 
 async def test_a_published_stream_becomes_closed_verified_segments(
@@ -111,7 +111,7 @@ async def test_a_35_second_publish_is_recorded_whole_in_sync_and_plays(
     app = build_app(settings)
     server = TestServer(app, host="127.0.0.1", port=0)
     await server.start_server()
-    use_host_addresses(["127.0.0.1"])
+    set_host_addresses(["127.0.0.1"])
     url = str(server.make_url("")).rstrip("/")
     clock = Clock()
     token = app[TOKENS_KEY].mint(["court"], "station", 600)
@@ -157,7 +157,7 @@ async def test_a_35_second_publish_is_recorded_whole_in_sync_and_plays(
     finally:
         await publisher.stop()
         await server.close()
-        use_host_addresses(None)
+        set_host_addresses(None)
 
 
 async def _chromium_plays(chromium_path: str, segment: Path) -> None:

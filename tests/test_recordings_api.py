@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from camera_agents.ice import use_host_addresses
+from media_gateway import set_host_addresses
 from signaling import ARCHIVE_KEY, TOKENS_KEY
 from vdispatch.node import build_app
 from vdispatch.settings import load_settings
@@ -50,13 +50,13 @@ async def archive(tmp_path: Path, recording_template: Path) -> AsyncIterator[Arc
     app = build_app(settings)
     server = TestServer(app, host="127.0.0.1", port=0)
     await server.start_server()
-    use_host_addresses(["127.0.0.1"])
+    set_host_addresses(["127.0.0.1"])
     try:
         url = str(server.make_url("")).rstrip("/")
         yield Archive(url, app, data, cam.name, court.name)
     finally:
         await server.close()
-        use_host_addresses(None)
+        set_host_addresses(None)
 
 
 async def _get(
@@ -240,7 +240,7 @@ async def test_a_live_publication_is_cataloged_and_announced_while_it_records(
     app = build_app(settings)
     server = TestServer(app, host="127.0.0.1", port=0)
     await server.start_server()
-    use_host_addresses(["127.0.0.1"])
+    set_host_addresses(["127.0.0.1"])
     events: list[Event] = []
 
     async def listen() -> None:
@@ -278,5 +278,5 @@ async def test_a_live_publication_is_cataloged_and_announced_while_it_records(
         assert topics[-1] == "recording.closed" and events[-1].data["recording_id"] == rid
     finally:
         await server.close()
-        use_host_addresses(None)
+        set_host_addresses(None)
         await listener

@@ -67,6 +67,7 @@ class CatalogBridge:
             "segments": len(manifest.segments),
             "started_at": manifest.started_at,
             "ended_at": manifest.ended_at,
+            "end_reason": manifest.end_reason,
         }
         self._store_then_publish(
             functools.partial(self.catalog.upsert_from_manifest, recording.directory),

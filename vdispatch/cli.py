@@ -214,9 +214,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             asyncio.run(run_demo(settings, args.stations))
         return 0
     if args.command == "agent":
-        from camera_agents import Agent, AgentConfig, WhipError, use_host_addresses
+        from camera_agents import Agent, AgentConfig, WhipError
+        from media_gateway import set_host_addresses
 
-        use_host_addresses(list(settings.ice_addresses) or None)
+        # The agent's aiortc peer gathers these (the one aioice patch, the gateway's).
+        set_host_addresses(list(settings.ice_addresses) or None)
         config = AgentConfig(
             gateways=args.gateway,
             stream_id=args.stream,
@@ -236,6 +238,6 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _local_addresses() -> list[str]:
-    import aioice.ice
+    from media_gateway import default_host_addresses
 
-    return ["127.0.0.1", *aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=False)]
+    return ["127.0.0.1", *default_host_addresses()]

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from camera_agents import Agent, AgentConfig, use_host_addresses
+from camera_agents import Agent, AgentConfig
+from media_gateway import set_host_addresses
 from signaling import STATIONS_KEY, TOKENS_KEY, USERS_KEY, Stations, Users
 
 from .node import build_app
@@ -102,7 +103,7 @@ async def run_demo(settings: Settings, stations: int) -> None:
     accounts = await asyncio.to_thread(ensure_accounts, app[USERS_KEY], settings.data_dir)
     await asyncio.to_thread(ensure_stations, app[STATIONS_KEY], stations)
     # The simulated stations run in this process; their ICE agent must reach the node.
-    use_host_addresses(list(settings.ice_addresses) or None)
+    set_host_addresses(list(settings.ice_addresses) or None)
     agents = []
     tasks = []
     for i in range(stations):

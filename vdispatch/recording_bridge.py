@@ -34,4 +34,8 @@ class RecordingBridge(RouterListener):
             producers[kind].add_sink(feed)
 
     def on_unpublished(self, publication: Publication) -> None:
-        self.recorder.stopped(publication.stream_id)
+        self.recorder.stopped(publication.stream_id)  # the grace period starts
+
+    def on_gateway_closed(self, publication: Publication) -> None:
+        """Nothing: no publisher can come back to a closed gateway, so no grace period.
+        The node closes the recorder next, which ends the recording as "node stopped"."""

@@ -11,7 +11,9 @@ needs neither. We keep aiortc for ICE, DTLS, SRTP and SDP and take the RTP path 
   RTP ourselves and put it on the socket after SRTP protection, and aiortc's own RTCP
   loop sends sender reports from the values we give it;
 - viewer feedback (NACK, PLI, FIR) on a sender is routed to the Consumer;
-- connection: ICE host addresses, socket buffers, DTLS certificate and role.
+- connection: ICE host addresses (the process's one aioice patch, also used by the
+  composition root for in-process agents), socket buffers, DTLS certificate and role,
+  and the negotiated state of a transceiver (codecs, extensions, offered direction).
 
 aiortc and aioice are pinned exactly in pyproject.toml. `check_compatibility()` is run
 by the test-suite and at node start: an upgrade that moves any of these fails loudly.
@@ -23,15 +25,17 @@ from aiortc.rtp import RtpPacket
 from .compat import check_compatibility, ensure_compatible
 from .connection import (
     GatewayCertificate,
+    default_host_addresses,
     negotiated_codecs,
     negotiated_extension_id,
+    offered_direction,
     prefer_dtls_server,
     set_host_addresses,
     set_negotiated_codecs,
     tune_socket_buffers,
     use_gateway_certificate,
 )
-from .egress import SenderOutput, SilentTrack, tap_sender_feedback
+from .egress import SenderOutput, SilentTrack, sender_ssrc, tap_sender_feedback
 from .ingress import IngestTap, fast_ingress
 
 __all__ = [
@@ -41,11 +45,14 @@ __all__ = [
     "SenderOutput",
     "SilentTrack",
     "check_compatibility",
+    "default_host_addresses",
     "ensure_compatible",
     "fast_ingress",
     "negotiated_codecs",
     "negotiated_extension_id",
+    "offered_direction",
     "prefer_dtls_server",
+    "sender_ssrc",
     "set_host_addresses",
     "set_negotiated_codecs",
     "tap_sender_feedback",

@@ -12,6 +12,7 @@ from aiortc.rtcdtlstransport import (
     RTCDtlsParameters,
     RTCDtlsTransport,
 )
+from aiortc.rtcicetransport import RTCIceTransport
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 
 logger = logging.getLogger(__name__)
@@ -59,6 +60,8 @@ def check_compatibility() -> None:
     for attr in ("__ntp_timestamp", "__rtp_timestamp", "__packet_count", "__octet_count"):
         if f"self.{attr}" not in src_tx:
             problems.append(f"RTCRtpSender.{attr}")
+    if "self._ssrc" not in src_tx:
+        problems.append("RTCRtpSender._ssrc")
     src_rtcp = inspect.getsource(RTCRtpSender._run_rtcp)
     for attr in ("__ntp_timestamp", "__rtp_timestamp", "__packet_count", "__octet_count"):
         if f"self.{attr}" not in src_rtcp:
@@ -73,6 +76,10 @@ def check_compatibility() -> None:
     ):
         if attr not in src_dtls:
             problems.append(f"RTCDtlsTransport {attr}")
+    # the ICE connection behind a transceiver's transport (sockets, nominated pair)
+    src_ice = inspect.getsource(RTCIceTransport.__init__)
+    if "self._connection" not in src_ice:
+        problems.append("RTCIceTransport._connection")
     # fast ingress: aioice's protocol callback and asyncio's datagram transport socket
     stun_protocol = getattr(aioice.ice, "StunProtocol", None)
     if stun_protocol is not None and not hasattr(stun_protocol, "datagram_received"):
@@ -99,7 +106,7 @@ def check_compatibility() -> None:
         problems.append("RTCDtlsTransport no longer asks its certificate for the SSL context")
     need(RTCDtlsParameters(), "role")
     src_tr = inspect.getsource(RTCRtpTransceiver.__init__)
-    for attr in ("self._codecs", "self._headerExtensions"):
+    for attr in ("self._codecs", "self._headerExtensions", "self._offerDirection"):
         if attr not in src_tr:
             problems.append(f"RTCRtpTransceiver {attr}")
     if problems:

@@ -25,16 +25,19 @@ logger = logging.getLogger(__name__)
 # ---------------------------------------------------------------- ICE
 
 
+# aioice's own function, taken once at import: the one original every caller restores.
+_aioice_host_addresses = aioice.ice.get_host_addresses
+
+
 def set_host_addresses(addresses: Sequence[str] | None) -> None:
     """Make aioice gather exactly these host addresses (None: its default, no loopback).
 
-    aioice skips 127.0.0.1 and has no per-connection option, so this is process-wide.
+    aioice skips 127.0.0.1 and has no per-connection option, so this is process-wide: it
+    applies to every aiortc peer in the process, the gateway's and an in-process agent's.
+    This is the only place that patches aioice; everything else calls it.
     """
-    if not hasattr(aioice.ice, "_vdispatch_original_get_host_addresses"):
-        aioice.ice._vdispatch_original_get_host_addresses = aioice.ice.get_host_addresses  # type: ignore[attr-defined]
-    original = aioice.ice._vdispatch_original_get_host_addresses  # type: ignore[attr-defined]
     if not addresses:
-        aioice.ice.get_host_addresses = original
+        aioice.ice.get_host_addresses = _aioice_host_addresses
         return
     fixed = list(addresses)
 
@@ -42,6 +45,11 @@ def set_host_addresses(addresses: Sequence[str] | None) -> None:
         return [a for a in fixed if (":" in a and use_ipv6) or (":" not in a and use_ipv4)]
 
     aioice.ice.get_host_addresses = get_host_addresses
+
+
+def default_host_addresses(use_ipv4: bool = True, use_ipv6: bool = False) -> list[str]:
+    """The addresses aioice gathers by itself (unpatched): the machine's, no loopback."""
+    return list(_aioice_host_addresses(use_ipv4=use_ipv4, use_ipv6=use_ipv6))
 
 
 def _ice_connections(pc: RTCPeerConnection) -> list[aioice.Connection]:
@@ -129,6 +137,13 @@ def prefer_dtls_server(pc: RTCPeerConnection) -> None:
 
 
 # ---------------------------------------------------------------- negotiated state
+
+
+def offered_direction(transceiver: RTCRtpTransceiver) -> str | None:
+    """The direction the remote offer gave this m-line (aiortc keeps no public copy):
+    "sendonly"/"sendrecv" when the remote sends, "recvonly"/"sendrecv" when it receives."""
+    direction: str | None = transceiver._offerDirection
+    return direction
 
 
 def negotiated_codecs(transceiver: RTCRtpTransceiver) -> list[RTCRtpCodecParameters]:

@@ -108,6 +108,12 @@ class SenderOutput:
         setattr(s, _TX + "octet_count", octets)
 
 
+def sender_ssrc(sender: RTCRtpSender) -> int:
+    """The SSRC aiortc chose for this sender (and puts in its RTCP sender reports)."""
+    ssrc: int = sender._ssrc
+    return ssrc
+
+
 _background: set[asyncio.Future[None]] = set()
 
 
