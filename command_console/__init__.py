@@ -10,7 +10,8 @@ served from this node (no CDN).
   /archive…; audit_page.py: /audit.
 - admin_stations.py, admin_users.py: /admin/stations, /admin/users.
 
-Access rules live in the handlers (signaling.require_role), never in templates or JS.
+Access rules live in the handlers (signaling.require, with the permissions of
+signaling/policy.py), never in templates or JS.
 """
 
 from __future__ import annotations

@@ -9,7 +9,15 @@ from typing import Any
 
 from aiohttp import web
 
-from signaling import KINDS, PRESENCE_KEY, STATIONS_KEY, StationError, current_user, require_role
+from signaling import (
+    KINDS,
+    PRESENCE_KEY,
+    STATIONS_KEY,
+    Permission,
+    StationError,
+    current_user,
+    require,
+)
 
 from .i18n import Translator, language
 from .render import render, see_other
@@ -31,7 +39,7 @@ def _streams(text: str) -> list[str]:
 
 def _actor(request: web.Request) -> str:
     user = current_user(request)
-    assert user is not None  # require_role let it through
+    assert user is not None  # require let it through
     return user.actor
 
 
@@ -60,12 +68,12 @@ async def _list_page(
     )
 
 
-@require_role("admin")
+@require(Permission.STATIONS_MANAGE)
 async def stations_page(request: web.Request) -> web.StreamResponse:
     return await _list_page(request)
 
 
-@require_role("admin")
+@require(Permission.STATIONS_MANAGE)
 async def add_station(request: web.Request) -> web.StreamResponse:
     form = _fields(await request.post())
     store, actor = request.app[STATIONS_KEY], _actor(request)
@@ -96,7 +104,7 @@ async def _edit_page(
     )
 
 
-@require_role("admin")
+@require(Permission.STATIONS_MANAGE)
 async def station_page(request: web.Request) -> web.StreamResponse:
     station_id = request.match_info["station_id"]
     station = await asyncio.to_thread(request.app[STATIONS_KEY].get, station_id)
@@ -111,7 +119,7 @@ async def station_page(request: web.Request) -> web.StreamResponse:
     return await _edit_page(request, station_id, form)
 
 
-@require_role("admin")
+@require(Permission.STATIONS_MANAGE)
 async def update_station(request: web.Request) -> web.StreamResponse:
     station_id = request.match_info["station_id"]
     form = _fields(await request.post())
@@ -129,7 +137,7 @@ async def update_station(request: web.Request) -> web.StreamResponse:
     return see_other("/admin/stations?done=saved")
 
 
-@require_role("admin")
+@require(Permission.STATIONS_MANAGE)
 async def delete_station(request: web.Request) -> web.StreamResponse:
     station_id = request.match_info["station_id"]
     deleted = await asyncio.to_thread(request.app[STATIONS_KEY].delete, station_id, _actor(request))

@@ -8,7 +8,16 @@ from typing import Any
 
 from aiohttp import web
 
-from signaling import MIN_PASSWORD, ROLES, USERS_KEY, AccountError, current_user, require_role
+from signaling import (
+    MIN_PASSWORD,
+    ROLES,
+    USERS_KEY,
+    AccountError,
+    Permission,
+    Role,
+    current_user,
+    require,
+)
 
 from .i18n import Translator, language
 from .render import render, see_other
@@ -18,7 +27,7 @@ NOTICES = {"added": "users.added", "changed": "users.changed"}
 
 def _actor(request: web.Request) -> tuple[str, str]:
     user = current_user(request)
-    assert user is not None  # require_role let it through
+    assert user is not None  # require let it through
     return user.actor, user.name
 
 
@@ -35,18 +44,18 @@ async def _page(
         users=users,
         roles=ROLES,
         min_password=MIN_PASSWORD,
-        form=form or {"name": "", "display_name": "", "role": "commander"},
+        form=form or {"name": "", "display_name": "", "role": Role.COMMANDER},
         error=error,
         notice=notice,
     )
 
 
-@require_role("admin")
+@require(Permission.USERS_MANAGE)
 async def users_page(request: web.Request) -> web.StreamResponse:
     return await _page(request)
 
 
-@require_role("admin")
+@require(Permission.USERS_MANAGE)
 async def add_user(request: web.Request) -> web.StreamResponse:
     posted = await request.post()
     form = {
@@ -70,7 +79,7 @@ async def add_user(request: web.Request) -> web.StreamResponse:
     return see_other("/admin/users?done=added")
 
 
-@require_role("admin")
+@require(Permission.USERS_MANAGE)
 async def set_disabled(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     disabled = request.match_info["action"] == "disable"

@@ -2,9 +2,9 @@
 their verification badge; a recording's page with the player; several recordings played
 in sync; the coverage timeline per station per day; the evidence package download.
 
-Auditors only (require_role). Viewing a recording's page and exporting it are written to
-the audit log (the player's segment requests are, by the recordings API). Catalog and
-file work runs in threads.
+Auditors only (archive.read; the evidence package: recording.export). Viewing a
+recording's page and exporting it are written to the audit log (the player's segment
+requests are, by the recordings API). Catalog and file work runs in threads.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from aiohttp import web
 
 from recorder import export_recording
 from recorder import manifest as mf
-from signaling import ARCHIVE_KEY, STATIONS_KEY, current_user, require_role
+from signaling import ARCHIVE_KEY, STATIONS_KEY, Permission, current_user, require
 
 from . import archive_data, i18n, i18n_archive, timeline
 from .render import SECURITY_HEADERS, render
@@ -34,7 +34,7 @@ CHUNK = 256 * 1024
 
 def _actor(request: web.Request) -> str:
     user = current_user(request)
-    assert user is not None  # require_role saw to it
+    assert user is not None  # require saw to it
     return user.actor
 
 
@@ -58,7 +58,7 @@ def _stations(request: web.Request) -> Any:
     return request.app.get(STATIONS_KEY)
 
 
-@require_role("auditor")
+@require(Permission.ARCHIVE_READ)
 async def archive_list(request: web.Request) -> web.StreamResponse:
     filters = archive_data.Filters(
         county=_param(request, "county"),
@@ -81,12 +81,12 @@ async def archive_list(request: web.Request) -> web.StreamResponse:
     )
 
 
-@require_role("auditor")
+@require(Permission.ARCHIVE_READ)
 async def recording_page(request: web.Request) -> web.StreamResponse:
     return await _player_page(request, [request.match_info["recording_id"]])
 
 
-@require_role("auditor")
+@require(Permission.ARCHIVE_READ)
 async def sync_page(request: web.Request) -> web.StreamResponse:
     ids = list(dict.fromkeys(v for v in request.query.getall("id", []) if v))[:MAX_SYNC]
     if not ids:
@@ -125,7 +125,7 @@ async def _player_page(request: web.Request, ids: list[str]) -> web.StreamRespon
     )
 
 
-@require_role("auditor")
+@require(Permission.ARCHIVE_READ)
 async def timeline_page(request: web.Request) -> web.StreamResponse:
     tz = archive_data.local_tz()
     day = _day(request.query.get("day")) or datetime.now(tz).date()
@@ -195,7 +195,7 @@ def _read_chunk(path: Path, offset: int) -> bytes:
         return f.read(CHUNK)
 
 
-@require_role("auditor")
+@require(Permission.RECORDING_EXPORT)
 async def export(request: web.Request) -> web.StreamResponse:
     archive = request.app[ARCHIVE_KEY]
     rid = request.match_info["recording_id"]

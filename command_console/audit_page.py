@@ -1,4 +1,4 @@
-"""The audit log page (auditors and admins): newest first, filtered by actor, action and
+"""The audit log page (audit.read: auditors and admins): newest first, filtered by actor, action and
 date, paged by row id; with the hash chain's verification (catalog.audit.check, run in
 a thread on every view) as a banner, so an edited, removed or inserted row shows.
 """
@@ -10,7 +10,7 @@ from datetime import date, timedelta
 
 from aiohttp import web
 
-from signaling import ARCHIVE_KEY, require_role
+from signaling import ARCHIVE_KEY, Permission, require
 
 from . import archive_data, i18n_archive
 from .render import render
@@ -26,7 +26,7 @@ def _day(value: str | None) -> date | None:
         raise web.HTTPBadRequest(text=f"not a date (YYYY-MM-DD): {value!r}\n") from None
 
 
-@require_role("auditor", "admin")
+@require(Permission.AUDIT_READ)
 async def audit_page(request: web.Request) -> web.StreamResponse:
     catalog = request.app[ARCHIVE_KEY].catalog
     tz = archive_data.local_tz()

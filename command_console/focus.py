@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from signaling import require_role, valid_stream_id
+from signaling import Permission, require, valid_stream_id
 
 from . import i18n, i18n_wall
 from .render import render
 
 
-@require_role("commander", "observer")
+@require(Permission.LIVE_VIEW)
 async def focus(request: web.Request) -> web.StreamResponse:
     stream_id = request.match_info["stream_id"]
     if not valid_stream_id(stream_id):

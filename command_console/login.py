@@ -15,7 +15,6 @@ from aiohttp import web
 
 from signaling import (
     CSRF_FIELD,
-    ROLES,
     Role,
     clear_session_cookie,
     csrf_exempt,
@@ -23,13 +22,13 @@ from signaling import (
     is_secure,
     log_in,
     log_out,
-    require_role,
+    require_login,
     safe_next,
     set_session_cookie,
 )
 
 from .i18n import Translator, language
-from .render import HOME, render, see_other
+from .render import home, render, see_other
 
 LOGIN_COOKIE = "vdispatch_login"
 
@@ -74,8 +73,9 @@ def _page(
 def _after_login(next_path: str, role: Role) -> str:
     """The page asked for; the role's start page instead of the bare "/" (which is the
     live wall: an auditor or admin would land on a 403)."""
-    target = safe_next(next_path, HOME[role])
-    return HOME[role] if target == "/" else target
+    start = home(role)
+    target = safe_next(next_path, start)
+    return start if target == "/" else target
 
 
 async def login_page(request: web.Request) -> web.StreamResponse:
@@ -110,7 +110,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     return resp
 
 
-@require_role(*ROLES)
+@require_login()
 async def logout(request: web.Request) -> web.StreamResponse:
     await log_out(request)
     resp = see_other("/login")

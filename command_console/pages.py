@@ -1,18 +1,18 @@
-"""The console's pages by role: the live wall (commanders, observers; its focus view is
-in focus.py) and the token-based station page for a browser used as a camera. The
+"""The console's pages: the live wall (live.view: commanders, observers; its focus view
+is in focus.py) and the token-based station page for a browser used as a camera. The
 auditors' archive is in archive.py, the audit log page in audit_page.py."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from signaling import TOKENS_KEY, SignalingError, require_role, valid_stream_id
+from signaling import TOKENS_KEY, Permission, SignalingError, require, valid_stream_id
 
 from . import i18n, i18n_wall
 from .render import render
 
 
-@require_role("commander", "observer")
+@require(Permission.LIVE_VIEW)
 async def wall(request: web.Request) -> web.StreamResponse:
     """Every live stream. The page's script authenticates WHEP, /api/streams and the
     event socket with the session cookie (and the CSRF header for WHEP)."""
@@ -34,7 +34,9 @@ async def station(request: web.Request) -> web.StreamResponse:
         status, error = 401, "链接缺少令牌 · the link has no ?token="
     else:
         try:
-            request.app[TOKENS_KEY].authorize(f"Bearer {token}", "publish", stream_id)
+            request.app[TOKENS_KEY].authorize(
+                f"Bearer {token}", Permission.STREAM_PUBLISH, stream_id
+            )
         except SignalingError as exc:
             status, error = exc.status, f"令牌无效 · {exc.reason}"
     resp = render(

@@ -3,8 +3,10 @@ template what the shared layout needs.
 
 Every template may use: `user` (the logged-in User or None), `csrf` (the session's CSRF
 token, for hidden form fields), `t` / `bi` (the message catalogue, see i18n.py), `lang`,
-`demo`, `nav` (the links the user's role may follow), `path`, `lang_url` (this page in
-the other language), `iso` / `localtime` (times) and `json_script` (data for a page's
+`demo`, `nav` (the links the user's role may follow), `can("archive.read")` (whether
+the user's role holds a permission, see signaling/policy.py: for what a page shows,
+never for deciding access), `path`, `lang_url` (this page in the other language), `iso`
+/ `localtime` (times) and `json_script` (data for a page's
 script in <script type="application/json">). Pages extend `layout.html` and fill
 `title`, `heading`, `status` (header extras), `main` (or all of `body`) and `scripts`.
 """
@@ -12,6 +14,7 @@ script in <script type="application/json">). Pages extend `layout.html` and fill
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,7 @@ from aiohttp import web
 from markupsafe import Markup
 
 from catalog import iso
-from signaling import Role, csrf_token, current_user
+from signaling import Permission, Role, User, allows, csrf_token, current_user
 
 from . import i18n
 
@@ -53,20 +56,38 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
 }
 
-# The console's sections, and the roles that may open them (the handlers enforce it).
-NAV: list[tuple[str, str, tuple[Role, ...]]] = [
-    ("/", "nav.wall", ("commander", "observer")),
-    ("/archive", "nav.archive", ("auditor",)),
-    ("/audit", "nav.audit", ("auditor", "admin")),
-    ("/admin/stations", "nav.stations", ("admin",)),
-    ("/admin/users", "nav.users", ("admin",)),
-]
-HOME: dict[Role, str] = {
-    "commander": "/",
-    "observer": "/",
-    "auditor": "/archive",
-    "admin": "/admin/stations",
-}
+# The console's sections (link, label) and the permission each needs: the same one its
+# handler requires (tests/test_policy.py checks), so a role sees the links it may follow.
+NAV: tuple[tuple[str, str, Permission], ...] = (
+    ("/", "nav.wall", Permission.LIVE_VIEW),
+    ("/archive", "nav.archive", Permission.ARCHIVE_READ),
+    ("/audit", "nav.audit", Permission.AUDIT_READ),
+    ("/admin/stations", "nav.stations", Permission.STATIONS_MANAGE),
+    ("/admin/users", "nav.users", Permission.USERS_MANAGE),
+)
+# Where a role lands after logging in: the first of these sections it may open.
+LANDING: tuple[str, ...] = ("/", "/archive", "/admin/stations", "/audit", "/admin/users")
+_NEEDS = {href: permission for href, _, permission in NAV}
+
+
+def nav(role: Role) -> list[tuple[str, str]]:
+    """The sections `role` may open, as (link, label key)."""
+    return [(href, key) for href, key, permission in NAV if allows(role, permission)]
+
+
+def home(role: Role) -> str:
+    """The role's start page: the first section of LANDING it may open ("/" if none)."""
+    return next((href for href in LANDING if allows(role, _NEEDS[href])), "/")
+
+
+def can_for(user: User | None) -> Callable[[str], bool]:
+    """The templates' `can("archive.read")`: whether the user's role holds a permission
+    (a misspelt permission raises, it is not quietly False)."""
+
+    def can(permission: str) -> bool:
+        return user is not None and allows(user.role, Permission(permission))
+
+    return can
 
 
 def _json_script(value: Any) -> Markup:
@@ -79,7 +100,6 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
     lang = i18n.language(request)
     translate = i18n.Translator(lang)
     user = current_user(request)
-    nav = [(href, key) for href, key, roles in NAV if user is not None and user.role in roles]
     html = TEMPLATES.get_template(template).render(
         user=user,
         csrf=csrf_token(request),
@@ -87,7 +107,8 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
         bi=translate.bi,
         lang=lang,
         demo=request.app.get(DEMO_KEY, False),
-        nav=nav,
+        nav=nav(user.role) if user is not None else [],
+        can=can_for(user),
         path=request.path,
         lang_url=str(request.rel_url.update_query(lang="en" if lang == "zh" else "zh")),
         json_script=_json_script,
@@ -107,5 +128,5 @@ def see_other(location: str) -> web.Response:
 def forbidden(request: web.Request, reason: str) -> web.StreamResponse:
     """The 403 page (signaling.auth uses it for pages through FORBIDDEN_PAGE_KEY)."""
     user = current_user(request)
-    home = HOME[user.role] if user is not None else "/login"
-    return render(request, "forbidden.html", status=403, reason=reason, home=home)
+    start = home(user.role) if user is not None else "/login"
+    return render(request, "forbidden.html", status=403, reason=reason, home=start)

@@ -1,10 +1,10 @@
-"""Signaling: WHIP/WHEP, tokens and grants, console accounts and sessions, the station
-registry, the JSON API and the event socket."""
+"""Signaling: WHIP/WHEP, tokens and grants, console accounts and sessions, who may do
+what (policy.py), the station registry, the JSON API and the event socket."""
 
 from aiohttp import web
 
 from . import api, events_ws, recordings_api, stations_api, whip
-from .accounts import MIN_PASSWORD, ROLES, AccountError, Role, User, Users
+from .accounts import MIN_PASSWORD, AccountError, User, Users
 from .auth import (
     CSRF_FIELD,
     FORBIDDEN_PAGE_KEY,
@@ -14,7 +14,8 @@ from .auth import (
     csrf_token,
     current_user,
     is_secure,
-    require_role,
+    require,
+    require_login,
     safe_next,
     set_session_cookie,
 )
@@ -35,6 +36,16 @@ from .keys import (
 )
 from .login import log_in, log_out
 from .login_sessions import LoginSessions
+from .policy import (
+    ROLES,
+    TOKEN_ROLES,
+    Permission,
+    Role,
+    TokenRole,
+    allows,
+    per_stream,
+    roles_with,
+)
 from .presence import PresenceTracker
 from .ratelimit import LoginLimiter
 from .settings import AuthSettings
@@ -58,6 +69,7 @@ __all__ = [
     "ROLES",
     "STATIONS_KEY",
     "TOKENS_KEY",
+    "TOKEN_ROLES",
     "USERS_KEY",
     "AccountError",
     "AuthSettings",
@@ -65,6 +77,7 @@ __all__ = [
     "Grant",
     "LoginLimiter",
     "LoginSessions",
+    "Permission",
     "PresenceTracker",
     "Role",
     "SignalingError",
@@ -72,10 +85,12 @@ __all__ = [
     "StationError",
     "Stations",
     "TokenIssuer",
+    "TokenRole",
     "Unauthorized",
     "User",
     "Users",
     "add_routes",
+    "allows",
     "auth_middleware",
     "clear_session_cookie",
     "csrf_exempt",
@@ -85,7 +100,10 @@ __all__ = [
     "log_in",
     "log_out",
     "parse_ttl",
-    "require_role",
+    "per_stream",
+    "require",
+    "require_login",
+    "roles_with",
     "safe_next",
     "set_session_cookie",
     "valid_stream_id",

@@ -11,7 +11,6 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
-from typing import Literal, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -22,8 +21,8 @@ from sqlalchemy.orm import sessionmaker
 from catalog import LoginSessionRow, UserRow, writer
 from catalog import audit as auditlog
 
-Role = Literal["commander", "observer", "auditor", "admin"]
-ROLES: tuple[Role, ...] = ("commander", "observer", "auditor", "admin")
+from .policy import ROLES, Role, parse_role
+
 USER_NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024
@@ -50,9 +49,8 @@ class User:
 
     @staticmethod
     def of(row: UserRow) -> User:
-        return User(
-            row.id, row.name, cast(Role, row.role), row.display_name, row.disabled, row.created_at
-        )
+        role = Role(row.role)
+        return User(row.id, row.name, role, row.display_name, row.disabled, row.created_at)
 
 
 def check_password(password: str) -> None:
@@ -68,9 +66,10 @@ def _check_name(name: str) -> None:
 
 
 def _check_role(role: str) -> Role:
-    if role not in ROLES:
+    checked = parse_role(role)
+    if checked is None:
         raise AccountError(f"role: one of {', '.join(ROLES)}")
-    return role
+    return checked
 
 
 @cache
@@ -101,7 +100,7 @@ class Users:
             raise AccountError("display name: 1 to 128 characters")
         row = UserRow(
             name=name,
-            role=checked_role,
+            role=checked_role.value,
             display_name=display,
             password_hash=_HASHER.hash(password),
             disabled=False,
@@ -113,7 +112,7 @@ class Users:
                     raise AccountError(f"user {name!r} exists already")
                 session.add(row)
                 session.flush()
-                detail = {"role": checked_role, "display_name": display}
+                detail = {"role": checked_role.value, "display_name": display}
                 auditlog.append(session, actor, "user.add", f"user:{name}", detail)
         except IntegrityError as exc:  # added meanwhile by another process
             raise AccountError(f"user {name!r} exists already") from exc

@@ -9,22 +9,13 @@ import logging
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
-from .accounts import ROLES
-from .auth import authorize_session, csrf_token, current_session, current_user, require_role
+from .auth import authorize, csrf_token, current_user, require_login
 from .errors import SignalingError
-from .keys import GATEWAY_KEY, NODE_KEY, RECORDER_KEY, STATIONS_KEY, TOKENS_KEY
+from .keys import GATEWAY_KEY, NODE_KEY, RECORDER_KEY, STATIONS_KEY
+from .policy import Permission
 from .stations import Station
 
 logger = logging.getLogger(__name__)
-
-
-def _may_list_live(request: web.Request) -> None:
-    """A commander's or observer's console session, or a viewer token for every stream."""
-    header = request.headers.get("Authorization")
-    if header is None and current_session(request) is not None:
-        authorize_session(request, "commander", "observer")
-        return
-    request.app[TOKENS_KEY].authorize(header, "subscribe", "*")
 
 
 async def _stations(request: web.Request) -> dict[str, Station]:
@@ -42,7 +33,8 @@ async def list_streams(request: web.Request) -> web.StreamResponse:
     the stream belongs to no station), with `station_id`, `county` and `kind`;
     `recording` tells whether this node's recorder is writing it (`recording_id`)."""
     try:
-        _may_list_live(request)
+        # A console session whose role sees the live wall, or a viewer token for "*".
+        authorize(request, Permission.LIVE_VIEW, "*")
     except SignalingError as exc:
         resp = web.Response(status=exc.status, text=exc.reason + "\n")
         if exc.status == 401:
@@ -71,7 +63,7 @@ async def list_streams(request: web.Request) -> web.StreamResponse:
     return web.json_response({"streams": streams})
 
 
-@require_role(*ROLES, api=True)
+@require_login(api=True)
 async def session_info(request: web.Request) -> web.StreamResponse:
     """Who is logged in, and the CSRF token their scripts send (same-origin reads only)."""
     user = current_user(request)

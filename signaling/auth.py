@@ -1,5 +1,5 @@
 """Console authentication for every route: the session-cookie middleware, CSRF checks,
-and the role guards handlers use.
+and the permission guards handlers use (who holds which permission: policy.py).
 
 - `auth_middleware` resolves the session cookie (in a thread) to a `LoginSession` kept
   on the request (`current_user`, `current_session`, `csrf_token`). A request carrying
@@ -9,10 +9,12 @@ and the role guards handlers use.
   session's CSRF token, as form field `csrf` or header `X-CSRF-Token`; otherwise 403
   "CSRF token missing or wrong". Handlers marked `@csrf_exempt` (the login form, which
   has a token of its own) check it themselves.
-- `require_role(*roles)` guards a handler: pages redirect to /login?next=… without a
-  session and show the 403 page (FORBIDDEN_PAGE_KEY, set by the console) for a wrong
-  role; with `api=True` the answers are 401/403 plain text. `authorize_session` is the
-  same check for handlers that also accept tokens.
+- `require(permission)` guards a handler: pages redirect to /login?next=… without a
+  session and show the 403 page (FORBIDDEN_PAGE_KEY, set by the console) for a role
+  without the permission; with `api=True` the answers are 401/403 plain text.
+  `require_login()` lets any logged-in account through. `authorize` is the same check
+  for handlers that also accept Bearer tokens (WHIP/WHEP, /api/streams, the recordings
+  API): the session when there is one and no Authorization header, the token otherwise.
 """
 
 from __future__ import annotations
@@ -29,10 +31,12 @@ from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 from yarl import URL
 
-from .accounts import Role, User
+from .accounts import User
 from .errors import Forbidden, Unauthorized
-from .keys import AUTH_SETTINGS_KEY, LOGIN_SESSIONS_KEY
+from .keys import AUTH_SETTINGS_KEY, LOGIN_SESSIONS_KEY, TOKENS_KEY
 from .login_sessions import LoginSession
+from .policy import Permission, allows, roles_with
+from .tokens import Grant
 
 logger = logging.getLogger(__name__)
 
@@ -174,17 +178,35 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     return await handler(request)
 
 
-# ------------------------------------------------------------------ role guards
+# ------------------------------------------------------------------ permission guards
 
 
-def authorize_session(request: web.Request, *roles: Role) -> User:
-    """The session's user if it has one of `roles`; Unauthorized / Forbidden otherwise."""
+def _logged_in(request: web.Request) -> User:
     user = current_user(request)
     if user is None:
         raise Unauthorized("not logged in: console login or Authorization: Bearer token needed")
-    if user.role not in roles:
-        raise Forbidden(f"the {user.role} role may not do this (needs {' or '.join(roles)})")
     return user
+
+
+def authorize_session(request: web.Request, permission: Permission) -> User:
+    """The session's user if their role holds `permission`; Unauthorized / Forbidden
+    otherwise (the reason names the permission and the roles holding it)."""
+    user = _logged_in(request)
+    if not allows(user.role, permission):
+        holders = " or ".join(roles_with(permission)) or "no console role"
+        raise Forbidden(f"the {user.role} role may not do this (needs {permission}: {holders})")
+    return user
+
+
+def authorize(request: web.Request, permission: Permission, stream_id: str = "*") -> User | Grant:
+    """Who may do `permission` on `stream_id` here: the console session's user when the
+    request has a session and no Authorization header (and some console role can hold
+    the permission at all), otherwise the Bearer token's grant. Unauthorized / Forbidden
+    when neither does."""
+    header = request.headers.get("Authorization")
+    if header is None and current_session(request) is not None and roles_with(permission):
+        return authorize_session(request, permission)
+    return request.app[TOKENS_KEY].authorize(header, permission, stream_id)
 
 
 def _text(status: int, reason: str) -> web.Response:
@@ -199,19 +221,12 @@ def forbidden_page(request: web.Request, reason: str) -> web.StreamResponse:
     return render(request, reason) if render is not None else _text(403, reason)
 
 
-def require_role(*roles: Role, api: bool = False) -> Callable[[Handler], Handler]:
-    """Guard a handler: only a logged-in user with one of `roles` reaches it.
-
-    Pages (default): no session -> 302 to /login?next=…; wrong role -> the 403 page.
-    api=True: 401 / 403 with a plain-text reason."""
-    if not roles:
-        raise ValueError("require_role needs at least one role")
-
+def _guard(check: Callable[[web.Request], object], api: bool) -> Callable[[Handler], Handler]:
     def guard(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def guarded(request: web.Request) -> web.StreamResponse:
             try:
-                authorize_session(request, *roles)
+                check(request)
             except Unauthorized as exc:
                 if api:
                     return _text(401, exc.reason)
@@ -223,3 +238,25 @@ def require_role(*roles: Role, api: bool = False) -> Callable[[Handler], Handler
         return guarded
 
     return guard
+
+
+def require(permission: Permission, api: bool = False) -> Callable[[Handler], Handler]:
+    """Guard a handler: only a logged-in user whose role holds `permission` reaches it.
+
+    Pages (default): no session -> 302 to /login?next=…; without the permission -> the
+    403 page. api=True: 401 / 403 with a plain-text reason. The guarded handler's
+    `required_permission` says which (for tests and the navigation's checks)."""
+    wrap = _guard(lambda request: authorize_session(request, permission), api)
+
+    def guard(handler: Handler) -> Handler:
+        guarded = wrap(handler)
+        guarded.required_permission = permission  # type: ignore[attr-defined]
+        return guarded
+
+    return guard
+
+
+def require_login(api: bool = False) -> Callable[[Handler], Handler]:
+    """Guard a handler any logged-in account may use (its session, logout, the event
+    socket, whose topics are filtered by permission). Answers as `require`."""
+    return _guard(_logged_in, api)

@@ -1,12 +1,13 @@
 """GET /ws/events: cluster bus events forwarded to a logged-in browser as JSON.
 
 Each message is `{"topic": …, "data": {…}, "node": …}`. The first is `hello` (sent once
-the subscription is in place: whatever happens after it is delivered). Topics by role:
-see TOPICS. Each client has a bounded queue; a client that does not keep up loses its
-oldest events (`dropped` in the next message's envelope counts them), never the node's
-memory. The node closes every socket at shutdown (on_shutdown, before the bus closes),
-and a session's sockets when it logs out (code 4401; also within SESSION_CHECK when the
-session ends otherwise: expiry, account disabled). An open socket counts as activity.
+the subscription is in place: whatever happens after it is delivered). Topics: those
+the role's permissions let through (policy.topics). Each client has a bounded queue; a
+client that does not keep up loses its oldest events (`dropped` in the next message's
+envelope counts them), never the node's memory. The node closes every socket at
+shutdown (on_shutdown, before the bus closes), and a session's sockets when it logs out
+(code 4401; also within SESSION_CHECK when the session ends otherwise: expiry, account
+disabled). An open socket counts as activity.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 from yarl import URL
 
-from .accounts import ROLES, Role
-from .auth import SESSION_COOKIE, current_session, require_role
+from .auth import SESSION_COOKIE, current_session, require_login
 from .keys import BUS_KEY, LOGIN_SESSIONS_KEY
+from .policy import topics
 
 logger = logging.getLogger(__name__)
 
@@ -29,12 +30,6 @@ QUEUE_SIZE = 256
 CLOSE_TIMEOUT = 2.0
 SESSION_CHECK = 60.0
 SESSION_ENDED = 4401  # close code: log in again
-TOPICS: dict[Role, tuple[str, ...]] = {
-    "commander": ("stream.", "station.", "recording."),
-    "observer": ("stream.", "station."),
-    "auditor": ("station.", "recording."),
-    "admin": ("stream.", "station."),
-}
 # Open sockets and the token hash of the session each belongs to.
 SOCKETS_KEY: web.AppKey[dict[web.WebSocketResponse, str]] = web.AppKey("event_sockets")
 
@@ -53,7 +48,7 @@ def _same_origin(request: web.Request) -> bool:
     return (theirs.host, theirs.port) == (ours.host, ours.port)
 
 
-@require_role(*ROLES, api=True)
+@require_login(api=True)
 async def events(request: web.Request) -> web.StreamResponse:
     if not _same_origin(request):
         return web.Response(status=403, text="cross-origin WebSocket refused\n")
@@ -61,7 +56,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     cookie = request.cookies.get(SESSION_COOKIE, "")
     assert session is not None
     user = session.user
-    prefixes = TOPICS[user.role]
+    prefixes = topics(user.role)
     # timeout: how long a close waits for the browser's answer (bounds shutdown).
     ws = web.WebSocketResponse(heartbeat=30.0, timeout=CLOSE_TIMEOUT)
     await ws.prepare(request)

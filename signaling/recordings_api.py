@@ -5,9 +5,10 @@ GET /api/recordings/{id}                 catalog entry + manifest + verification
 GET /api/recordings/{id}/segments/{n}    the media file (Range requests); audited
 GET /api/audit?actor=&action=&target=&from=&to=&after=&limit=
 
-Who may: an auditor's console session (and an admin's, for the audit log only: admins
-never see recordings' content), or a Bearer token with role "auditor" (401 without
-credentials, 403 for other roles). Every database or file access runs in a thread.
+Who may: a console session or a Bearer token holding archive.read (the recordings) or
+audit.read (the audit log), see policy.py: auditors, and admins for the audit log only
+(401 without credentials, 403 for other roles). Every database or file access runs in a
+thread.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from catalog import CONTENT_TYPES, parse_iso
 
-from .auth import authorize_session, current_session
+from .auth import authorize
 from .errors import SignalingError
-from .keys import ARCHIVE_KEY, TOKENS_KEY
-from .tokens import Action
+from .keys import ARCHIVE_KEY
+from .policy import Permission
 
 logger = logging.getLogger(__name__)
 
@@ -59,13 +60,9 @@ def _errors_as_text(handler: Handler) -> Handler:
     return wrapped
 
 
-def _actor(request: web.Request, action: Action) -> str:
+def _actor(request: web.Request, permission: Permission) -> str:
     """Who is asking, as the audit log names them; Unauthorized / Forbidden otherwise."""
-    header = request.headers.get("Authorization")
-    if header is None and current_session(request) is not None:
-        roles = ("auditor", "admin") if action == "audit" else ("auditor",)
-        return authorize_session(request, *roles).actor
-    return request.app[TOKENS_KEY].authorize(header, action, "*").actor
+    return authorize(request, permission, "*").actor
 
 
 def _time(request: web.Request, name: str) -> datetime | None:
@@ -107,7 +104,7 @@ def _span(request: web.Request) -> tuple[datetime | None, datetime | None]:
 
 @_errors_as_text
 async def list_recordings(request: web.Request) -> web.StreamResponse:
-    _actor(request, "replay")
+    _actor(request, Permission.ARCHIVE_READ)
     start, end = _span(request)
     limit = _int(request, "limit", 1000, 1, MAX_LIMIT)
     catalog = request.app[ARCHIVE_KEY].catalog
@@ -124,7 +121,7 @@ async def list_recordings(request: web.Request) -> web.StreamResponse:
 
 @_errors_as_text
 async def get_recording(request: web.Request) -> web.StreamResponse:
-    _actor(request, "replay")
+    _actor(request, Permission.ARCHIVE_READ)
     archive = request.app[ARCHIVE_KEY]
     detail = await asyncio.to_thread(archive.detail, request.match_info["recording_id"])
     if detail is None:
@@ -138,7 +135,7 @@ async def get_recording(request: web.Request) -> web.StreamResponse:
 
 @_errors_as_text
 async def get_segment(request: web.Request) -> web.StreamResponse:
-    actor = _actor(request, "replay")
+    actor = _actor(request, Permission.ARCHIVE_READ)
     rid = request.match_info["recording_id"]
     index = int(request.match_info["n"])
     archive = request.app[ARCHIVE_KEY]
@@ -161,7 +158,7 @@ async def get_segment(request: web.Request) -> web.StreamResponse:
 
 @_errors_as_text
 async def list_audit(request: web.Request) -> web.StreamResponse:
-    _actor(request, "audit")
+    _actor(request, Permission.AUDIT_READ)
     start, end = _span(request)
     query: dict[str, Any] = {
         "actor": _text_param(request, "actor"),

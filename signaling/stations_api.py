@@ -2,11 +2,12 @@
 
 GET    /api/stations          every station with its presence, and per county how many
                               are online (`down`: it has stations and none is online)
-POST   /api/stations          {"id", "county", "name", "kind", "streams": [...]} (admin)
-PUT    /api/stations/{id}     the same fields but id (admin)
-DELETE /api/stations/{id}     (admin)
+POST   /api/stations          {"id", "county", "name", "kind", "streams": [...]}
+PUT    /api/stations/{id}     the same fields but id
+DELETE /api/stations/{id}
 
-Writes need the session's CSRF token (header X-CSRF-Token; auth.py checks it).
+Reading needs stations.read, writing stations.manage (policy.py: admins). Writes need
+the session's CSRF token (header X-CSRF-Token; auth.py checks it).
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from typing import Any
 
 from aiohttp import web
 
-from .accounts import ROLES, User
-from .auth import current_user, require_role
+from .accounts import User
+from .auth import current_user, require
 from .keys import PRESENCE_KEY, STATIONS_KEY
+from .policy import Permission
 from .stations import Station, StationError
 
 
@@ -52,9 +54,9 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def _admin(request: web.Request) -> User:
+def _manager(request: web.Request) -> User:
     user = current_user(request)
-    assert user is not None  # require_role let it through
+    assert user is not None  # require let it through
     return user
 
 
@@ -64,7 +66,7 @@ def _refresh(request: web.Request) -> None:
         tracker.refresh()
 
 
-@require_role(*ROLES, api=True)
+@require(Permission.STATIONS_READ, api=True)
 async def list_stations(request: web.Request) -> web.StreamResponse:
     stations = await asyncio.to_thread(request.app[STATIONS_KEY].all)
     return web.json_response(
@@ -72,9 +74,9 @@ async def list_stations(request: web.Request) -> web.StreamResponse:
     )
 
 
-@require_role("admin", api=True)
+@require(Permission.STATIONS_MANAGE, api=True)
 async def add_station(request: web.Request) -> web.StreamResponse:
-    actor = _admin(request).actor
+    actor = _manager(request).actor
     try:
         body = await _body(request)
         station_id = body.get("id")
@@ -89,9 +91,9 @@ async def add_station(request: web.Request) -> web.StreamResponse:
     return web.json_response(station.as_json(), status=201)
 
 
-@require_role("admin", api=True)
+@require(Permission.STATIONS_MANAGE, api=True)
 async def update_station(request: web.Request) -> web.StreamResponse:
-    actor = _admin(request).actor
+    actor = _manager(request).actor
     station_id = request.match_info["station_id"]
     store = request.app[STATIONS_KEY]
     if await asyncio.to_thread(store.get, station_id) is None:
@@ -106,9 +108,9 @@ async def update_station(request: web.Request) -> web.StreamResponse:
     return web.json_response(station.as_json())
 
 
-@require_role("admin", api=True)
+@require(Permission.STATIONS_MANAGE, api=True)
 async def delete_station(request: web.Request) -> web.StreamResponse:
-    actor = _admin(request).actor
+    actor = _manager(request).actor
     station_id = request.match_info["station_id"]
     store = request.app[STATIONS_KEY]
     if not await asyncio.to_thread(store.delete, station_id, actor):

@@ -1,5 +1,6 @@
-"""Tokens: JWTs (HS256, PyJWT) granting publish or subscribe on named streams, or (role
-auditor) replay of recordings and reading the audit log, with no live video."""
+"""Tokens: JWTs (HS256, PyJWT) with a `TokenRole` and the streams it covers. What each
+role grants (publish, subscribe, or (auditor) replay of recordings and reading the audit
+log, with no live video) is declared in policy.TOKEN_GRANTS."""
 
 from __future__ import annotations
 
@@ -7,16 +8,20 @@ import re
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Literal
 
 import jwt
 
 from .errors import Forbidden, Unauthorized
+from .policy import (
+    TOKEN_GRANTS,
+    Permission,
+    TokenRole,
+    may_cover_every_stream,
+    parse_token_role,
+    per_stream,
+    token_roles_with,
+)
 
-Role = Literal["station", "viewer", "auditor"]
-# replay: list, inspect and fetch recordings; audit: read the audit log.
-Action = Literal["publish", "subscribe", "replay", "audit"]
-ROLES: tuple[Role, ...] = ("station", "viewer", "auditor")
 _NAME_RE = re.compile(r"[^\x00-\x1f\x7f]{1,64}")
 
 STREAM_ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -40,17 +45,18 @@ def parse_ttl(text: str) -> int:
 
 @dataclass(frozen=True)
 class Grant:
-    role: Role
-    streams: tuple[str, ...]  # "*" grants every stream (viewer and auditor tokens only)
+    role: TokenRole
+    streams: tuple[str, ...]  # "*" covers every stream (not for publishing tokens)
     expires: float
     token_id: str
     name: str | None = None  # who holds the token, for the audit log
 
-    def allows(self, action: Action, stream_id: str) -> bool:
-        required = {"publish": "station", "subscribe": "viewer"}.get(action, "auditor")
-        if self.role != required:
+    def allows(self, permission: Permission, stream_id: str) -> bool:
+        if permission not in TOKEN_GRANTS[self.role]:
             return False
-        return stream_id in self.streams or (self.role != "station" and "*" in self.streams)
+        return stream_id in self.streams or (
+            may_cover_every_stream(self.role) and "*" in self.streams
+        )
 
     @property
     def actor(self) -> str:
@@ -65,17 +71,20 @@ class TokenIssuer:
         self._secret = secret
 
     def mint(
-        self, streams: list[str], role: Role, ttl_seconds: int, name: str | None = None
+        self, streams: list[str], role: TokenRole, ttl_seconds: int, name: str | None = None
     ) -> str:
-        if role not in ROLES:
+        checked = parse_token_role(role)
+        if checked is None:
             raise ValueError(f"unknown role {role!r}")
-        if role == "auditor" and not streams:
-            streams = ["*"]  # auditors see every recording (no live video at all)
+        role = checked
+        if not per_stream(role) and not streams:
+            streams = ["*"]  # e.g. auditors: every recording (no live video at all)
         for s in streams:
             if s != "*" and not valid_stream_id(s):
                 raise ValueError(f"invalid stream id {s!r}")
-            if s == "*" and role == "station":
-                raise ValueError("only viewer or auditor tokens may cover every stream")
+            if s == "*" and not may_cover_every_stream(role):
+                wide = [r for r in TokenRole if may_cover_every_stream(r)]
+                raise ValueError(f"only {' or '.join(wide)} tokens may cover every stream")
         if not streams:
             raise ValueError(f"a {role} token needs at least one stream")
         if name is not None and not _NAME_RE.fullmatch(name):
@@ -86,7 +95,7 @@ class TokenIssuer:
             "iat": now,
             "exp": now + ttl_seconds,
             "jti": uuid.uuid4().hex,
-            "role": role,
+            "role": role.value,
             "streams": list(streams),
         }
         if name is not None:
@@ -106,9 +115,9 @@ class TokenIssuer:
             raise Unauthorized("token expired") from exc
         except jwt.InvalidTokenError as exc:
             raise Unauthorized(f"invalid token: {exc}") from exc
-        role = claims.get("role")
+        role = parse_token_role(claims.get("role"))
         streams = claims.get("streams")
-        if role not in ROLES or not isinstance(streams, list):
+        if role is None or not isinstance(streams, list):
             raise Unauthorized("invalid token: missing role or streams")
         name = claims.get("name")
         return Grant(
@@ -119,18 +128,19 @@ class TokenIssuer:
             str(name) if name is not None else None,
         )
 
-    def authorize(self, header: str | None, action: Action, stream_id: str) -> Grant:
-        """Check an Authorization header for `action` on `stream_id`; 401/403 errors."""
+    def authorize(self, header: str | None, permission: Permission, stream_id: str) -> Grant:
+        """Check an Authorization header for `permission` on `stream_id`; 401/403 errors."""
         if not header:
             raise Unauthorized("missing Authorization: Bearer token")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("Authorization must be 'Bearer <token>'")
         grant = self.verify(token.strip())
-        if not grant.allows(action, stream_id):
-            if action in ("replay", "audit"):
+        if not grant.allows(permission, stream_id):
+            if permission not in TOKEN_GRANTS[grant.role]:
+                needed = " or ".join(token_roles_with(permission))
                 raise Forbidden(
-                    f"a {grant.role} token does not allow {action}: auditor role needed"
+                    f"a {grant.role} token does not allow {permission}: {needed} role needed"
                 )
-            raise Forbidden(f"token does not allow {action} on stream {stream_id!r}")
+            raise Forbidden(f"token does not allow {permission} on stream {stream_id!r}")
         return grant

@@ -11,7 +11,7 @@ from pathlib import Path
 import jwt
 import pytest
 
-from signaling import Forbidden, Grant, TokenIssuer, Unauthorized, parse_ttl
+from signaling import Forbidden, Grant, Permission, TokenIssuer, Unauthorized, parse_ttl
 
 SECRET = b"s" * 32
 
@@ -102,28 +102,28 @@ def test_a_short_secret_is_refused() -> None:
 
 def test_a_station_grant_allows_publishing_its_own_streams_only() -> None:
     grant = Grant("station", ("cam1",), time.time() + 60, "t")
-    assert grant.allows("publish", "cam1")
-    assert not grant.allows("publish", "cam2")
-    assert not grant.allows("subscribe", "cam1")
+    assert grant.allows(Permission.STREAM_PUBLISH, "cam1")
+    assert not grant.allows(Permission.STREAM_PUBLISH, "cam2")
+    assert not grant.allows(Permission.STREAM_SUBSCRIBE, "cam1")
 
 
 def test_a_viewer_grant_allows_subscribing_its_own_streams_only() -> None:
     grant = Grant("viewer", ("cam1",), time.time() + 60, "t")
-    assert grant.allows("subscribe", "cam1")
-    assert not grant.allows("subscribe", "cam2")
-    assert not grant.allows("publish", "cam1")
+    assert grant.allows(Permission.STREAM_SUBSCRIBE, "cam1")
+    assert not grant.allows(Permission.STREAM_SUBSCRIBE, "cam2")
+    assert not grant.allows(Permission.STREAM_PUBLISH, "cam1")
 
 
 def test_a_viewer_wildcard_covers_every_stream_but_never_publishing() -> None:
     grant = Grant("viewer", ("*",), time.time() + 60, "t")
-    assert grant.allows("subscribe", "cam1")
-    assert grant.allows("subscribe", "anything")
-    assert not grant.allows("publish", "cam1")
+    assert grant.allows(Permission.STREAM_SUBSCRIBE, "cam1")
+    assert grant.allows(Permission.STREAM_SUBSCRIBE, "anything")
+    assert not grant.allows(Permission.STREAM_PUBLISH, "cam1")
 
 
 def test_a_station_wildcard_grant_covers_nothing() -> None:
     grant = Grant("station", ("*",), time.time() + 60, "t")
-    assert not grant.allows("publish", "cam1")
+    assert not grant.allows(Permission.STREAM_PUBLISH, "cam1")
 
 
 def test_only_viewer_tokens_may_be_minted_for_every_stream(issuer: TokenIssuer) -> None:
@@ -146,20 +146,20 @@ def test_minting_for_a_valid_stream_id_works(issuer: TokenIssuer, stream: str) -
 def test_authorize_answers_401_without_a_bearer_token(issuer: TokenIssuer) -> None:
     for header in (None, "", "Basic abc", "Bearer", "Bearer   ", "token"):
         with pytest.raises(Unauthorized) as info:
-            issuer.authorize(header, "publish", "cam1")
+            issuer.authorize(header, Permission.STREAM_PUBLISH, "cam1")
         assert info.value.status == 401
 
 
 def test_authorize_answers_403_for_a_valid_token_without_the_grant(issuer: TokenIssuer) -> None:
     token = issuer.mint(["cam1"], "station", 60)
     with pytest.raises(Forbidden) as info:
-        issuer.authorize(f"Bearer {token}", "publish", "cam2")
+        issuer.authorize(f"Bearer {token}", Permission.STREAM_PUBLISH, "cam2")
     assert info.value.status == 403
 
 
 def test_authorize_accepts_any_case_of_the_bearer_scheme(issuer: TokenIssuer) -> None:
     token = issuer.mint(["cam1"], "station", 60)
-    grant = issuer.authorize(f"bearer {token}", "publish", "cam1")
+    grant = issuer.authorize(f"bearer {token}", Permission.STREAM_PUBLISH, "cam1")
     assert grant.role == "station"
 
 
@@ -238,24 +238,30 @@ def test_an_auditor_token_covers_every_recording_and_carries_a_name(issuer: Toke
 
 def test_an_auditor_grant_allows_replay_and_audit_and_nothing_live() -> None:
     grant = Grant("auditor", ("*",), time.time() + 60, "t")
-    assert grant.allows("replay", "*") and grant.allows("replay", "cam1")
-    assert grant.allows("audit", "*")
-    assert not grant.allows("subscribe", "cam1") and not grant.allows("publish", "cam1")
+    assert grant.allows(Permission.ARCHIVE_READ, "*") and grant.allows(
+        Permission.ARCHIVE_READ, "cam1"
+    )
+    assert grant.allows(Permission.AUDIT_READ, "*")
+    assert not grant.allows(Permission.STREAM_SUBSCRIBE, "cam1") and not grant.allows(
+        Permission.STREAM_PUBLISH, "cam1"
+    )
     assert grant.actor == "token:t"
 
 
 @pytest.mark.parametrize("role", ["station", "viewer"])
 def test_station_and_viewer_grants_allow_no_replay_or_audit(role: str) -> None:
     grant = Grant(role, ("*", "cam1"), time.time() + 60, "t")  # type: ignore[arg-type]
-    assert not grant.allows("replay", "*") and not grant.allows("audit", "*")
+    assert not grant.allows(Permission.ARCHIVE_READ, "*") and not grant.allows(
+        Permission.AUDIT_READ, "*"
+    )
 
 
 def test_authorize_names_the_missing_auditor_role(issuer: TokenIssuer) -> None:
     token = issuer.mint(["*"], "viewer", 60)
     with pytest.raises(Forbidden, match="auditor role needed"):
-        issuer.authorize(f"Bearer {token}", "replay", "*")
+        issuer.authorize(f"Bearer {token}", Permission.ARCHIVE_READ, "*")
     auditor = issuer.mint([], "auditor", 60)
-    assert issuer.authorize(f"Bearer {auditor}", "audit", "*").role == "auditor"
+    assert issuer.authorize(f"Bearer {auditor}", Permission.AUDIT_READ, "*").role == "auditor"
 
 
 @pytest.mark.parametrize("name", ["", "x" * 65, "line\nbreak"])

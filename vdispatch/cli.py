@@ -8,6 +8,8 @@ import contextlib
 import logging
 import sys
 
+from signaling import ROLES, TOKEN_ROLES, TokenRole, per_stream
+
 from .settings import Settings, SettingsError, load_settings
 
 
@@ -48,9 +50,13 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("target", help="recording id or directory")
     export.add_argument("-o", "--output", required=True, help="FILE.zip")
 
-    token = sub.add_parser("token", help="mint a token (station, viewer or auditor)")
-    token.add_argument("--stream", action="append", help="stream id; repeat (not for auditor)")
-    token.add_argument("--role", choices=["station", "viewer", "auditor"], required=True)
+    roles = ", ".join(TOKEN_ROLES)
+    streamless = ", ".join(r for r in TOKEN_ROLES if not per_stream(r))
+    token = sub.add_parser("token", help=f"mint a token ({roles})")
+    token.add_argument(
+        "--stream", action="append", help=f"stream id; repeat (not for {streamless})"
+    )
+    token.add_argument("--role", choices=[r.value for r in TOKEN_ROLES], required=True)
     token.add_argument("--ttl", default="30d")
     token.add_argument("--name", help="who holds the token (recorded in the audit log)")
 
@@ -79,7 +85,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-ROLES = ["commander", "observer", "auditor", "admin"]
 KINDS = ["courtroom", "interrogation_room", "reception_room", "detention_centre"]
 
 
@@ -90,7 +95,7 @@ def _account_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "add", help="create an account (password prompted twice, or read from stdin)"
     )
     add.add_argument("name", help="login name: lower-case letters, digits, . _ -")
-    add.add_argument("--role", choices=ROLES, required=True)
+    add.add_argument("--role", choices=[r.value for r in ROLES], required=True)
     add.add_argument("--display-name", help="shown in the console (e.g. the person's name)")
     user_sub.add_parser("list", help="list accounts")
     for name, text in (("disable", "disable (and log out)"), ("enable", "enable again")):
@@ -185,13 +190,14 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         from signaling import TokenIssuer, parse_ttl
 
         try:
-            if args.role == "auditor" and args.stream:
-                raise ValueError("auditor tokens cover every recording: leave out --stream")
-            if args.role != "auditor" and not args.stream:
-                raise ValueError(f"a {args.role} token needs --stream")
+            role = TokenRole(args.role)
+            if not per_stream(role) and args.stream:
+                raise ValueError(f"{role} tokens cover every stream: leave out --stream")
+            if per_stream(role) and not args.stream:
+                raise ValueError(f"a {role} token needs --stream")
             ttl = parse_ttl(args.ttl)
             issuer = TokenIssuer(settings.token_secret())
-            token = issuer.mint(args.stream or [], args.role, ttl, name=args.name)
+            token = issuer.mint(args.stream or [], role, ttl, name=args.name)
         except ValueError as exc:
             print(f"vdispatch token: {exc}", file=sys.stderr)
             return 2

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from camera_agents import Agent, AgentConfig
 from media_gateway import set_host_addresses
-from signaling import STATIONS_KEY, TOKENS_KEY, USERS_KEY, Stations, Users
+from signaling import STATIONS_KEY, TOKENS_KEY, USERS_KEY, Role, Stations, TokenRole, Users
 
 from .node import build_app
 from .settings import Settings
@@ -32,9 +32,9 @@ STATIONS = [
 ]
 # login name, role, display name
 ACCOUNTS = [
-    ("commander", "commander", "值班指挥员"),
-    ("auditor", "auditor", "审计员"),
-    ("admin", "admin", "系统管理员"),
+    ("commander", Role.COMMANDER, "值班指挥员"),
+    ("auditor", Role.AUDITOR, "审计员"),
+    ("admin", Role.ADMIN, "系统管理员"),
 ]
 ACCOUNTS_FILE = "demo-accounts.txt"
 
@@ -73,7 +73,7 @@ def ensure_accounts(users: Users, data_dir: Path) -> list[tuple[str, str, str]]:
     DATA_DIR/demo-accounts.txt); returns (name, role, password or a note) for each."""
     path = data_dir / ACCOUNTS_FILE
     known = _read_accounts(path)
-    out = []
+    out: list[tuple[str, str, str]] = []
     for name, role, display in ACCOUNTS:
         if users.get(name) is None:
             password = secrets.token_urlsafe(12)
@@ -108,7 +108,7 @@ async def run_demo(settings: Settings, stations: int) -> None:
     tasks = []
     for i in range(stations):
         stream_id, county, name, _ = demo_station(i)
-        token = app[TOKENS_KEY].mint([stream_id], "station", 86400)
+        token = app[TOKENS_KEY].mint([stream_id], TokenRole.STATION, 86400)
         local = f"http://127.0.0.1:{settings.port}"
         agent = Agent(
             AgentConfig(
