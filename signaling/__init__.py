@@ -3,7 +3,7 @@ what (policy.py), the station registry, the JSON API and the event socket."""
 
 from aiohttp import web
 
-from . import api, events_ws, recordings_api, stations_api, whip
+from . import api, events_ws, hearings_api, recordings_api, stations_api, whip
 from .accounts import MIN_PASSWORD, AccountError, User, Users
 from .auth import (
     CSRF_FIELD,
@@ -20,11 +20,13 @@ from .auth import (
     set_session_cookie,
 )
 from .errors import Forbidden, SignalingError, Unauthorized
+from .hearings import Hearings
 from .keys import (
     ARCHIVE_KEY,
     AUTH_SETTINGS_KEY,
     BUS_KEY,
     GATEWAY_KEY,
+    HEARINGS_KEY,
     LOGIN_LIMITER_KEY,
     LOGIN_SESSIONS_KEY,
     NODE_KEY,
@@ -59,6 +61,7 @@ __all__ = [
     "CSRF_FIELD",
     "FORBIDDEN_PAGE_KEY",
     "GATEWAY_KEY",
+    "HEARINGS_KEY",
     "KINDS",
     "LOGIN_LIMITER_KEY",
     "LOGIN_SESSIONS_KEY",
@@ -75,6 +78,7 @@ __all__ = [
     "AuthSettings",
     "Forbidden",
     "Grant",
+    "Hearings",
     "LoginLimiter",
     "LoginSessions",
     "Permission",
@@ -117,4 +121,5 @@ def add_routes(app: web.Application) -> None:
     api.add_routes(app)
     recordings_api.add_routes(app)
     stations_api.add_routes(app)
+    hearings_api.add_routes(app)
     events_ws.add_routes(app)

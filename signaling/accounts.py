@@ -41,6 +41,8 @@ class User:
     display_name: str
     disabled: bool
     created_at: datetime
+    # County staff see only their county's stations and sessions; None: city-wide.
+    county: str | None = None
 
     @property
     def actor(self) -> str:
@@ -50,7 +52,9 @@ class User:
     @staticmethod
     def of(row: UserRow) -> User:
         role = Role(row.role)
-        return User(row.id, row.name, role, row.display_name, row.disabled, row.created_at)
+        return User(
+            row.id, row.name, role, row.display_name, row.disabled, row.created_at, row.county
+        )
 
 
 def check_password(password: str) -> None:
@@ -91,6 +95,7 @@ class Users:
         password: str,
         display_name: str | None = None,
         actor: str = "system",
+        county: str | None = None,
     ) -> User:
         _check_name(name)
         checked_role = _check_role(role)
@@ -98,10 +103,15 @@ class Users:
         display = (display_name or name).strip()
         if not display or len(display) > 128:
             raise AccountError("display name: 1 to 128 characters")
+        if county is not None:
+            county = county.strip()
+            if not county or len(county) > 128 or any(ord(c) < 32 for c in county):
+                raise AccountError("county: 1 to 128 printable characters")
         row = UserRow(
             name=name,
             role=checked_role.value,
             display_name=display,
+            county=county,
             password_hash=_HASHER.hash(password),
             disabled=False,
             created_at=datetime.now(UTC),
@@ -112,7 +122,7 @@ class Users:
                     raise AccountError(f"user {name!r} exists already")
                 session.add(row)
                 session.flush()
-                detail = {"role": checked_role.value, "display_name": display}
+                detail = {"role": checked_role.value, "display_name": display, "county": county}
                 auditlog.append(session, actor, "user.add", f"user:{name}", detail)
         except IntegrityError as exc:  # added meanwhile by another process
             raise AccountError(f"user {name!r} exists already") from exc

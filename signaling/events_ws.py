@@ -20,6 +20,7 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 from yarl import URL
 
+from .audience import may_see, public
 from .auth import SESSION_COOKIE, current_session, require_login
 from .keys import BUS_KEY, LOGIN_SESSIONS_KEY
 from .policy import topics
@@ -75,8 +76,8 @@ async def events(request: web.Request) -> web.StreamResponse:
 
     async def pump() -> None:
         async for event in request.app[BUS_KEY].subscribe(""):
-            if event.topic.startswith(prefixes):
-                put({"topic": event.topic, "data": event.data, "node": event.node_id})
+            if event.topic.startswith(prefixes) and may_see(user, event.topic, event.data):
+                put({"topic": event.topic, "data": public(event.data), "node": event.node_id})
 
     async def send() -> None:
         while True:

@@ -10,6 +10,7 @@ from media_gateway import MediaGateway
 from recorder import Recorder
 
 from .accounts import Users
+from .hearings import Hearings
 from .login_sessions import LoginSessions
 from .presence import PresenceTracker
 from .ratelimit import LoginLimiter
@@ -28,5 +29,6 @@ AUTH_SETTINGS_KEY = web.AppKey("auth_settings", AuthSettings)
 USERS_KEY = web.AppKey("users", Users)
 LOGIN_SESSIONS_KEY = web.AppKey("login_sessions", LoginSessions)
 STATIONS_KEY = web.AppKey("stations", Stations)
+HEARINGS_KEY = web.AppKey("hearings", Hearings)
 LOGIN_LIMITER_KEY = web.AppKey("login_limiter", LoginLimiter)
 PRESENCE_KEY = web.AppKey("presence", PresenceTracker)

@@ -28,10 +28,15 @@ class Permission(StrEnum):
     STATIONS_READ = "stations.read"  # the station registry and presence
     STATIONS_MANAGE = "stations.manage"  # add, change and remove stations
     USERS_MANAGE = "users.manage"  # add, disable and enable console accounts
+    # Hearing sessions. What a participant may do inside one is its part's (PART_GRANTS).
+    SESSIONS_CREATE = "sessions.create"  # create and then direct a session (city accounts)
+    SESSIONS_READ_ALL = "sessions.read_all"  # every session, not only one's own
+    SESSIONS_JOIN = "sessions.join"  # be invited to a session and see one's own
     # The event socket (/ws/events): one permission per topic family, see TOPICS.
     EVENTS_STREAM = "events.stream"
     EVENTS_STATION = "events.station"
     EVENTS_RECORDING = "events.recording"
+    EVENTS_SESSION = "events.session"  # session.*, direction.*, comment.*: own sessions only
 
 
 class Role(StrEnum):
@@ -41,6 +46,9 @@ class Role(StrEnum):
     OBSERVER = "observer"
     AUDITOR = "auditor"
     ADMIN = "admin"
+    PROSECUTOR = "prosecutor"  # the prosecutor in court (county) or a city prosecutor
+    CLERK = "clerk"  # keeps an interrogation's record
+    RECEPTIONIST = "receptionist"  # receives petitioners
 
 
 class TokenRole(StrEnum):
@@ -57,20 +65,38 @@ TOKEN_ROLES: tuple[TokenRole, ...] = tuple(TokenRole)
 P = Permission
 
 GRANTS: Mapping[Role, frozenset[Permission]] = {
-    # Dispatch: the live wall, any stream (observers too until hearing invitations).
+    # Dispatch: the live wall, any stream; runs sessions.
     Role.COMMANDER: frozenset(
         {
             P.LIVE_VIEW,
             P.STREAM_SUBSCRIBE,
             P.STATIONS_READ,
+            P.SESSIONS_CREATE,
+            P.SESSIONS_READ_ALL,
+            P.SESSIONS_JOIN,
             P.EVENTS_STREAM,
             P.EVENTS_STATION,
             P.EVENTS_RECORDING,
+            P.EVENTS_SESSION,
         }
     ),
+    # The live wall (until the wall follows invitations too) and the sessions invited to.
     Role.OBSERVER: frozenset(
-        {P.LIVE_VIEW, P.STREAM_SUBSCRIBE, P.STATIONS_READ, P.EVENTS_STREAM, P.EVENTS_STATION}
+        {
+            P.LIVE_VIEW,
+            P.STREAM_SUBSCRIBE,
+            P.STATIONS_READ,
+            P.SESSIONS_JOIN,
+            P.EVENTS_STREAM,
+            P.EVENTS_STATION,
+            P.EVENTS_SESSION,
+        }
     ),
+    # County staff and city case handlers: their own sessions, nothing else live. A city
+    # prosecutor (no county) may also create sessions (the API refuses county accounts).
+    Role.PROSECUTOR: frozenset({P.SESSIONS_CREATE, P.SESSIONS_JOIN, P.EVENTS_SESSION}),
+    Role.CLERK: frozenset({P.SESSIONS_JOIN, P.EVENTS_SESSION}),
+    Role.RECEPTIONIST: frozenset({P.SESSIONS_JOIN, P.EVENTS_SESSION}),
     # Recordings and the audit log; no live video at all.
     Role.AUDITOR: frozenset(
         {
@@ -104,11 +130,15 @@ TOKEN_GRANTS: Mapping[TokenRole, frozenset[Permission]] = {
     TokenRole.AUDITOR: frozenset({P.ARCHIVE_READ, P.AUDIT_READ}),
 }
 
-# What each event permission lets through the socket: bus topics starting with it.
-TOPICS: Mapping[Permission, str] = {
-    P.EVENTS_STREAM: "stream.",
-    P.EVENTS_STATION: "station.",
-    P.EVENTS_RECORDING: "recording.",
+# Topic families whose events carry an audience (who in particular may see each one);
+# the socket checks it, see signaling/audience.py.
+SESSION_TOPICS = ("session.", "direction.", "comment.")
+# What each event permission lets through the socket: bus topics starting with these.
+TOPICS: Mapping[Permission, tuple[str, ...]] = {
+    P.EVENTS_STREAM: ("stream.",),
+    P.EVENTS_STATION: ("station.",),
+    P.EVENTS_RECORDING: ("recording.",),
+    P.EVENTS_SESSION: SESSION_TOPICS,
 }
 # Permissions held per stream: a token that grants one of them must name its streams.
 PER_STREAM = frozenset({P.STREAM_PUBLISH, P.STREAM_SUBSCRIBE})
@@ -117,6 +147,65 @@ del P
 
 if set(GRANTS) != set(Role) or set(TOKEN_GRANTS) != set(TokenRole):
     raise RuntimeError("signaling.policy: every role needs its row of permissions")
+
+
+class Part(StrEnum):
+    """A console user's part in one hearing session (the creator directs)."""
+
+    DIRECTOR = "director"
+    PROSECUTOR = "prosecutor"
+    OBSERVER = "observer"
+    CLERK = "clerk"
+
+
+class SessionAction(StrEnum):
+    RUN = "run"  # start and end the session
+    DIRECT = "direct"  # send directions to the prosecutor terminal
+    RECEIVE_DIRECTIONS = "receive_directions"  # see directions, send read receipts
+    COMMENT = "comment"  # evaluation comments on the timeline
+    EVALUATE = "evaluate"  # the closing evaluation summary
+    VIEW = "view"  # watch the session's station cameras and the city picture
+    PUBLISH_CITY = "publish_city"  # the city side's camera and microphone
+    TALKBACK = "talkback"  # push-to-talk audio to the prosecutor terminal only
+    HEAR_TALKBACK = "hear_talkback"  # the earpiece: hear the director's talk-back
+    REPLY = "reply"  # the prosecutor's reply channel back to the director
+    HEAR_REPLY = "hear_reply"
+
+
+A = SessionAction
+PART_GRANTS: Mapping[Part, frozenset[SessionAction]] = {
+    Part.DIRECTOR: frozenset(
+        {A.RUN, A.DIRECT, A.EVALUATE, A.VIEW, A.PUBLISH_CITY, A.TALKBACK, A.HEAR_REPLY}
+    ),
+    Part.PROSECUTOR: frozenset({A.RECEIVE_DIRECTIONS, A.VIEW, A.HEAR_TALKBACK, A.REPLY}),
+    Part.OBSERVER: frozenset({A.COMMENT, A.VIEW}),
+    Part.CLERK: frozenset({A.VIEW}),
+}
+# The roles that may be given each part (the director is whoever created the session).
+PART_ROLES: Mapping[Part, frozenset[Role]] = {
+    Part.DIRECTOR: frozenset({Role.COMMANDER, Role.PROSECUTOR}),
+    Part.PROSECUTOR: frozenset({Role.PROSECUTOR}),
+    Part.OBSERVER: frozenset({Role.OBSERVER, Role.COMMANDER, Role.PROSECUTOR}),
+    Part.CLERK: frozenset({Role.CLERK}),
+}
+del A
+
+if set(PART_GRANTS) != set(Part) or set(PART_ROLES) != set(Part):
+    raise RuntimeError("signaling.policy: every part needs its row of actions and roles")
+
+
+def part_allows(part: Part | str | None, action: SessionAction) -> bool:
+    """Whether a participant with `part` may do `action` in their session."""
+    if part is None:
+        return False
+    try:
+        return action in PART_GRANTS[Part(part)]
+    except ValueError:
+        return False
+
+
+def parts_with(action: SessionAction) -> tuple[Part, ...]:
+    return tuple(part for part, granted in PART_GRANTS.items() if action in granted)
 
 
 def allows(role: Role, permission: Permission) -> bool:
@@ -136,7 +225,12 @@ def token_roles_with(permission: Permission) -> tuple[TokenRole, ...]:
 
 def topics(role: Role) -> tuple[str, ...]:
     """The bus topic prefixes the event socket forwards to `role`."""
-    return tuple(prefix for permission, prefix in TOPICS.items() if allows(role, permission))
+    return tuple(
+        prefix
+        for permission, prefixes in TOPICS.items()
+        if allows(role, permission)
+        for prefix in prefixes
+    )
 
 
 def per_stream(role: TokenRole) -> bool:

@@ -41,19 +41,24 @@ def _fail(command: str, message: object, status: int = 1) -> int:
     return status
 
 
-def user_add(settings: Settings, name: str, role: str, display_name: str | None) -> int:
+def user_add(
+    settings: Settings, name: str, role: str, display_name: str | None, county: str | None = None
+) -> int:
     try:
         password = read_password(f"Password for {name}: ")
         user = _with(
             settings,
             "user add",
-            lambda users, _: users.add(name, role, password, display_name, actor=cli_actor()),
+            lambda users, _: users.add(
+                name, role, password, display_name, actor=cli_actor(), county=county
+            ),
         )
     except (AccountError, PasswordMismatch) as exc:
         return _fail("user add", exc, 2)
     except CatalogUnavailable as exc:
         return _fail("user add", exc)
-    print(f"user {user.name} ({user.role}) added")
+    scope = f", county {user.county}" if user.county else ""
+    print(f"user {user.name} ({user.role}{scope}) added")
     return 0
 
 
@@ -65,7 +70,8 @@ def user_list(settings: Settings) -> int:
     for u in users:
         state = "disabled" if u.disabled else "active"
         created = u.created_at.strftime("%Y-%m-%d")
-        print(f"{u.name:<24} {u.role:<10} {state:<8} {created}  {u.display_name}")
+        county = u.county or "-"
+        print(f"{u.name:<24} {u.role:<12} {county:<12} {state:<8} {created}  {u.display_name}")
     return 0
 
 

@@ -97,6 +97,9 @@ def _account_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     add.add_argument("name", help="login name: lower-case letters, digits, . _ -")
     add.add_argument("--role", choices=[r.value for r in ROLES], required=True)
     add.add_argument("--display-name", help="shown in the console (e.g. the person's name)")
+    add.add_argument(
+        "--county", help="county staff: only this county's stations and sessions (default: city)"
+    )
     user_sub.add_parser("list", help="list accounts")
     for name, text in (("disable", "disable (and log out)"), ("enable", "enable again")):
         cmd = user_sub.add_parser(name, help=f"{text} an account")
@@ -122,7 +125,7 @@ def _run_accounts(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.command == "user":
         if args.user_command == "add":
-            return cli.user_add(settings, args.name, args.role, args.display_name)
+            return cli.user_add(settings, args.name, args.role, args.display_name, args.county)
         if args.user_command == "list":
             return cli.user_list(settings)
         if args.user_command == "passwd":

@@ -20,6 +20,7 @@ from signaling import (
     AUTH_SETTINGS_KEY,
     BUS_KEY,
     GATEWAY_KEY,
+    HEARINGS_KEY,
     LOGIN_LIMITER_KEY,
     LOGIN_SESSIONS_KEY,
     NODE_KEY,
@@ -28,6 +29,7 @@ from signaling import (
     STATIONS_KEY,
     TOKENS_KEY,
     USERS_KEY,
+    Hearings,
     LoginLimiter,
     LoginSessions,
     PresenceTracker,
@@ -71,6 +73,7 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
             opened.engine, auth.session_idle, auth.session_lifetime
         )
         app[STATIONS_KEY] = Stations(opened.engine)
+        app[HEARINGS_KEY] = Hearings(opened.engine)
         purge = asyncio.ensure_future(_purge_sessions(app[LOGIN_SESSIONS_KEY]))
         yield
         purge.cancel()
