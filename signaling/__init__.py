@@ -18,7 +18,7 @@ from .auth import (
     safe_next,
     set_session_cookie,
 )
-from .errors import Forbidden, SignalingError, Unauthorized
+from .errors import REFUSALS, Forbidden, Refused, RoleForbidden, SignalingError, Unauthorized
 from .keys import (
     ARCHIVE_KEY,
     AUTH_SETTINGS_KEY,
@@ -55,6 +55,7 @@ __all__ = [
     "NODE_KEY",
     "PRESENCE_KEY",
     "RECORDER_KEY",
+    "REFUSALS",
     "ROLES",
     "STATIONS_KEY",
     "TOKENS_KEY",
@@ -66,7 +67,9 @@ __all__ = [
     "LoginLimiter",
     "LoginSessions",
     "PresenceTracker",
+    "Refused",
     "Role",
+    "RoleForbidden",
     "SignalingError",
     "Station",
     "StationError",

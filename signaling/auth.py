@@ -30,7 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from yarl import URL
 
 from .accounts import Role, User
-from .errors import Forbidden, Unauthorized
+from .errors import Forbidden, RoleForbidden, Unauthorized
 from .keys import AUTH_SETTINGS_KEY, LOGIN_SESSIONS_KEY
 from .login_sessions import LoginSession
 
@@ -46,7 +46,7 @@ _PUBLIC_PREFIXES = ("/static/", "/healthz", "/metrics")
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-ForbiddenPage = Callable[[web.Request, str], web.StreamResponse]
+ForbiddenPage = Callable[[web.Request, Forbidden], web.StreamResponse]
 
 
 @dataclass(frozen=True)
@@ -183,7 +183,7 @@ def authorize_session(request: web.Request, *roles: Role) -> User:
     if user is None:
         raise Unauthorized("not logged in: console login or Authorization: Bearer token needed")
     if user.role not in roles:
-        raise Forbidden(f"the {user.role} role may not do this (needs {' or '.join(roles)})")
+        raise RoleForbidden(user.role, roles)
     return user
 
 
@@ -194,9 +194,9 @@ def _text(status: int, reason: str) -> web.Response:
     return resp
 
 
-def forbidden_page(request: web.Request, reason: str) -> web.StreamResponse:
+def forbidden_page(request: web.Request, refusal: Forbidden) -> web.StreamResponse:
     render = request.app.get(FORBIDDEN_PAGE_KEY)
-    return render(request, reason) if render is not None else _text(403, reason)
+    return render(request, refusal) if render is not None else _text(403, refusal.reason)
 
 
 def require_role(*roles: Role, api: bool = False) -> Callable[[Handler], Handler]:
@@ -217,7 +217,7 @@ def require_role(*roles: Role, api: bool = False) -> Callable[[Handler], Handler
                     return _text(401, exc.reason)
                 raise web.HTTPFound(login_url(request)) from None
             except Forbidden as exc:
-                return _text(403, exc.reason) if api else forbidden_page(request, exc.reason)
+                return _text(403, exc.reason) if api else forbidden_page(request, exc)
             return await handler(request)
 
         return guarded
