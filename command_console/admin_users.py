@@ -11,6 +11,7 @@ from aiohttp import web
 from signaling import MIN_PASSWORD, ROLES, USERS_KEY, AccountError, current_user, require_role
 
 from .i18n import Translator, language
+from .i18n_errors import refusal
 from .render import render, see_other
 
 NOTICES = {"added": "users.added", "changed": "users.changed"}
@@ -66,7 +67,7 @@ async def add_user(request: web.Request) -> web.StreamResponse:
         )
     except AccountError as exc:
         form["password"] = ""
-        return await _page(request, 400, str(exc), form)
+        return await _page(request, 400, refusal(Translator(language(request)), exc), form)
     return see_other("/admin/users?done=added")
 
 
@@ -76,11 +77,12 @@ async def set_disabled(request: web.Request) -> web.StreamResponse:
     disabled = request.match_info["action"] == "disable"
     actor, me = _actor(request)
     if name == me:
-        return await _page(request, 400, "you cannot disable your own account")
+        exc = AccountError("account.disable_self")
+        return await _page(request, 400, refusal(Translator(language(request)), exc))
     try:
         await asyncio.to_thread(request.app[USERS_KEY].set_disabled, name, disabled, actor)
     except AccountError as exc:
-        return await _page(request, 404, str(exc))
+        return await _page(request, 404, refusal(Translator(language(request)), exc))
     return see_other("/admin/users?done=changed")
 
 

@@ -361,6 +361,20 @@ async def test_whep_with_a_session_is_for_commanders_and_observers(
         assert refused.status == 403 and "CSRF token missing or wrong" in refused.text
 
 
+async def test_the_focus_page_of_a_stream_on_air_needs_no_station(
+    accounts: Node, offers: Offers
+) -> None:
+    node = accounts
+    async with logged_in(node.url, "observer") as c:
+        assert (await c.get("/streams/cam7")).status == 404
+        await _go_live(node, offers, "cam7")
+        assert (await c.get("/streams/cam7")).status == 200
+    async with logged_in(node.url, "auditor") as c:
+        answer = await c.get("/streams/cam7")
+        assert answer.status == 403 and "审计员角色无权执行此操作" in answer.text
+        assert "指挥员或观察员" in answer.text and "the auditor role" not in answer.text
+
+
 async def test_a_bearer_token_request_needs_no_csrf_token_even_with_a_cookie(
     accounts: Node, offers: Offers
 ) -> None:
@@ -444,7 +458,8 @@ async def test_admin_pages_manage_stations_and_users_with_csrf_forms(accounts: N
         page = await c.get(answer.location)
         assert "人民检察院 接访室" in page.text and "接访室" in page.text and "cam-c2" in page.text
         bad = await c.post("/admin/stations", data={**form, "csrf": c.csrf, "id": "x2"}, csrf=False)
-        assert bad.status == 400 and "belongs to station" in bad.text
+        assert bad.status == 400 and "已属于工作站 &#39;county-c-reception&#39;" in bad.text
+        assert "belongs to station" not in bad.text
         edit = await c.get("/admin/stations/county-c-reception")
         assert edit.status == 200 and "cam-c, cam-c2" in edit.text
         changed = {**form, "name": "人民检察院 第二接访室", "csrf": c.csrf}
@@ -469,7 +484,9 @@ async def test_admin_pages_manage_stations_and_users_with_csrf_forms(accounts: N
             assert (await li.get("/")).status == 302  # logged out
         short = {**user, "name": "wang", "password": "short", "csrf": c.csrf}
         answer = await c.post("/admin/users", data=short, csrf=False)
-        assert answer.status == 400 and "at least 10 characters" in answer.text
+        assert answer.status == 400 and "密码至少 10 个字符" in answer.text
+        answer = await c.post("/admin/users?lang=en", data=short, csrf=False)
+        assert answer.status == 400 and "password: at least 10 characters" in answer.text
     async with logged_in(node.url, "observer") as c:
         for path in ("/admin/stations", "/admin/users"):
             assert (await c.get(path)).status == 403
