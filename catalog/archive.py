@@ -88,6 +88,7 @@ class Archive:
             "state": "ok" if result.ok else "failed",
             "summary": result.summary(),
             "problems": result.problems,
+            "issues": [p.as_json() for p in result.issues],
             "segments": result.segments,
             "bytes": result.bytes,
             "duration": round(result.duration, 3),

@@ -20,7 +20,8 @@ from signaling import (
 )
 
 from .i18n import Translator, language
-from .render import render, see_other
+from .i18n_errors import refusal
+from .render import error_page, render, see_other
 
 NOTICES = {"saved": "stations.saved", "deleted": "stations.deleted"}
 _SPLIT = re.compile("[\\s,\uff0c\u3001]+")  # also full-width commas
@@ -81,7 +82,7 @@ async def add_station(request: web.Request) -> web.StreamResponse:
     try:
         await asyncio.to_thread(lambda: store.add(*values, _streams(form["streams"]), actor=actor))
     except StationError as exc:
-        return await _list_page(request, 400, str(exc), form)
+        return await _list_page(request, 400, refusal(Translator(language(request)), exc), form)
     _refresh(request)
     return see_other("/admin/stations?done=saved")
 
@@ -109,7 +110,7 @@ async def station_page(request: web.Request) -> web.StreamResponse:
     station_id = request.match_info["station_id"]
     station = await asyncio.to_thread(request.app[STATIONS_KEY].get, station_id)
     if station is None:
-        raise web.HTTPNotFound(text="no such station\n")
+        return error_page(request, 404, "error.no_station", station=station_id)
     form = {
         "county": station.county,
         "name": station.name,
@@ -125,14 +126,15 @@ async def update_station(request: web.Request) -> web.StreamResponse:
     form = _fields(await request.post())
     store, actor = request.app[STATIONS_KEY], _actor(request)
     if await asyncio.to_thread(store.get, station_id) is None:
-        raise web.HTTPNotFound(text="no such station\n")
+        return error_page(request, 404, "error.no_station", station=station_id)
     values = (station_id, form["county"], form["name"], form["kind"])
     try:
         await asyncio.to_thread(
             lambda: store.update(*values, _streams(form["streams"]), actor=actor)
         )
     except StationError as exc:
-        return await _edit_page(request, station_id, form, 400, str(exc))
+        error = refusal(Translator(language(request)), exc)
+        return await _edit_page(request, station_id, form, 400, error)
     _refresh(request)
     return see_other("/admin/stations?done=saved")
 
@@ -142,7 +144,7 @@ async def delete_station(request: web.Request) -> web.StreamResponse:
     station_id = request.match_info["station_id"]
     deleted = await asyncio.to_thread(request.app[STATIONS_KEY].delete, station_id, _actor(request))
     if not deleted:
-        raise web.HTTPNotFound(text="no such station\n")
+        return error_page(request, 404, "error.no_station", station=station_id)
     _refresh(request)
     return see_other("/admin/stations?done=deleted")
 

@@ -20,6 +20,7 @@ from signaling import (
 )
 
 from .i18n import Translator, language
+from .i18n_errors import refusal
 from .render import render, see_other
 
 NOTICES = {"added": "users.added", "changed": "users.changed"}
@@ -75,7 +76,7 @@ async def add_user(request: web.Request) -> web.StreamResponse:
         )
     except AccountError as exc:
         form["password"] = ""
-        return await _page(request, 400, str(exc), form)
+        return await _page(request, 400, refusal(Translator(language(request)), exc), form)
     return see_other("/admin/users?done=added")
 
 
@@ -85,11 +86,12 @@ async def set_disabled(request: web.Request) -> web.StreamResponse:
     disabled = request.match_info["action"] == "disable"
     actor, me = _actor(request)
     if name == me:
-        return await _page(request, 400, "you cannot disable your own account")
+        exc = AccountError("account.disable_self")
+        return await _page(request, 400, refusal(Translator(language(request)), exc))
     try:
         await asyncio.to_thread(request.app[USERS_KEY].set_disabled, name, disabled, actor)
     except AccountError as exc:
-        return await _page(request, 404, str(exc))
+        return await _page(request, 404, refusal(Translator(language(request)), exc))
     return see_other("/admin/users?done=changed")
 
 

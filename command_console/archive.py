@@ -24,7 +24,7 @@ from recorder import manifest as mf
 from signaling import ARCHIVE_KEY, STATIONS_KEY, Permission, current_user, require
 
 from . import archive_data, i18n, i18n_archive, timeline
-from .render import SECURITY_HEADERS, render
+from .render import SECURITY_HEADERS, PageError, error_page, page_errors, render
 
 logger = logging.getLogger(__name__)
 assert i18n_archive.MESSAGES  # the messages are merged at import
@@ -44,13 +44,14 @@ def _day(value: str | None) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise web.HTTPBadRequest(text=f"not a date (YYYY-MM-DD): {value!r}\n") from None
+        raise PageError(400, "error.date", value=value[:64]) from None
 
 
 def _param(request: web.Request, name: str) -> str | None:
     value = request.query.get(name, "").strip()
     if len(value) > 256:
-        raise web.HTTPBadRequest(text=f"{name}: longer than 256 characters\n")
+        t = i18n.Translator(i18n.language(request))
+        raise PageError(400, "error.too_long", field=t(f"archive.{name}"))
     return value or None
 
 
@@ -59,6 +60,7 @@ def _stations(request: web.Request) -> Any:
 
 
 @require(Permission.ARCHIVE_READ)
+@page_errors
 async def archive_list(request: web.Request) -> web.StreamResponse:
     filters = archive_data.Filters(
         county=_param(request, "county"),
@@ -71,6 +73,9 @@ async def archive_list(request: web.Request) -> web.StreamResponse:
     found = await asyncio.to_thread(
         archive_data.list_recordings, request.app[ARCHIVE_KEY], _stations(request), filters, tz
     )
+    translate = i18n.Translator(i18n.language(request))
+    for row in found["recordings"]:
+        row["verification"] = i18n_archive.verification(translate, row["verification"])
     return render(
         request,
         "archive.html",
@@ -104,13 +109,17 @@ async def _player_page(request: web.Request, ids: list[str]) -> web.StreamRespon
         if detail is None:
             return render(request, "archive_missing.html", status=404, recording_id=rid)
         details.append(detail)
+    translate = i18n.Translator(i18n.language(request))
+    for detail in details:
+        detail["verification"] = i18n_archive.verification(translate, detail["verification"])
+        for gap in detail["gaps"]:
+            gap["reason"] = i18n_archive.continuity_reason(translate, gap["reason"])
     actor = _actor(request)
     for detail in details:
         rid = detail["recording"]["id"]
         await asyncio.to_thread(
             archive.catalog.audit, actor, "recording.view", rid, {"page": request.path}
         )
-    translate = i18n.Translator(i18n.language(request))
     return render(
         request,
         "archive_recording.html",
@@ -126,6 +135,7 @@ async def _player_page(request: web.Request, ids: list[str]) -> web.StreamRespon
 
 
 @require(Permission.ARCHIVE_READ)
+@page_errors
 async def timeline_page(request: web.Request) -> web.StreamResponse:
     tz = archive_data.local_tz()
     day = _day(request.query.get("day")) or datetime.now(tz).date()
@@ -145,6 +155,7 @@ async def timeline_page(request: web.Request) -> web.StreamResponse:
         labels,
         station,
         day.isoformat(),
+        lambda text: i18n_archive.continuity_reason(translate, text),
     )
     svg = timeline.render_svg(
         rows,
@@ -205,9 +216,9 @@ async def export(request: web.Request) -> web.StreamResponse:
             built = await asyncio.to_thread(_build_package, archive, rid, _actor(request), workdir)
         except Exception:
             logger.exception("export of %s failed", rid)
-            return web.Response(status=500, text="the evidence package could not be built\n")
+            return error_page(request, 500, "error.export_failed")
         if built is None:
-            return web.Response(status=404, text="no such recording\n")
+            return error_page(request, 404, "error.no_recording", recording=rid)
         path, name = built
         size = (await asyncio.to_thread(path.stat)).st_size
         resp = web.StreamResponse(

@@ -6,6 +6,7 @@ through asyncio.to_thread.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
@@ -132,9 +133,11 @@ def timeline_rows(
     labels: dict[str, str],
     station_id: str | None = None,
     day: str = "",
+    reason: Callable[[str], str] = str,
 ) -> list[timeline.Row]:
     """One row per registered station (its streams together), then one per recorded stream
-    no station claims. `labels`: 'recorded' and the gap kinds, in the page's language."""
+    no station claims. `labels`: 'recorded' and the gap kinds, `reason`: a gap's reason,
+    in the page's language."""
     registry = [st for st in _stations(stations) if station_id in (None, st.id)]
     covered = coverage(archive.catalog, start, end)
     rows: list[timeline.Row] = []
@@ -145,22 +148,30 @@ def timeline_rows(
         for stream in st.streams:
             claimed.add(stream)
             if stream in covered:
-                _fill(row, covered[stream], tz, labels)
+                _fill(row, covered[stream], tz, labels, reason)
         rows.append(row)
     if station_id is None:
         for stream in sorted(set(covered) - claimed):
             row = timeline.Row(stream, stream)
-            _fill(row, covered[stream], tz, labels)
+            _fill(row, covered[stream], tz, labels, reason)
             rows.append(row)
     return rows
 
 
-def _fill(row: timeline.Row, cov: Any, tz: tzinfo, labels: dict[str, str]) -> None:
+def _fill(
+    row: timeline.Row,
+    cov: Any,
+    tz: tzinfo,
+    labels: dict[str, str],
+    reason: Callable[[str], str],
+) -> None:
     for span in cov.spans:
         tip = timeline.span_tip(span.start, span.end, tz, labels.get("recorded", "recorded"))
         row.spans.append(timeline.Bar(span.start, span.end, tip, f"/archive/{span.recording_id}"))
     for gap in cov.gaps:
-        tip = timeline.gap_tip(gap.start, gap.end, tz, labels.get(gap.kind, gap.kind), gap.reason)
+        tip = timeline.gap_tip(
+            gap.start, gap.end, tz, labels.get(gap.kind, gap.kind), reason(gap.reason)
+        )
         row.gaps.append(
             timeline.GapBar(gap.start, gap.end, tip, f"/archive/{gap.recording_id}", gap.kind)
         )

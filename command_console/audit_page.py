@@ -12,21 +12,24 @@ from aiohttp import web
 
 from signaling import ARCHIVE_KEY, Permission, require
 
-from . import archive_data, i18n_archive
-from .render import render
+from . import archive_data, i18n, i18n_archive
+from .render import PageError, page_errors, render
 
 assert i18n_archive.MESSAGES
 PAGE = 100
 
 
 def _day(value: str | None) -> date | None:
+    if not value:
+        return None
     try:
-        return date.fromisoformat(value) if value else None
+        return date.fromisoformat(value)
     except ValueError:
-        raise web.HTTPBadRequest(text=f"not a date (YYYY-MM-DD): {value!r}\n") from None
+        raise PageError(400, "error.date", value=value[:64]) from None
 
 
 @require(Permission.AUDIT_READ)
+@page_errors
 async def audit_page(request: web.Request) -> web.StreamResponse:
     catalog = request.app[ARCHIVE_KEY].catalog
     tz = archive_data.local_tz()
@@ -49,9 +52,11 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
     if before is not None:
         kept = {k: v for k, v in request.query.items() if k != "before"}
         newest = str(request.rel_url.with_query(kept))
+    translate = i18n.Translator(i18n.language(request))
     return render(
         request,
         "audit.html",
+        action_label=lambda action: i18n_archive.action_label(translate, action),
         rows=rows,
         actions=names,
         check=check,

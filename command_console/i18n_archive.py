@@ -1,9 +1,79 @@
 """The archive's and the audit log page's messages, merged into i18n.MESSAGES at import
-(kept apart from i18n.py so the two parts of the console can change independently)."""
+(kept apart from i18n.py so the two parts of the console can change independently).
+
+What the recorder and the catalog write in English for machines is shown here in the
+page's language: verification problems (recorder.verify.PROBLEMS: their English is taken
+from there, the Chinese is PROBLEMS_ZH), continuity reasons (recorder.continuity.REASONS,
+REASONS_ZH) and audit action codes (ACTIONS).
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from recorder import PROBLEMS
+from recorder.continuity import REASONS, parse
+
 from . import i18n
+
+PROBLEMS_ZH: dict[str, str] = {
+    "manifest-unreadable": "无法读取 manifest.json：{error}",
+    "signature-missing": "签名或公钥缺失：{file}",
+    "signature-invalid": "清单签名无效：manifest.json 被修改或重新签名",
+    "signer-unknown": "清单由非本节点的密钥签名",
+    "manifest-invalid": "manifest.json 不是有效的清单：{error}",
+    "segment-reordered": "分段 {file}：清单第 {n} 位标为第 {index} 段（顺序被调换或条目被删除）",
+    "segment-missing": "分段 {file}（第 {n} 段）缺失：已被删除",
+    "segment-changed": "分段 {file}（第 {n} 段）内容被改动：sha256 {actual}… ≠ 清单 {expected}…",
+    "chain-broken": "哈希链在分段 {file}（第 {n} 段）处断开：清单被修改",
+    "segment-inserted": "分段 {file} 不在清单中：为插入的文件",
+}
+REASONS_ZH: dict[str, str] = {
+    "publisher-reconnected": "推流端重新连接",
+    "first-keyframe": "等待首个关键帧",
+    "publisher-disconnected": "推流端断开",
+    "recording-closed": "录像已结束",
+    "video-packets-lost": "{packets} 个视频包丢失，重传未能补回",
+    "audio-packets-lost": "{packets} 个音频包丢失，重传未能补回",
+    "write-failed": "分段未写入：{error}",
+    "lost-on-crash": "写入该时段时节点停止运行，无法恢复",
+    "node-crash": "节点崩溃，录像中断",
+    "node-stopped": "节点停止运行",
+    "publisher-lost": "推流端未在宽限期内重连",
+    "codecs-changed": "编码格式改变",
+    "node-crashed": "节点崩溃",
+}
+# Every action the audit log records: (Chinese, English).
+ACTIONS: dict[str, tuple[str, str]] = {
+    "login": ("登录", "logged in"),
+    "login.failure": ("登录失败", "login failed"),
+    "login.attack": ("账户遭受密码猜测", "account under attack"),
+    "logout": ("退出", "logged out"),
+    "user.add": ("添加用户", "user added"),
+    "user.disable": ("停用用户", "user disabled"),
+    "user.enable": ("启用用户", "user enabled"),
+    "user.password": ("修改密码", "password changed"),
+    "station.add": ("添加工作站", "station added"),
+    "station.update": ("修改工作站", "station changed"),
+    "station.delete": ("删除工作站", "station deleted"),
+    "recording.view": ("查看录像", "recording viewed"),
+    "recording.export": ("导出证据包", "evidence package exported"),
+    "recording.export-failed": ("证据包导出失败", "evidence package export failed"),
+    "recording.hold": ("法律保全", "legal hold set"),
+    "recording.release": ("解除法律保全", "legal hold released"),
+    "segment.view": ("回放分段", "segment played"),
+    "retention.delete": ("到期删除", "deleted after retention"),
+    "retention.keep": ("到期保留", "kept past retention"),
+    "catalog.rebuild": ("重建目录", "catalog rebuilt"),
+    "session.create": ("创建庭审会话", "session created"),
+    "session.start": ("会话开始", "session started"),
+    "session.end": ("会话结束", "session ended"),
+    "session.seal": ("会话封存", "session sealed"),
+    "session.evaluate": ("评议总结", "evaluation recorded"),
+    "direction.send": ("发送指挥指令", "direction sent"),
+    "direction.read": ("指令已读", "direction read"),
+    "comment.post": ("观摩评议", "comment posted"),
+}
 
 MESSAGES: dict[str, tuple[str, str]] = {
     "nav.audit": ("审计日志", "Audit log"),
@@ -107,4 +177,55 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "audit.newest": ("最新", "Newest"),
 }
 
+MESSAGES |= {f"verify.{k}": (PROBLEMS_ZH.get(k, ""), en) for k, en in PROBLEMS.items()}
+MESSAGES |= {f"reason.{k}": (REASONS_ZH.get(k, ""), en) for k, en in REASONS.items()}
+MESSAGES |= {f"action.{k}": pair for k, pair in ACTIONS.items()}
+MESSAGES |= {
+    "verify.ok": (
+        "校验通过：{segments} 个分段，{duration} 秒，{size}，哈希链完整，{trust}",
+        "OK: {segments} segments, {duration} s, {size}, hash chain intact, {trust}",
+    ),
+    "verify.failed": ("校验失败：{problem}", "FAILED: {problem}"),
+    "verify.trust.yes": ("由本节点密钥签名", "signed by this node's key"),
+    "verify.trust.no": ("由本节点不认识的密钥签名", "signed by a key this node does not know"),
+    "verify.trust.unknown": ("签名有效", "signature valid"),
+}
+
 i18n.MESSAGES.update(MESSAGES)
+
+_TRUST = {True: "verify.trust.yes", False: "verify.trust.no", None: "verify.trust.unknown"}
+
+
+def _size(n: int) -> str:
+    if n >= 1 << 30:
+        return f"{n / (1 << 30):.1f} GB"
+    return f"{n / (1 << 20):.1f} MB" if n >= 1 << 20 else f"{n / 1024:.0f} kB"
+
+
+def verification(translate: i18n.Translator, v: dict[str, Any]) -> dict[str, Any]:
+    """A copy of catalog.Archive.verification's result with `summary` and `problems` in
+    the translator's language (from its `issues`: codes and values)."""
+    problems = [translate(f"verify.{p['code']}", **p["params"]) for p in v.get("issues", [])]
+    if problems:
+        summary = translate("verify.failed", problem=problems[0])
+    else:
+        summary = translate(
+            "verify.ok",
+            segments=v["segments"],
+            duration=f"{v['duration']:.1f}",
+            size=_size(v["bytes"]),
+            trust=translate(_TRUST[v["signer_trusted"]]),
+        )
+    return v | {"summary": summary, "problems": problems}
+
+
+def continuity_reason(translate: i18n.Translator, text: str) -> str:
+    """A manifest's continuity reason in the translator's language (as written when it
+    is not one recorder.continuity knows)."""
+    found = parse(text)
+    return translate(f"reason.{found[0]}", **found[1]) if found else text
+
+
+def action_label(translate: i18n.Translator, action: str) -> str:
+    """An audit action code's label (the code itself when unknown)."""
+    return translate(f"action.{action}") if action in ACTIONS else action

@@ -9,7 +9,7 @@ from aiohttp import web
 from signaling import TOKENS_KEY, Permission, SignalingError, require, valid_stream_id
 
 from . import i18n, i18n_wall
-from .render import render
+from .render import error_page, render
 
 
 @require(Permission.LIVE_VIEW)
@@ -27,7 +27,7 @@ async def station(request: web.Request) -> web.StreamResponse:
     the WHIP endpoint checks it again on publish."""
     stream_id = request.match_info["stream_id"]
     if not valid_stream_id(stream_id):
-        return web.Response(status=400, text="invalid stream id: use [a-z0-9][a-z0-9_-]{0,63}\n")
+        return error_page(request, 400, "error.stream_id", stream=stream_id[:64])
     token = request.query.get("token", "")
     status, error = 200, None
     if not token:

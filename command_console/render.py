@@ -13,8 +13,9 @@ script in <script type="application/json">). Pages extend `layout.html` and fill
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,9 +25,20 @@ from aiohttp import web
 from markupsafe import Markup
 
 from catalog import iso
-from signaling import Permission, Role, User, allows, csrf_token, current_user
+from signaling import (
+    Forbidden,
+    Permission,
+    Role,
+    RoleForbidden,
+    User,
+    allows,
+    csrf_token,
+    current_user,
+)
 
-from . import i18n
+from . import i18n, i18n_errors
+
+assert i18n_errors.MESSAGES  # merged at import
 
 _HERE = Path(__file__).parent
 TEMPLATES = jinja2.Environment(
@@ -125,8 +137,58 @@ def see_other(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location})
 
 
-def forbidden(request: web.Request, reason: str) -> web.StreamResponse:
-    """The 403 page (signaling.auth uses it for pages through FORBIDDEN_PAGE_KEY)."""
+def _home(request: web.Request) -> str:
     user = current_user(request)
-    start = home(user.role) if user is not None else "/login"
-    return render(request, "forbidden.html", status=403, reason=reason, home=start)
+    return home(user.role) if user is not None else "/login"
+
+
+def forbidden(request: web.Request, refusal: Forbidden) -> web.StreamResponse:
+    """The 403 page (signaling.auth uses it for pages through FORBIDDEN_PAGE_KEY), saying
+    which role may, in the page's language."""
+    t = i18n.Translator(i18n.language(request))
+    detail = ""
+    if isinstance(refusal, RoleForbidden):
+        needs = t("forbidden.or").join(t(f"role.{r}") for r in refusal.needs)
+        detail = t("forbidden.role", role=t(f"role.{refusal.role}"), needs=needs)
+    return render(request, "forbidden.html", status=403, reason=detail, home=_home(request))
+
+
+def error_page(request: web.Request, status: int, key: str, **values: object) -> web.Response:
+    """A 400/404/500 page: the message `key` of the catalogue with its values."""
+    t = i18n.Translator(i18n.language(request))
+    title = f"error.title.{status}"
+    if title not in i18n.MESSAGES:
+        title = "error.title.400"
+    return render(
+        request,
+        "error.html",
+        status=status,
+        code=status,
+        title_key=title,
+        message=t(key, **values),
+        home=_home(request),
+    )
+
+
+class PageError(Exception):
+    """Raised by a page's helpers (a bad query parameter); `page_errors` renders it."""
+
+    def __init__(self, status: int, key: str, **values: object) -> None:
+        super().__init__(key)
+        self.status, self.key, self.values = status, key, values
+
+
+Page = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def page_errors(handler: Page) -> Page:
+    """Render a PageError raised by the handler as the error page."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except PageError as exc:
+            return error_page(request, exc.status, exc.key, **exc.values)
+
+    return wrapped

@@ -5,7 +5,7 @@ self-contained segments with PyAV on a writer thread, chains their hashes and si
 the manifest with the node's Ed25519 key.
 """
 
-from . import manifest
+from . import continuity, manifest
 from .export import export_recording
 from .feed import TrackFeed
 from .manifest import ContinuityEntry, Manifest, SegmentEntry
@@ -13,9 +13,10 @@ from .recorder import Recorder, TrackInfo
 from .recording import Recording, RecordingListener
 from .settings import RecorderSettings
 from .signing import NodeKey, verify_signature
-from .verify import VerifyResult, verify_recording
+from .verify import PROBLEMS, VerifyResult, verify_recording
 
 __all__ = [
+    "PROBLEMS",
     "ContinuityEntry",
     "Manifest",
     "NodeKey",
@@ -27,6 +28,7 @@ __all__ = [
     "TrackFeed",
     "TrackInfo",
     "VerifyResult",
+    "continuity",
     "export_recording",
     "manifest",
     "verify_recording",

@@ -1,4 +1,5 @@
-"""Evidence package: a zip anyone can check with sha256sum and openssl alone."""
+"""Evidence package: a zip anyone can check with sha256sum and openssl alone. Its
+README.txt says how, in Chinese and then in English."""
 
 from __future__ import annotations
 
@@ -16,6 +17,34 @@ CHAIN_CHECK = (
     ".hexdigest()==s['chain'] else 'CHAIN BROKEN') or bytes.fromhex(s['chain']),"
     "m['segments'],bytes(32))\""
 )
+
+README_ZH = """证据包：录像 {rid}
+视频流 {stream}（工作站 {station}），共 {count} 个分段，{start} 至 {end}（UTC）。
+由 vdispatch 节点 {node} 生成。以下校验均无需 vdispatch。
+
+1. 分段文件即清单所列文件（coreutils 的 sha256sum）：
+
+       sha256sum -c SHA256SUMS
+
+   SHA256SUMS 重复 manifest.json 中的 "sha256" 值。
+
+2. 清单由录制节点的 Ed25519 密钥签名（OpenSSL 3）：
+
+       openssl pkeyutl -verify -pubin -inkey node.pub -rawin \\
+           -in manifest.json -sigfile manifest.sig
+
+   输出 "Signature Verified Successfully" 表示 manifest.json 与节点写入时完全一致。
+   将 node.pub 与节点公布的公钥比对，即可确认签名者。
+
+3. 各分段构成连续的哈希链：chain_n = sha256(chain_(n-1) || sha256_n)，
+   chain_0 为 32 个零字节（可发现连同清单条目一起被删除、插入或调换顺序的分段）：
+
+       {chain_check}
+
+manifest.json 的 "continuity" 列出录像未覆盖的每个时段（推流中断、丢包、磁盘故障等），
+含开始、结束时间和原因（英文）。audit.jsonl 列出何人何时查看或导出本录像。
+每个分段均可单独播放（WebM：VP8/Opus；MP4：H.264/Opus）。
+"""
 
 README = """Evidence package: recording {rid}
 Stream {stream} (station {station}), {count} segments, {start} to {end} (UTC).
@@ -59,7 +88,7 @@ def export_recording(
     segs = manifest.segments
     tmp = out.with_name(out.name + ".part")
     sums = "".join(f"{s.sha256}  {s.file}\n" for s in segs)
-    readme = README.format(
+    readme = (README_ZH + "\n" + "-" * 72 + "\n\n" + README).format(
         rid=manifest.recording_id,
         stream=manifest.stream,
         station=manifest.station,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from . import manifest as mf
+from .continuity import reason
 from .feed import TrackFeed
 from .recording import Recording, RecordingListener
 from .segment import container_for
@@ -81,7 +82,7 @@ class Recorder:
         codecs = {t.kind: t.mime.split("/")[1].upper() for t in tracks}
         recording = self.active.get(stream_id)
         if recording is not None and (recording.manifest.codecs != codecs or recording.closed):
-            self._close_later(stream_id, "codecs changed")
+            self._close_later(stream_id, reason("codecs-changed"))
             recording = None
         if recording is None:
             recording = self._open(stream_id, tracks, codecs, station, session)
@@ -123,7 +124,7 @@ class Recorder:
         recording.detach()
         loop = asyncio.get_running_loop()
         self._grace[stream_id] = loop.call_later(
-            self.settings.reconnect_grace, self._close_later, stream_id, "publisher lost"
+            self.settings.reconnect_grace, self._close_later, stream_id, reason("publisher-lost")
         )
 
     @property
@@ -148,6 +149,6 @@ class Recorder:
         self._grace.clear()
         recordings, self.active = list(self.active.values()), {}
         for recording in recordings:
-            await recording.close("node stopped")
+            await recording.close(reason("node-stopped"))
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)

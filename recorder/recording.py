@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from bitstream import picture_size
 
 from . import manifest as mf
+from .continuity import reason
 from .feed import TrackFeed
 from .frames import EncodedFrame, Loss
 from .segment import SegmentFile, TrackSpec
@@ -110,14 +111,14 @@ class Recording(RecordingWriter):
         ]
         if self._gap_start is None and self.manifest.segments:
             self._gap_start, self._gap_kind = self._last_wall, "publisher-disconnect"
-            self._gap_reason = "publisher reconnected"
+            self._gap_reason = reason("publisher-reconnected")
         elif self._gap_start is None:
             self._gap_start, self._gap_kind = time.time(), "keyframe-wait"
-            self._gap_reason = "waiting for the first keyframe"
+            self._gap_reason = reason("first-keyframe")
         request_keyframe()
         return {f.kind: f for f in self._feeds}
 
-    def detach(self, reason: str = "publisher disconnected") -> None:
+    def detach(self, why: str = reason("publisher-disconnected")) -> None:
         """The publisher is gone; coverage stops here until it returns (or we close)."""
         for f in self._feeds:
             f.closed = True
@@ -125,7 +126,7 @@ class Recording(RecordingWriter):
         self._close_segment()
         if self._gap_start is None:
             self._gap_start = self._last_wall or time.time()
-            self._gap_kind, self._gap_reason = "publisher-disconnect", reason
+            self._gap_kind, self._gap_reason = "publisher-disconnect", why
 
     def _feed_ended(self, feed: TrackFeed) -> None:
         if all(f.closed for f in self._feeds):
@@ -136,7 +137,7 @@ class Recording(RecordingWriter):
             "loss",
             loss.since,
             None,
-            f"{loss.packets} {kind} packets lost and not repaired by NACK",
+            reason(f"{kind}-packets-lost", packets=loss.packets),
         )
         if kind == "video":
             self._request_keyframe()
@@ -248,14 +249,15 @@ class Recording(RecordingWriter):
     def _writer_resumed(self) -> None:
         self._failed = False
 
-    async def close(self, reason: str) -> None:
+    async def close(self, end_reason: str) -> None:
         """Close the open segment, mark the recording closed (and why: the manifest's
-        `end_reason`), stop the writer. Idempotent: the first reason stays."""
+        `end_reason`, a continuity.REASONS text), stop the writer. Idempotent: the first
+        reason stays."""
         if self.closed:
             return
-        self.detach(reason)
+        self.detach(end_reason)
         self.closed = True
-        self._submit(self._w_finalize, reason)
+        self._submit(self._w_finalize, end_reason)
         await asyncio.wrap_future(self._submit(lambda: None))
         self._writer.shutdown(wait=True)
         self._listener.recording_closed(self)

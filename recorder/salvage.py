@@ -17,6 +17,7 @@ import av
 
 from . import chain
 from . import manifest as mf
+from .continuity import reason
 from .segment import segment_name
 from .signing import NodeKey
 
@@ -145,7 +146,7 @@ def salvage_recording(directory: Path, key: NodeKey) -> str | None:
                     _iso(lost_from),
                     _iso(until),
                     "lost-on-crash",
-                    "node stopped while this span was being written; not recoverable",
+                    reason("lost-on-crash"),
                 )
             )
             notes.append(f"{until - lost_from:.1f} s lost")
@@ -154,12 +155,10 @@ def salvage_recording(directory: Path, key: NodeKey) -> str | None:
             part.rename(part.with_suffix(".damaged"))
     manifest.open_segments = []
     manifest.state = "closed"
-    manifest.end_reason = "node crashed"
+    manifest.end_reason = reason("node-crashed")
     manifest.ended_at = _iso(crash_time)
     manifest.continuity.append(
-        mf.ContinuityEntry(
-            _iso(crash_time), None, "node-crash", "recording interrupted by a node crash"
-        )
+        mf.ContinuityEntry(_iso(crash_time), None, "node-crash", reason("node-crash"))
     )
     mf.save(directory, manifest, key)
     done = ", ".join(notes) or "nothing open"

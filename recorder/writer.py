@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import chain
 from . import manifest as mf
+from .continuity import reason
 from .segment import SegmentFile, TrackSpec
 from .settings import RecorderSettings
 from .signing import NodeKey
@@ -158,7 +159,7 @@ class RecordingWriter:
         kind = "disk-full" if full else "write-failure"
         if self._w_open_gap is None:
             self._w_open_gap = mf.ContinuityEntry(
-                iso(since), None, kind, f"segment not written: {exc}"
+                iso(since), None, kind, reason("write-failed", error=exc)
             )
             self.manifest.continuity.append(self._w_open_gap)
             self._w_save()  # may fail too on a full disk; retried at the next save

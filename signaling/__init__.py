@@ -19,7 +19,7 @@ from .auth import (
     safe_next,
     set_session_cookie,
 )
-from .errors import Forbidden, SignalingError, Unauthorized
+from .errors import REFUSALS, Forbidden, Refused, RoleForbidden, SignalingError, Unauthorized
 from .hearings import Hearings
 from .keys import (
     ARCHIVE_KEY,
@@ -69,6 +69,7 @@ __all__ = [
     "NODE_KEY",
     "PRESENCE_KEY",
     "RECORDER_KEY",
+    "REFUSALS",
     "ROLES",
     "STATIONS_KEY",
     "TOKENS_KEY",
@@ -83,7 +84,9 @@ __all__ = [
     "LoginSessions",
     "Permission",
     "PresenceTracker",
+    "Refused",
     "Role",
+    "RoleForbidden",
     "SignalingError",
     "Station",
     "StationError",

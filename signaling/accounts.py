@@ -21,6 +21,7 @@ from sqlalchemy.orm import sessionmaker
 from catalog import LoginSessionRow, UserRow, writer
 from catalog import audit as auditlog
 
+from .errors import Refused
 from .policy import ROLES, Role, parse_role
 
 USER_NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -29,8 +30,9 @@ MAX_PASSWORD = 1024
 _HASHER = PasswordHasher()  # argon2id, RFC 9106 low-memory parameters
 
 
-class AccountError(ValueError):
-    """A request the accounts refuse; the message says why (shown to the operator)."""
+class AccountError(Refused):
+    """A request the accounts refuse: a key of errors.REFUSALS and its values (str():
+    the English text; the console translates the key)."""
 
 
 @dataclass(frozen=True)
@@ -59,20 +61,20 @@ class User:
 
 def check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD:
-        raise AccountError(f"password: at least {MIN_PASSWORD} characters")
+        raise AccountError("account.password_short", min=MIN_PASSWORD)
     if len(password) > MAX_PASSWORD:
-        raise AccountError(f"password: at most {MAX_PASSWORD} characters")
+        raise AccountError("account.password_long", max=MAX_PASSWORD)
 
 
 def _check_name(name: str) -> None:
     if not USER_NAME_RE.fullmatch(name):
-        raise AccountError("user name: lower-case letters, digits, . _ - (at most 64)")
+        raise AccountError("account.name")
 
 
 def _check_role(role: str) -> Role:
     checked = parse_role(role)
     if checked is None:
-        raise AccountError(f"role: one of {', '.join(ROLES)}")
+        raise AccountError("account.role", roles=", ".join(ROLES))
     return checked
 
 
@@ -102,11 +104,11 @@ class Users:
         check_password(password)
         display = (display_name or name).strip()
         if not display or len(display) > 128:
-            raise AccountError("display name: 1 to 128 characters")
+            raise AccountError("account.display_name")
         if county is not None:
             county = county.strip()
             if not county or len(county) > 128 or any(ord(c) < 32 for c in county):
-                raise AccountError("county: 1 to 128 printable characters")
+                raise AccountError("account.county")
         row = UserRow(
             name=name,
             role=checked_role.value,
@@ -119,13 +121,13 @@ class Users:
         try:
             with self._write.begin() as session:
                 if session.scalar(select(UserRow.id).where(UserRow.name == name)) is not None:
-                    raise AccountError(f"user {name!r} exists already")
+                    raise AccountError("account.exists", name=name)
                 session.add(row)
                 session.flush()
                 detail = {"role": checked_role.value, "display_name": display, "county": county}
                 auditlog.append(session, actor, "user.add", f"user:{name}", detail)
         except IntegrityError as exc:  # added meanwhile by another process
-            raise AccountError(f"user {name!r} exists already") from exc
+            raise AccountError("account.exists", name=name) from exc
         return User.of(row)
 
     def get(self, name: str) -> User | None:
@@ -142,7 +144,7 @@ class Users:
         with self._write.begin() as session:
             row = session.scalar(select(UserRow).where(UserRow.name == name))
             if row is None:
-                raise AccountError(f"no user {name!r}")
+                raise AccountError("account.unknown", name=name)
             if row.disabled == disabled:
                 return False
             row.disabled = disabled
@@ -162,7 +164,7 @@ class Users:
         with self._write.begin() as session:
             row = session.scalar(select(UserRow).where(UserRow.name == name))
             if row is None:
-                raise AccountError(f"no user {name!r}")
+                raise AccountError("account.unknown", name=name)
             row.password_hash = hashed
             for login in session.scalars(
                 select(LoginSessionRow).where(LoginSessionRow.user_id == row.id)

@@ -32,7 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from yarl import URL
 
 from .accounts import User
-from .errors import Forbidden, Unauthorized
+from .errors import Forbidden, RoleForbidden, Unauthorized
 from .keys import AUTH_SETTINGS_KEY, LOGIN_SESSIONS_KEY, TOKENS_KEY
 from .login_sessions import LoginSession
 from .policy import Permission, allows, roles_with
@@ -50,7 +50,7 @@ _PUBLIC_PREFIXES = ("/static/", "/healthz", "/metrics")
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-ForbiddenPage = Callable[[web.Request, str], web.StreamResponse]
+ForbiddenPage = Callable[[web.Request, Forbidden], web.StreamResponse]
 
 
 @dataclass(frozen=True)
@@ -189,12 +189,11 @@ def _logged_in(request: web.Request) -> User:
 
 
 def authorize_session(request: web.Request, permission: Permission) -> User:
-    """The session's user if their role holds `permission`; Unauthorized / Forbidden
-    otherwise (the reason names the permission and the roles holding it)."""
+    """The session's user if their role holds `permission`; Unauthorized / RoleForbidden
+    otherwise (naming the roles that hold it, which the 403 page translates)."""
     user = _logged_in(request)
     if not allows(user.role, permission):
-        holders = " or ".join(roles_with(permission)) or "no console role"
-        raise Forbidden(f"the {user.role} role may not do this (needs {permission}: {holders})")
+        raise RoleForbidden(user.role, roles_with(permission))
     return user
 
 
@@ -216,9 +215,9 @@ def _text(status: int, reason: str) -> web.Response:
     return resp
 
 
-def forbidden_page(request: web.Request, reason: str) -> web.StreamResponse:
+def forbidden_page(request: web.Request, refusal: Forbidden) -> web.StreamResponse:
     render = request.app.get(FORBIDDEN_PAGE_KEY)
-    return render(request, reason) if render is not None else _text(403, reason)
+    return render(request, refusal) if render is not None else _text(403, refusal.reason)
 
 
 def _guard(check: Callable[[web.Request], object], api: bool) -> Callable[[Handler], Handler]:
@@ -232,7 +231,7 @@ def _guard(check: Callable[[web.Request], object], api: bool) -> Callable[[Handl
                     return _text(401, exc.reason)
                 raise web.HTTPFound(login_url(request)) from None
             except Forbidden as exc:
-                return _text(403, exc.reason) if api else forbidden_page(request, exc.reason)
+                return _text(403, exc.reason) if api else forbidden_page(request, exc)
             return await handler(request)
 
         return guarded

@@ -1,9 +1,14 @@
 """Logging in and out: rate limit, password check, session, audit log. The console's
 login page (command_console/login.py) only renders what this decides.
 
+Throttling (signaling/ratelimit.py): per (account, address) pair with a growing wait, so
+the guesser waits and the owner elsewhere does not.
+
 Audit rows: `login` (actor user:NAME) and `login.failure` (actor address:IP, target
-user:NAME, detail.reason), `logout`. Attempts refused by the rate limit are logged, not
-audited (an attacker must not be able to grow the audit log at will).
+user:NAME, detail.reason), `logout`, and `login.attack` (actor system, target user:NAME,
+detail: failures, addresses, window) once per window for an account under attack, with
+a WARNING log line. Attempts refused while a pair waits are logged, not audited (an
+attacker must not be able to grow the audit log at will).
 """
 
 from __future__ import annotations
@@ -14,10 +19,13 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from catalog import Catalog
+
 from .accounts import User
 from .auth import AUTH_KEY, client_address
 from .events_ws import close_session_sockets
 from .keys import ARCHIVE_KEY, LOGIN_LIMITER_KEY, LOGIN_SESSIONS_KEY, USERS_KEY
+from .ratelimit import Attack
 
 logger = logging.getLogger(__name__)
 
@@ -49,12 +57,16 @@ async def log_in(request: web.Request, name: str, password: str) -> LoginResult:
         return LoginResult(retry_after=wait)
     user, why = await asyncio.to_thread(app[USERS_KEY].authenticate, name, password)
     if user is None:
-        limiter.failed(address, name)
+        verdict = limiter.failed(address, name)
         detail = {"address": address, "reason": why}
         target = f"user:{_printable(name)}"
         await asyncio.to_thread(
             catalog.audit, f"address:{address}", "login.failure", target, detail
         )
+        if verdict.attack is not None:
+            await _alarm(catalog, target, verdict.attack)
+        if verdict.spraying:  # this address fails across accounts: it is told to wait
+            return LoginResult(retry_after=max(verdict.wait, 1.0))
         return LoginResult()
     limiter.succeeded(address, name)
     previous = request[AUTH_KEY].cookie
@@ -65,6 +77,18 @@ async def log_in(request: web.Request, name: str, password: str) -> LoginResult:
     detail = {"address": address, "role": user.role}
     await asyncio.to_thread(catalog.audit, user.actor, "login", user.actor, detail)
     return LoginResult(user, token)
+
+
+async def _alarm(catalog: Catalog, target: str, attack: Attack) -> None:
+    logger.warning(
+        "login: %s is under attack: %d failed logins from %d addresses in %.0f s",
+        target,
+        attack.failures,
+        attack.addresses,
+        attack.window,
+    )
+    detail = {"failures": attack.failures, "addresses": attack.addresses, "window": attack.window}
+    await asyncio.to_thread(catalog.audit, "system", "login.attack", target, detail)
 
 
 async def log_out(request: web.Request) -> None:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from catalog import PresenceRow, StationRow, StationStreamRow, iso, writer
 from catalog import audit as auditlog
 
+from .errors import Refused
 from .tokens import valid_stream_id
 
 Kind = Literal["courtroom", "interrogation_room", "reception_room", "detention_centre"]
@@ -33,8 +34,9 @@ MAX_STREAMS = 16
 STALE_AFTER = timedelta(seconds=90)
 
 
-class StationError(ValueError):
-    """A registry change refused; the message says why."""
+class StationError(Refused):
+    """A registry change refused: a key of errors.REFUSALS and its values (str(): the
+    English text; the console translates the key)."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ class Station:
 def _text(field: str, value: str) -> str:
     value = value.strip()
     if not value or len(value) > 128 or any(ord(c) < 32 for c in value):
-        raise StationError(f"{field}: 1 to 128 printable characters")
+        raise StationError(f"station.{field}")
     return value
 
 
@@ -72,19 +74,19 @@ def _validate(
     station_id: str, county: str, name: str, kind: str, streams: Iterable[str]
 ) -> tuple[str, str, Kind, list[str]]:
     if not valid_stream_id(station_id):
-        raise StationError("station id: [a-z0-9][a-z0-9_-]{0,63}")
+        raise StationError("station.id")
     if kind not in KINDS:
-        raise StationError(f"kind: one of {', '.join(KINDS)}")
+        raise StationError("station.kind", kinds=", ".join(KINDS))
     ids = [s.strip() for s in streams if s.strip()]
     if not ids:
-        raise StationError("a station needs at least one stream id")
+        raise StationError("station.no_streams")
     if len(ids) > MAX_STREAMS:
-        raise StationError(f"at most {MAX_STREAMS} streams per station")
+        raise StationError("station.too_many_streams", max=MAX_STREAMS)
     for s in ids:
         if not valid_stream_id(s):
-            raise StationError(f"stream id {s!r}: use [a-z0-9][a-z0-9_-]{{0,63}}")
+            raise StationError("station.stream_id", stream=s)
     if len(set(ids)) != len(ids):
-        raise StationError("a stream id is listed twice")
+        raise StationError("station.stream_twice")
     return _text("county", county), _text("name", name), kind, ids
 
 
@@ -107,7 +109,7 @@ class Stations:
         county, name, checked, ids = _validate(station_id, county, name, kind, streams)
         with self._write.begin() as session:
             if session.get(StationRow, station_id) is not None:
-                raise StationError(f"station {station_id!r} exists already")
+                raise StationError("station.exists", station=station_id)
             session.add(
                 StationRow(
                     id=station_id,
@@ -138,7 +140,7 @@ class Stations:
         with self._write.begin() as session:
             row = session.get(StationRow, station_id)
             if row is None:
-                raise StationError(f"no station {station_id!r}")
+                raise StationError("station.unknown", station=station_id)
             row.county, row.name, row.kind = county, name, checked
             session.execute(
                 delete(StationStreamRow).where(StationStreamRow.station_id == station_id)
@@ -160,7 +162,7 @@ class Stations:
         ).all()
         if taken:
             stream_id, owner = taken[0]
-            raise StationError(f"stream {stream_id!r} belongs to station {owner!r} already")
+            raise StationError("station.stream_taken", stream=stream_id, owner=owner)
         for position, stream_id in enumerate(ids):
             session.add(
                 StationStreamRow(stream_id=stream_id, station_id=station_id, position=position)

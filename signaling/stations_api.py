@@ -42,15 +42,15 @@ async def _body(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise StationError("the body must be a JSON object") from exc
+        raise StationError("station.body") from exc
     if not isinstance(body, dict):
-        raise StationError("the body must be a JSON object")
+        raise StationError("station.body")
     streams = body.get("streams")
     if not isinstance(streams, list) or not all(isinstance(s, str) for s in streams):
-        raise StationError("streams: a list of stream ids")
+        raise StationError("station.streams_list")
     for key in ("county", "name", "kind"):
         if not isinstance(body.get(key), str):
-            raise StationError(f"{key}: a string")
+            raise StationError("station.field_string", field=key)
     return body
 
 
@@ -81,7 +81,7 @@ async def add_station(request: web.Request) -> web.StreamResponse:
         body = await _body(request)
         station_id = body.get("id")
         if not isinstance(station_id, str):
-            raise StationError("id: a string")
+            raise StationError("station.field_string", field="id")
         fields = (station_id, body["county"], body["name"], body["kind"], body["streams"])
         store = request.app[STATIONS_KEY]
         station = await asyncio.to_thread(lambda: store.add(*fields, actor=actor))

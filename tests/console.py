@@ -67,13 +67,20 @@ class Console:
     async def post(self, path: str, **kwargs: Any) -> Answer:
         return await self.request("POST", path, **kwargs)
 
-    async def login(self, name: str, password: str = PASSWORD, next_path: str = "") -> Answer:
-        """Through the form: GET /login (its token), POST it; the CSRF token after."""
+    async def login(
+        self,
+        name: str,
+        password: str = PASSWORD,
+        next_path: str = "",
+        headers: dict[str, str] | None = None,
+    ) -> Answer:
+        """Through the form: GET /login (its token), POST it; the CSRF token after.
+        `headers` go with the POST (X-Forwarded-For behind a trusted proxy)."""
         page = await self.get("/login")
         found = _FIELD.search(page.text)
         assert found, page.text
         form = {"csrf": found.group(1), "name": name, "password": password, "next": next_path}
-        answer = await self.post("/login", data=form, csrf=False)
+        answer = await self.post("/login", data=form, csrf=False, headers=headers or {})
         if answer.status == 303:
             info = await self.get("/api/session")
             assert info.status == 200, info.text

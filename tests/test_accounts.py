@@ -17,7 +17,7 @@ from catalog import CatalogSettings, LoginSessionRow, UserRow
 from catalog.recordings import Catalog
 from signaling import AccountError, StationError, Stations, Users
 from signaling.login_sessions import LoginSessions
-from signaling.ratelimit import LoginLimiter
+from signaling.ratelimit import Attack, LoginLimiter
 from signaling.stations import STALE_AFTER
 from vdispatch.demo import ACCOUNTS_FILE, ensure_accounts, ensure_stations
 
@@ -158,23 +158,65 @@ def test_presence_follows_the_streams_and_goes_stale_without_heartbeats(
     assert not {s.id: s for s in stations.all(later)}["b"].online
 
 
-def test_the_rate_limiter_counts_failures_per_name_and_per_address() -> None:
+def test_the_limiter_throttles_the_guessing_pair_with_a_growing_wait() -> None:
     now = [1000.0]
-    limiter = LoginLimiter(per_user=5, per_address=8, window=300, clock=lambda: now[0])
-    for _ in range(5):
+    limiter = LoginLimiter(
+        per_pair=5, window=300, backoff=30, backoff_max=100, clock=lambda: now[0]
+    )
+    for _ in range(4):
         assert limiter.retry_after("10.0.0.1", "li") == 0
-        limiter.failed("10.0.0.1", "li")
-    assert limiter.retry_after("10.0.0.1", "li") == 300
-    assert limiter.retry_after("10.0.0.2", "LI ") == 300  # the name, from anywhere
+        assert limiter.failed("10.0.0.1", "li").wait == 0
+    assert limiter.failed("10.0.0.1", "li").wait == 30
+    assert limiter.retry_after("10.0.0.1", "LI ") == 30  # the same account, however typed
+    # The owner, elsewhere, is not throttled; nor is another account from the guesser.
+    assert limiter.retry_after("10.0.0.2", "li") == 0
     assert limiter.retry_after("10.0.0.1", "wang") == 0
-    for _ in range(3):
-        limiter.failed("10.0.0.1", "wang")
-    assert limiter.retry_after("10.0.0.1", "zhao") == 300  # the address: 8 failures
-    now[0] += 301
+    waits = []
+    for _ in range(4):
+        now[0] += limiter.retry_after("10.0.0.1", "li")
+        assert limiter.retry_after("10.0.0.1", "li") == 0
+        waits.append(limiter.failed("10.0.0.1", "li").wait)
+    assert waits == [60, 100, 100, 100]  # doubling, capped
+    # Forgotten once the window has passed after the longest wait; a success clears it.
+    now[0] += 100 + 300
     assert limiter.retry_after("10.0.0.1", "li") == 0
-    limiter.failed("10.0.0.1", "li")
+    assert limiter.failed("10.0.0.1", "li").wait == 0
     limiter.succeeded("10.0.0.1", "li")
+    for _ in range(4):
+        limiter.failed("10.0.0.1", "li")
     assert limiter.retry_after("10.0.0.1", "li") == 0
+
+
+def test_a_spraying_address_may_fail_once_per_account_but_a_right_password_gets_through() -> None:
+    now = [1000.0]
+    limiter = LoginLimiter(per_pair=5, per_address=8, window=300, clock=lambda: now[0])
+    for name in ("a", "b", "c", "d"):
+        for _ in range(2):
+            limiter.failed("10.0.0.9", name)
+    assert limiter.spraying("10.0.0.9") and not limiter.spraying("10.0.0.8")
+    # Accounts it has not failed on are still checked (retry_after 0): a colleague behind
+    # the same NAT with the right password gets in. One failure, and that pair waits.
+    assert limiter.retry_after("10.0.0.9", "zhao") == 0
+    verdict = limiter.failed("10.0.0.9", "zhao")
+    assert verdict.spraying and verdict.wait == 30
+    assert limiter.retry_after("10.0.0.9", "a") > 0  # failed twice: now past the limit of 1
+    now[0] += 301
+    assert not limiter.spraying("10.0.0.9")
+
+
+def test_an_account_failing_from_many_addresses_raises_one_alarm_per_window() -> None:
+    now = [1000.0]
+    limiter = LoginLimiter(attack=6, window=300, clock=lambda: now[0])
+    verdicts = [limiter.failed(f"10.0.1.{i % 3}", "auditor") for i in range(12)]
+    alarms = [v.attack for v in verdicts if v.attack is not None]
+    assert alarms == [Attack(failures=6, addresses=3, window=300)]
+    assert verdicts[5].attack is not None
+    assert limiter.retry_after("10.0.2.1", "auditor") == 0  # the owner, from a clean address
+    now[0] += 301
+    assert limiter.failed("10.0.1.1", "auditor").attack is None  # one failure in the window
+    for _ in range(5):
+        last = limiter.failed("10.0.1.2", "auditor")
+    assert last.attack is not None
 
 
 def test_user_and_station_commands(tmp_path: Path) -> None:

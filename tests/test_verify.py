@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from recorder import Manifest
-from recorder.verify import verify_recording
+from recorder import Manifest, continuity
+from recorder.verify import VerifyResult, verify_recording
 
 from .recordings import make_recording
 
@@ -151,9 +151,29 @@ async def test_the_export_checks_out_with_sha256sum_and_openssl_alone(
     )
     assert "Signature Verified Successfully" in ossl.stdout, ossl.stdout + ossl.stderr
     readme = (unpacked / "README.txt").read_text()
+    assert readme.startswith("证据包：录像") and "Evidence package: recording" in readme  # noqa: RUF001
     one_liner = next(
         line.strip() for line in readme.splitlines() if line.strip().startswith("python3 -c")
     )
     chain = subprocess.run(["bash", "-c", one_liner], cwd=unpacked, capture_output=True, text=True)
     assert chain.returncode == 0 and "BROKEN" not in chain.stdout, chain.stdout + chain.stderr
     assert chain.stdout.count("OK") == len(_segments(recording))
+
+
+def test_every_continuity_reason_reads_back_as_its_code_and_values() -> None:
+    values = {"packets": 17, "error": "[Errno 28] No space left on device: 'x'"}
+    for code, text in continuity.REASONS.items():
+        needed = {k: v for k, v in values.items() if "{" + k + "}" in text}
+        written = continuity.reason(code, **needed)
+        assert continuity.parse(written) == (code, {k: str(v) for k, v in needed.items()})
+    assert continuity.parse("something an older node wrote") is None
+
+
+def test_a_problem_is_a_code_with_values_and_reads_as_english() -> None:
+    result = VerifyResult("r1")
+    result.add("segment-missing", file="seg-000003.webm", n=3)
+    assert not result.ok and result.issues[0].as_json() == {
+        "code": "segment-missing",
+        "params": {"file": "seg-000003.webm", "n": 3},
+    }
+    assert result.summary() == "r1: FAILED: segment seg-000003.webm (#3) is missing: deleted"

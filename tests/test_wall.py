@@ -116,6 +116,7 @@ async def _leave(page: Page, node: Node) -> None:
 async def test_focus_page_is_for_commanders_and_observers(node: Node) -> None:
     for role in ("commander", "observer", "auditor", "admin"):
         await add_user(node.app, role, role)
+    await add_station(node.app, "county-a-court", ["cam1"])  # registered, not on air
     for role, status in (("commander", 200), ("observer", 200), ("auditor", 403), ("admin", 403)):
         async with logged_in(node.url, role) as c:
             answer = await c.get("/streams/cam1")
@@ -124,11 +125,18 @@ async def test_focus_page_is_for_commanders_and_observers(node: Node) -> None:
                 assert 'data-stream="cam1"' in answer.text and "返回集中显示" in answer.text
                 assert "script-src" not in answer.text  # scripts are files, CSP 'self'
     async with logged_in(node.url, "commander") as c:
-        assert (await c.get("/streams/Bad..Id")).status == 400
+        bad = await c.get("/streams/Bad..Id")
+        assert bad.status == 400 and "视频流编号无效" in bad.text and 'id="error"' in bad.text
+        # Neither on air nor registered: a 404 page, in the page's language.
+        missing = await c.get("/streams/nobody-here")
+        assert missing.status == 404 and "没有视频流 nobody-here" in missing.text
+        assert "not on air" not in missing.text
         wall = await c.get("/")
         assert "工作站目录" in wall.text and 'data-layout="16"' in wall.text
         english = await c.get("/?lang=en")
         assert "Stations" in english.text and "Keys 1 4 9 0" in english.text
+        english = await c.get("/streams/nobody-here?lang=en")
+        assert english.status == 404 and "No stream nobody-here" in english.text
 
 
 async def test_streams_say_whether_they_are_recorded_and_counties_are_counted(

@@ -54,9 +54,7 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
     app[TOKENS_KEY] = TokenIssuer(settings.token_secret())
     app[BUS_KEY] = InProcessBus()
     auth = app[AUTH_SETTINGS_KEY] = settings.auth()
-    app[LOGIN_LIMITER_KEY] = LoginLimiter(
-        auth.login_failures_per_user, auth.login_failures_per_address, auth.login_window
-    )
+    app[LOGIN_LIMITER_KEY] = LoginLimiter.from_settings(auth)
     signaling.add_routes(app)  # event sockets close on_shutdown, before any cleanup below
     command_console.add_routes(app, demo=demo)
 

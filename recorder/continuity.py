@@ -1,0 +1,55 @@
+"""Why a span is missing from a recording: the `reason` of a manifest's continuity entry.
+
+The manifest keeps the reason as English text (it is signed evidence, read without
+vdispatch). Each text is declared once here, by code: `reason(code, **values)` writes
+one, `parse(text)` gives the code and values back, so a console can show the reason in
+its own language. A text that matches no code (an older manifest) is shown as it is.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+REASONS: dict[str, str] = {
+    "publisher-reconnected": "publisher reconnected",
+    "first-keyframe": "waiting for the first keyframe",
+    "publisher-disconnected": "publisher disconnected",
+    "recording-closed": "recording closed",
+    "video-packets-lost": "{packets} video packets lost and not repaired by NACK",
+    "audio-packets-lost": "{packets} audio packets lost and not repaired by NACK",
+    "write-failed": "segment not written: {error}",
+    "lost-on-crash": "node stopped while this span was being written; not recoverable",
+    "node-crash": "recording interrupted by a node crash",
+    # Why a recording closed (the manifest's end_reason).
+    "node-stopped": "node stopped",
+    "publisher-lost": "publisher lost",
+    "codecs-changed": "codecs changed",
+    "node-crashed": "node crashed",
+}
+_FIELD = re.compile(r"\{(\w+)\}")
+
+
+def reason(code: str, **values: object) -> str:
+    return REASONS[code].format(**values)
+
+
+@cache
+def _patterns() -> list[tuple[str, re.Pattern[str]]]:
+    out = []
+    for code, text in REASONS.items():
+        parts = _FIELD.split(text)  # literal, field, literal, field, …
+        pattern = "".join(
+            re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" for i, p in enumerate(parts)
+        )
+        out.append((code, re.compile(pattern + r"\Z", re.DOTALL)))
+    return out
+
+
+def parse(text: str) -> tuple[str, dict[str, str]] | None:
+    """(code, values) of a reason written by `reason`; None for any other text."""
+    for code, pattern in _patterns():
+        found = pattern.match(text)
+        if found:
+            return code, found.groupdict()
+    return None
