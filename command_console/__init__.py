@@ -22,7 +22,7 @@ from aiohttp import web
 
 from signaling import FORBIDDEN_PAGE_KEY
 
-from . import admin_stations, admin_users, archive, audit_page, focus, login, pages
+from . import admin_stations, admin_users, archive, audit_page, focus, login, pages, sessions
 from .render import DEMO_KEY, forbidden
 
 _HERE = Path(__file__).parent
@@ -38,4 +38,5 @@ def add_routes(app: web.Application, demo: bool = False) -> None:
     audit_page.add_routes(app)
     admin_stations.add_routes(app)
     admin_users.add_routes(app)
+    sessions.add_routes(app)
     app.router.add_static("/static/", _HERE / "static", append_version=True)

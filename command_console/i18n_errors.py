@@ -17,6 +17,7 @@ REFUSALS_ZH: dict[str, str] = {
     "account.password_short": "密码至少 {min} 个字符",
     "account.password_long": "密码最多 {max} 个字符",
     "account.display_name": "姓名：1 至 128 个字符",
+    "account.county": "县区：1 至 128 个可打印字符",
     "account.exists": "用户 {name!r} 已存在",
     "account.unknown": "没有用户 {name!r}",
     "account.disable_self": "不能停用自己的账户",

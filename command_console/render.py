@@ -72,13 +72,21 @@ SECURITY_HEADERS = {
 # handler requires (tests/test_policy.py checks), so a role sees the links it may follow.
 NAV: tuple[tuple[str, str, Permission], ...] = (
     ("/", "nav.wall", Permission.LIVE_VIEW),
+    ("/sessions", "nav.sessions", Permission.SESSIONS_JOIN),
     ("/archive", "nav.archive", Permission.ARCHIVE_READ),
     ("/audit", "nav.audit", Permission.AUDIT_READ),
     ("/admin/stations", "nav.stations", Permission.STATIONS_MANAGE),
     ("/admin/users", "nav.users", Permission.USERS_MANAGE),
 )
 # Where a role lands after logging in: the first of these sections it may open.
-LANDING: tuple[str, ...] = ("/", "/archive", "/admin/stations", "/audit", "/admin/users")
+LANDING: tuple[str, ...] = (
+    "/",
+    "/sessions",
+    "/archive",
+    "/admin/stations",
+    "/audit",
+    "/admin/users",
+)
 _NEEDS = {href: permission for href, _, permission in NAV}
 
 

@@ -20,7 +20,11 @@ from .auth import (
     set_session_cookie,
 )
 from .errors import REFUSALS, Forbidden, Refused, RoleForbidden, SignalingError, Unauthorized
+from .hearing import KINDS as SESSION_KINDS
+from .hearing import STATES as SESSION_STATES
+from .hearing import Hearing
 from .hearings import Hearings
+from .hearings_api import may_see as may_see_session
 from .keys import (
     ARCHIVE_KEY,
     AUTH_SETTINGS_KEY,
@@ -71,6 +75,8 @@ __all__ = [
     "RECORDER_KEY",
     "REFUSALS",
     "ROLES",
+    "SESSION_KINDS",
+    "SESSION_STATES",
     "STATIONS_KEY",
     "TOKENS_KEY",
     "TOKEN_ROLES",
@@ -79,6 +85,7 @@ __all__ = [
     "AuthSettings",
     "Forbidden",
     "Grant",
+    "Hearing",
     "Hearings",
     "LoginLimiter",
     "LoginSessions",
@@ -106,6 +113,7 @@ __all__ = [
     "is_secure",
     "log_in",
     "log_out",
+    "may_see_session",
     "parse_ttl",
     "per_stream",
     "require",

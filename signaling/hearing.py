@@ -25,6 +25,7 @@ Part = Literal["director", "prosecutor", "observer", "clerk"]
 # Parts a creator may give others (the creator is the director).
 INVITED_PARTS: tuple[Part, ...] = ("prosecutor", "observer", "clerk")
 State = Literal["scheduled", "live", "ended", "sealed"]
+STATES: tuple[State, ...] = ("scheduled", "live", "ended", "sealed")
 # (from, to) -> the action that makes it; anything else is a 409.
 TRANSITIONS: dict[tuple[State, State], str] = {
     ("scheduled", "live"): "start",

@@ -76,14 +76,18 @@ def test_every_permission_is_held_by_some_role_or_token() -> None:
 
 
 def test_the_table_says_what_docs_architecture_says() -> None:
-    commander, observer, auditor, admin = Role
+    commander, observer, auditor, admin = Role.COMMANDER, Role.OBSERVER, Role.AUDITOR, Role.ADMIN
+    prosecutor, clerk, receptionist = Role.PROSECUTOR, Role.CLERK, Role.RECEPTIONIST
     assert roles_with(P.LIVE_VIEW) == (commander, observer)
     assert roles_with(P.STREAM_SUBSCRIBE) == (commander, observer)
     assert roles_with(P.STREAM_PUBLISH) == ()  # station tokens only
     assert roles_with(P.ARCHIVE_READ) == (auditor,)
     assert roles_with(P.RECORDING_EXPORT) == (auditor,)
     assert roles_with(P.AUDIT_READ) == (auditor, admin)
-    assert roles_with(P.STATIONS_READ) == tuple(Role)
+    assert roles_with(P.STATIONS_READ) == (commander, observer, auditor, admin)
+    assert roles_with(P.SESSIONS_CREATE) == (commander, prosecutor)
+    assert roles_with(P.SESSIONS_READ_ALL) == (commander,)
+    assert roles_with(P.SESSIONS_JOIN) == (commander, observer, prosecutor, clerk, receptionist)
     assert roles_with(P.STATIONS_MANAGE) == roles_with(P.USERS_MANAGE) == (admin,)
     assert token_roles_with(P.STREAM_PUBLISH) == (TokenRole.STATION,)
     assert token_roles_with(P.STREAM_SUBSCRIBE) == (TokenRole.VIEWER,)
@@ -93,8 +97,10 @@ def test_the_table_says_what_docs_architecture_says() -> None:
 
 def test_the_event_socket_forwards_the_topics_each_role_may_see() -> None:
     assert set(TOPICS) == {p for p in Permission if p.startswith("events.")}
-    assert topics(Role.COMMANDER) == ("stream.", "station.", "recording.")
-    assert topics(Role.OBSERVER) == ("stream.", "station.")
+    sessions = ("session.", "direction.", "comment.")  # each event checked for its audience
+    assert topics(Role.COMMANDER) == ("stream.", "station.", "recording.", *sessions)
+    assert topics(Role.OBSERVER) == ("stream.", "station.", *sessions)
+    assert topics(Role.PROSECUTOR) == topics(Role.CLERK) == sessions
     assert topics(Role.AUDITOR) == ("station.", "recording.")  # never stream.*
     assert topics(Role.ADMIN) == ("stream.", "station.")
 
@@ -135,6 +141,9 @@ def test_home_pages_and_the_nav_bar_follow_the_table() -> None:
         Role.OBSERVER: "/",
         Role.AUDITOR: "/archive",
         Role.ADMIN: "/admin/stations",
+        Role.PROSECUTOR: "/sessions",
+        Role.CLERK: "/sessions",
+        Role.RECEPTIONIST: "/sessions",
     }
     assert [href for href, _ in nav(Role.AUDITOR)] == ["/archive", "/audit"]
     assert [href for href, _ in nav(Role.ADMIN)] == ["/audit", "/admin/stations", "/admin/users"]
@@ -158,7 +167,7 @@ def test_templates_show_links_by_permission(role: Role, links: list[str]) -> Non
 def test_a_new_row_in_the_table_is_all_guards_nav_and_topics_need(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    clerk = cast(Role, "clerk")  # as the hearing workflows will add it
+    clerk = cast(Role, "archivist")  # a role the table does not have yet
     table = cast(dict[Role, frozenset[Permission]], GRANTS)
     monkeypatch.setitem(table, clerk, frozenset({P.ARCHIVE_READ, P.EVENTS_RECORDING}))
     assert allows(clerk, P.ARCHIVE_READ) and not allows(clerk, P.RECORDING_EXPORT)
