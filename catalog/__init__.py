@@ -13,6 +13,7 @@ from . import audit
 from .accounts_schema import LoginSessionRow, PresenceRow, StationRow, StationStreamRow, UserRow
 from .archive import CONTENT_TYPES, Archive
 from .db import display_url, writer
+from .dispatch_schema import LayoutRow, QuickPhraseRow, ScreenRow
 from .hearings_schema import (
     CommentRow,
     DirectionRow,
@@ -40,9 +41,12 @@ __all__ = [
     "HearingParticipantRow",
     "HearingRow",
     "HearingStreamRow",
+    "LayoutRow",
     "LoginSessionRow",
     "PresenceRow",
+    "QuickPhraseRow",
     "RebuildReport",
+    "ScreenRow",
     "SegmentFile",
     "Span",
     "StationRow",

@@ -36,7 +36,9 @@ HEARING_TABLES = {
     "hearing_directions",
     "hearing_comments",
 }
-HEAD = "0003"
+# Revision 0004: video dispatch and quick phrases.
+DISPATCH_TABLES = {"dispatch_screens", "dispatch_layouts", "quick_phrases"}
+HEAD = "0004"
 
 
 def _catalog(data_dir: Path, url: str | None = None, days: int = 3650) -> Catalog:
@@ -53,7 +55,7 @@ def test_alembic_upgrades_an_empty_database(database_url: str, tmp_path: Path) -
         assert current_revision(catalog.engine) == HEAD
         assert (
             set(inspect(catalog.engine).get_table_names())
-            >= TABLES | CONSOLE_TABLES | HEARING_TABLES
+            >= TABLES | CONSOLE_TABLES | HEARING_TABLES | DISPATCH_TABLES
         )
         catalog.migrate()  # idempotent
         assert current_revision(catalog.engine) == HEAD

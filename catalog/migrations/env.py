@@ -11,7 +11,11 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from catalog import accounts_schema, hearings_schema  # noqa: F401  (their tables join Base.metadata)
+from catalog import (  # noqa: F401  (their tables join Base.metadata)
+    accounts_schema,
+    dispatch_schema,
+    hearings_schema,
+)
 from catalog.db import create_catalog_engine, normalize_url
 from catalog.schema import Base
 
