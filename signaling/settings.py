@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import timedelta
 
+from pydantic import BaseModel, ConfigDict, Field
 
-@dataclass(frozen=True)
-class AuthSettings:
-    # A console session ends after this long without a request, and at the latest
-    # `session_lifetime` after login.
-    session_idle: timedelta = timedelta(hours=2)
-    session_lifetime: timedelta = timedelta(hours=12)
-    # Failed logins allowed per user name and per client address within the window.
-    login_failures_per_user: int = 5
-    login_failures_per_address: int = 20
-    login_window: float = 300.0
+
+class AuthSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # A console login ends after this many minutes without a request (an open page counts) ...
+    session_idle_minutes: float = Field(default=120.0, gt=0)
+    # ... and at the latest this many hours after logging in.
+    session_max_hours: float = Field(default=12.0, gt=0)
+    # Failed logins allowed per user name within the window.
+    login_failures_per_user: int = Field(default=5, ge=1)
+    # Failed logins allowed per client address within the window.
+    login_failures_per_address: int = Field(default=20, ge=1)
+    # The login rate-limit window (seconds).
+    login_window: float = Field(default=300.0, gt=0)
     # Reverse proxies whose X-Forwarded-For names the client (empty: none trusted).
-    trusted_proxies: list[str] = field(default_factory=list)
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @property
+    def session_idle(self) -> timedelta:
+        return timedelta(minutes=self.session_idle_minutes)
+
+    @property
+    def session_lifetime(self) -> timedelta:
+        return timedelta(hours=self.session_max_hours)
