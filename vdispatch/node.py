@@ -47,6 +47,10 @@ SESSION_PURGE_EVERY = 600.0
 
 
 def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
+    if settings.redis_url:
+        logger.warning(
+            "REDIS_URL is set but clustering is not implemented yet: running as a single node"
+        )
     app = web.Application(client_max_size=1024 * 1024, middlewares=[auth_middleware])
     app[NODE_KEY] = settings.node
     app[TOKENS_KEY] = TokenIssuer(settings.token_secret())
