@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, Field
 
-@dataclass(frozen=True)
-class CatalogSettings:
+
+class CatalogSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Where the SQLite catalog and legal holds live; set by the composition root.
     data_dir: Path
     # SQLAlchemy URL; None = SQLite at DATA_DIR/catalog.sqlite3.
     database_url: str | None = None
     # A recording may be deleted by the retention job this many days after it started.
-    retention_days: int = 3650
+    retention_days: int = Field(default=3650, ge=1, le=365000)
 
     @property
     def url(self) -> str:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from pydantic import BaseModel, ConfigDict, Field
 
 
-@dataclass(frozen=True)
-class MediaSettings:
+class MediaSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
     # STUN/TURN URLs; empty: no lookup of outside hosts.
-    ice_servers: list[str] = field(default_factory=list)
+    ice_servers: list[str] = Field(default_factory=list)
     # Host addresses to gather and advertise; empty: every non-loopback interface.
-    ice_addresses: list[str] = field(default_factory=list)
-    # Kernel socket buffers for media sockets; keyframe bursts need room.
-    udp_receive_buffer: int = 8 * 1024 * 1024
-    udp_send_buffer: int = 4 * 1024 * 1024
-    # A peer that has not connected by then is closed.
-    connect_timeout: float = 30.0
+    ice_addresses: list[str] = Field(default_factory=list)
+    # Kernel socket buffer for received media (bytes); keyframe bursts need room.
+    udp_receive_buffer: int = Field(default=8 * 1024 * 1024, ge=65536)
+    # Kernel socket buffer for sent media (bytes).
+    udp_send_buffer: int = Field(default=4 * 1024 * 1024, ge=65536)
+    # A peer that has not connected within this many seconds is closed.
+    connect_timeout: float = Field(default=30.0, gt=0)

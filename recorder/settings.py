@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, Field
 
-@dataclass(frozen=True)
-class RecorderSettings:
+
+class RecorderSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Where recordings and the node key live; set by the composition root, not a default here.
     data_dir: Path
-    segment_seconds: float = 10.0
+    # A segment is closed, hashed and chained every this many seconds.
+    segment_seconds: float = Field(default=10.0, gt=0, le=3600)
+    # Record every published stream.
     enabled: bool = True
     # A publisher back within this many seconds continues the same recording.
-    reconnect_grace: float = 30.0
+    reconnect_grace: float = Field(default=30.0, ge=0)
     # Frames queued for the writer thread before we drop and log a gap.
-    max_pending_frames: int = 600
+    max_pending_frames: int = Field(default=600, ge=1)
     # Free space below which a new segment is not started (bytes).
-    min_free_bytes: int = 8 * 1024 * 1024
+    min_free_bytes: int = Field(default=8 * 1024 * 1024, ge=0)
 
     @property
     def recordings_dir(self) -> Path:

@@ -27,7 +27,7 @@ from .console import PASSWORD
 
 @pytest.fixture
 def catalog(tmp_path: Path) -> Iterator[Catalog]:
-    opened = Catalog.open(CatalogSettings(tmp_path / "var"))
+    opened = Catalog.open(CatalogSettings(data_dir=tmp_path / "var"))
     try:
         yield opened
     finally:
@@ -63,7 +63,7 @@ def test_the_console_tables_on_sqlite(catalog: Catalog) -> None:
 
 
 def test_the_console_tables_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
-    opened = Catalog.open(CatalogSettings(tmp_path / "var", postgres_url))
+    opened = Catalog.open(CatalogSettings(data_dir=tmp_path / "var", database_url=postgres_url))
     try:
         _all_the_new_tables(opened)
     finally:
@@ -277,7 +277,7 @@ def test_user_and_station_commands(tmp_path: Path) -> None:
         "cam-a",
     )
     assert bad.returncode == 2 and "belongs to station" in bad.stderr
-    catalog = Catalog.open(CatalogSettings(data))
+    catalog = Catalog.open(CatalogSettings(data_dir=data))
     try:
         user = Users(catalog.engine).authenticate("zhang.san", PASSWORD)
         assert user == (None, "account disabled")

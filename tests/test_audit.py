@@ -22,7 +22,7 @@ from .catalogs import cli, copy_recording
 
 @pytest.fixture
 def catalog(database_url: str, tmp_path: Path) -> Catalog:
-    opened = Catalog.open(CatalogSettings(tmp_path / "var", database_url))
+    opened = Catalog.open(CatalogSettings(data_dir=tmp_path / "var", database_url=database_url))
     for n in range(1, 6):
         opened.audit(f"token:t{n} (Ann)", "segment.view", f"rec-{n}/segments/1", {"range": None})
     return opened

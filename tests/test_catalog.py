@@ -48,7 +48,7 @@ def _catalog(data_dir: Path, url: str | None = None, days: int = 3650) -> Catalo
 def test_alembic_upgrades_an_empty_database(database_url: str, tmp_path: Path) -> None:
     from alembic import command
 
-    catalog = Catalog(CatalogSettings(tmp_path / "var", database_url))
+    catalog = Catalog(CatalogSettings(data_dir=tmp_path / "var", database_url=database_url))
     try:
         assert current_revision(catalog.engine) is None
         catalog.migrate()

@@ -19,7 +19,7 @@ OLD = timedelta(days=40)
 
 
 def _catalog(data: Path, url: str | None = None) -> Catalog:
-    return Catalog.open(CatalogSettings(data, url, retention_days=30))
+    return Catalog.open(CatalogSettings(data_dir=data, database_url=url, retention_days=30))
 
 
 def test_retention_deletes_the_expired_keeps_the_held_and_logs_both(

@@ -27,7 +27,7 @@ def cli_actor() -> str:
 @contextmanager
 def open_catalog(settings: Settings, command: str) -> Iterator[Catalog]:
     try:
-        catalog = Catalog.open(settings.catalog())
+        catalog = Catalog.open(settings.catalog)
     except Exception as exc:
         raise CatalogUnavailable(f"vdispatch {command}: catalog unavailable: {exc}") from exc
     try:
@@ -41,7 +41,7 @@ class CatalogUnavailable(Exception):
 
 
 def rebuild(settings: Settings, prune: bool) -> int:
-    recordings_dir = settings.recorder().recordings_dir
+    recordings_dir = settings.recorder.recordings_dir
     try:
         with open_catalog(settings, "catalog rebuild") as catalog:
             report = catalog.rebuild(recordings_dir, actor=cli_actor(), prune=prune)
@@ -91,7 +91,7 @@ def retention(settings: Settings, dry_run: bool) -> int:
     errors = sum(d.action == "error" for d in decisions)
     verb = "would delete" if dry_run else "deleted"
     print(
-        f"retention ({settings.retention_days} days): {verb} {deleted}, kept {kept}"
+        f"retention ({settings.catalog.retention_days} days): {verb} {deleted}, kept {kept}"
         + (f", skipped {skipped} (files not on this node)" if skipped else "")
         + (f", {errors} failed" if errors else "")
         + (" (dry run: nothing changed)" if dry_run else "")
@@ -101,7 +101,7 @@ def retention(settings: Settings, dry_run: bool) -> int:
 
 def hold(settings: Settings, recording_id: str, held: bool, reason: str) -> int:
     word = "hold" if held else "release"
-    directory = settings.recorder().recordings_dir / recording_id
+    directory = settings.recorder.recordings_dir / recording_id
     try:
         with open_catalog(settings, f"recording {word}") as catalog:
             if "/" in recording_id or recording_id.startswith("."):

@@ -216,9 +216,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "demo":
         from .demo import run_demo
 
-        if not settings.ice_addresses:
+        if not settings.media.ice_addresses:
             # Single-machine demo: also gather loopback so a local browser always connects.
-            settings = settings.model_copy(update={"ice_addresses": _local_addresses()})
+            media = settings.media.model_copy(update={"ice_addresses": _local_addresses()})
+            settings = settings.model_copy(update={"media": media})
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(run_demo(settings, args.stations))
         return 0
@@ -227,14 +228,14 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         from media_gateway import set_host_addresses
 
         # The agent's aiortc peer gathers these (the one aioice patch, the gateway's).
-        set_host_addresses(list(settings.ice_addresses) or None)
+        set_host_addresses(list(settings.media.ice_addresses) or None)
         config = AgentConfig(
             gateways=args.gateway,
             stream_id=args.stream,
             token=args.token,
             source=args.source,
             station_name=args.name,
-            ice_servers=list(settings.ice_servers),
+            ice_servers=list(settings.media.ice_servers),
         )
         try:
             with contextlib.suppress(KeyboardInterrupt):

@@ -99,11 +99,11 @@ async def run_demo(settings: Settings, stations: int) -> None:
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
-    url = settings.node().public_url
+    url = settings.node.public_url
     accounts = await asyncio.to_thread(ensure_accounts, app[USERS_KEY], settings.data_dir)
     await asyncio.to_thread(ensure_stations, app[STATIONS_KEY], stations)
     # The simulated stations run in this process; their ICE agent must reach the node.
-    set_host_addresses(list(settings.ice_addresses) or None)
+    set_host_addresses(list(settings.media.ice_addresses) or None)
     agents = []
     tasks = []
     for i in range(stations):

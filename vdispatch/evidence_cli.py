@@ -17,14 +17,14 @@ def resolve_recording(settings: Settings, target: str) -> Path:
     path = Path(target)
     if path.is_dir():
         return path
-    candidate = settings.recorder().recordings_dir / target
+    candidate = settings.recorder.recordings_dir / target
     if candidate.is_dir():
         return candidate
     raise FileNotFoundError(f"no recording {target!r} (neither a directory nor a recording id)")
 
 
 def trusted_keys(settings: Settings) -> list[bytes] | None:
-    key_path = settings.recorder().key_path
+    key_path = settings.recorder.key_path
     if not key_path.exists():
         return None
     return [NodeKey.load_or_create(key_path).public_pem]

@@ -49,20 +49,24 @@ SESSION_PURGE_EVERY = 600.0
 
 
 def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
+    if settings.redis_url:
+        logger.warning(
+            "REDIS_URL is set but clustering is not implemented yet: running as a single node"
+        )
     app = web.Application(client_max_size=1024 * 1024, middlewares=[auth_middleware])
-    app[NODE_KEY] = settings.node()
+    app[NODE_KEY] = settings.node
     app[TOKENS_KEY] = TokenIssuer(settings.token_secret())
     app[BUS_KEY] = InProcessBus()
-    auth = app[AUTH_SETTINGS_KEY] = settings.auth()
+    auth = app[AUTH_SETTINGS_KEY] = settings.auth
     app[LOGIN_LIMITER_KEY] = LoginLimiter.from_settings(auth)
     signaling.add_routes(app)  # event sockets close on_shutdown, before any cleanup below
     command_console.add_routes(app, demo=demo)
 
     async def catalog(app: web.Application) -> AsyncIterator[None]:
         # Connecting and migrating block: a thread, never the event loop.
-        opened = await asyncio.to_thread(Catalog.open, settings.catalog())
+        opened = await asyncio.to_thread(Catalog.open, settings.catalog)
         logger.info("catalog: %s", opened.display_url)
-        key_path = settings.recorder().key_path
+        key_path = settings.recorder.key_path
         key = await asyncio.to_thread(NodeKey.load_or_create, key_path)
         app[ARCHIVE_KEY] = Archive(opened, [key.public_pem])
         # Accounts, sessions and stations share the catalog's database (and engine).
@@ -80,13 +84,13 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
         await asyncio.to_thread(opened.dispose)
 
     async def media_gateway(app: web.Application) -> AsyncIterator[None]:
-        gateway = MediaGateway(settings.media())
+        gateway = MediaGateway(settings.media)
         catalog = app[ARCHIVE_KEY].catalog
         node_id = app[NODE_KEY].node_id
         bridge = CatalogBridge(catalog, app[BUS_KEY], node_id)
         recorder = None
-        if settings.record:
-            recorder = Recorder(settings.recorder(), node_id, listener=bridge)
+        if settings.recorder.enabled:
+            recorder = Recorder(settings.recorder, node_id, listener=bridge)
             await recorder.recover()
             app[RECORDER_KEY] = recorder
             gateway.add_listener(RecordingBridge(recorder))
@@ -94,7 +98,7 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
         gateway.add_listener(presence)
         app[PRESENCE_KEY] = presence
         # Manifests the catalog does not know yet (or knew as still open): catalog them.
-        added = await asyncio.to_thread(catalog.sync, settings.recorder().recordings_dir)
+        added = await asyncio.to_thread(catalog.sync, settings.recorder.recordings_dir)
         if added:
             logger.info("catalog: %d recordings added or brought up to date", len(added))
         app[GATEWAY_KEY] = gateway
