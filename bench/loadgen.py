@@ -337,15 +337,15 @@ class CheapViewer:
     def hook_receivers(self) -> None:
         for t in self.pc.getTransceivers():
             self.stats[t.kind] = stats = KindStats()
-            t.receiver._handle_rtp_packet = self._handler(t.receiver, stats, t.kind == "video")
+            t.receiver._handle_rtp_packet = self._handler(t.receiver, stats)
 
     def _handler(
-        self, receiver: Any, stats: KindStats, video: bool
+        self, receiver: Any, stats: KindStats
     ) -> Callable[[RtpPacket, int], Awaitable[None]]:
         streams: dict[int, StreamStatistics] = receiver._RTCRtpReceiver__remote_streams
         codecs: dict[int, Any] = receiver._RTCRtpReceiver__codecs
         stamps = self.stamps
-        sent = self.sent if video else None
+        sent = self.sent  # video and audio: payloads are matched per packet
 
         async def handle(packet: RtpPacket, arrival_time_ms: int) -> None:
             st = streams.get(packet.ssrc)
@@ -536,8 +536,11 @@ class LoadGen:
         latency: list[float] = []
         latency_at: list[float] = []
         latency_key: list[bool] = []
+        audio_latency: list[float] = []
         for pub_index, v in self.viewers:
             entry: dict[str, Any] = {"publisher": pub_index}
+            if "audio" in v.stats:
+                audio_latency += v.stats["audio"].latency
             for kind, s in v.stats.items():
                 entry[kind] = s.window()
             per_viewer.append(entry)
@@ -555,11 +558,13 @@ class LoadGen:
                 "latency_delta": _percentiles(_where(v.latency, v.latency_key, False)),
                 "audio": s["audio"].window() if "audio" in s else None,
                 "latency": _percentiles(s["video"].latency),
+                "latency_audio": _percentiles(s["audio"].latency) if "audio" in s else None,
             }
         return {
             "elapsed": elapsed,
             "viewers": per_viewer,
             "latency": _percentiles(latency),
+            "latency_audio": _percentiles(audio_latency),
             "latency_keyframe": _percentiles(_where(latency, latency_key, True)),
             "latency_delta": _percentiles(_where(latency, latency_key, False)),
             "latency_first_viewer": _percentiles(
