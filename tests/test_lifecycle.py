@@ -31,14 +31,17 @@ def _open_fds() -> int:
 
 
 def _still_open(node: Node) -> list[str]:
-    """What of the node's is still open: streams, routers, recordings (which close after
-    the node's reconnect grace, 0.2 s in tests)."""
+    """What of the node's is still open or in use: streams, routers, recordings (which
+    close after the node's reconnect grace, 0.2 s in tests), catalog connections."""
     recorder = node.app[RECORDER_KEY]
     busy = [f"stream {s.stream_id}" for s in node.gateway.streams()]
     busy += [f"router {name}" for name in node.gateway._routers]
     busy += [f"recording of {name}" for name in recorder.active]
     busy += [f"grace of {name}" for name in recorder._grace]
     busy += [f"{len(recorder._closing)} recordings closing"] if recorder._closing else []
+    # the catalog bridge and presence store in threads, a moment after the event
+    in_use = node.app[ARCHIVE_KEY].catalog.engine.pool.checkedout()  # type: ignore[attr-defined]
+    busy += [f"{in_use} catalog connections in use"] if in_use else []
     return busy
 
 
@@ -74,7 +77,6 @@ async def test_twenty_connect_disconnect_cycles_leak_no_task_thread_or_socket(no
         what=f"(tasks, threads, descriptors) back to {baseline}",
         timeout=5,
     )
-    assert node.app[ARCHIVE_KEY].catalog.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
 
 
 async def test_deleting_the_publisher_ends_its_viewers(node: Node) -> None:
