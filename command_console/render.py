@@ -45,7 +45,10 @@ TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(_HERE / "templates"),
     autoescape=jinja2.select_autoescape(["html"]),
     undefined=jinja2.StrictUndefined,
+    auto_reload=False,  # no stat of the template files at every render, on the event loop
 )
+for _name in TEMPLATES.list_templates():  # read and compiled at import, never on the loop
+    TEMPLATES.get_template(_name)
 DEMO_KEY = web.AppKey("console_demo", bool)
 
 

@@ -97,8 +97,7 @@ class Recorder:
         session: str | None,
     ) -> Recording:
         rid = new_recording_id(stream_id)
-        directory = self.settings.recordings_dir / rid
-        directory.mkdir(parents=True)
+        directory = self.settings.recordings_dir / rid  # made by the writer thread
         manifest = mf.Manifest(
             recording_id=rid,
             stream=stream_id,

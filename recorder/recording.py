@@ -90,7 +90,7 @@ class Recording(RecordingWriter):
         # writer-side state
         self._segs: dict[int, SegmentFile] = {}
         self._w_open_gap: mf.ContinuityEntry | None = None
-        self._submit(self._w_save)
+        self._submit(self._w_create)
 
     # ------------------------------------------------------------ loop side
 
@@ -259,7 +259,7 @@ class Recording(RecordingWriter):
         self.closed = True
         self._submit(self._w_finalize, end_reason)
         await asyncio.wrap_future(self._submit(lambda: None))
-        self._writer.shutdown(wait=True)
+        await asyncio.to_thread(self._writer.shutdown, wait=True)  # joins the writer thread
         self._listener.recording_closed(self)
 
     def _submit(self, fn: Callable[..., Any], *args: Any, weight: int = 1) -> Future[Any]:

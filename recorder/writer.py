@@ -56,6 +56,15 @@ class RecordingWriter:
     def _notify(self, fn: Callable[..., None], *args: Any) -> None:
         self._loop.call_soon_threadsafe(fn, *args)
 
+    def _w_create(self) -> None:
+        """The recording's directory and its first manifest."""
+        try:
+            self.directory.mkdir(parents=True)
+        except OSError as exc:
+            self._w_fail(exc, time.time())
+            return
+        self._w_save()
+
     def _w_save(self) -> bool:
         try:
             mf.save(self.directory, self.manifest, self._key)
@@ -74,7 +83,12 @@ class RecordingWriter:
     ) -> None:
         # Numbered here, by what was really written: failed attempts leave no hole.
         index = len(self.manifest.segments) + len(self._segs) + 1
-        free = shutil.disk_usage(self.directory).free
+        try:
+            free = shutil.disk_usage(self.directory).free
+        except OSError as exc:  # the directory could not be made
+            if not resume:
+                self._w_fail(exc, wall)
+            return
         if free < self._settings.min_free_bytes:
             if not resume:
                 self._w_fail(OSError(errno.ENOSPC, "free space below the minimum"), wall)

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
+import inspect
 import os
 import shutil
+import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from blockbuster import BlockBuster, BlockBusterFunction
 
 from media_gateway import MediaGateway, set_host_addresses
 from signaling import GATEWAY_KEY, TOKENS_KEY, TokenIssuer
@@ -78,6 +83,103 @@ async def node(tmp_path: Path) -> AsyncIterator[Node]:
         await server.close()
         set_host_addresses(None)
         await asyncio.sleep(0)
+
+
+# ---- no blocking call on the event loop from our packages' code ----
+
+# The packages whose code must never block the loop (the design card's top-level packages).
+OUR_PACKAGES = [
+    "bitstream",
+    "camera_agents",
+    "catalog",
+    "cluster",
+    "command_console",
+    "media_gateway",
+    "recorder",
+    "signaling",
+    "vdispatch",
+]
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_OUR_DIRS = tuple(
+    os.path.dirname(importlib.import_module(name).__file__ or "") + os.sep for name in OUR_PACKAGES
+)
+_ASYNC_CODE = inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR | inspect.CO_ITERABLE_COROUTINE
+
+
+def _the_test_blocks() -> bool:
+    """Whether the test itself made this blocking call: walking out from the call, a frame
+    of the tests comes before any coroutine (or async generator) of our packages. Tests
+    may block (ffprobe, reading a manifest, verify_recording called directly); our
+    coroutines and loop callbacks may not, whoever awaited them."""
+    frame = sys._getframe(2)  # past this predicate and blockbuster's wrapper
+    while frame is not None:
+        code = frame.f_code
+        if code.co_filename.startswith(TESTS_DIR):
+            return True
+        if code.co_flags & _ASYNC_CODE and code.co_filename.startswith(_OUR_DIRS):
+            return False
+        frame = frame.f_back
+    return False
+
+
+def _where(frame: FrameType | None) -> str:
+    """The innermost frame of our packages: where the blocking call was made."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith(_OUR_DIRS):
+            return f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
+        frame = frame.f_back
+    return "outside our packages"
+
+
+def _guarded(function: BlockBusterFunction, seen: list[str]) -> None:
+    """Blocking is allowed where the library says so and where the test blocks itself;
+    anything else from our code is noted, so a BlockingError swallowed on the way (by a
+    loop callback, a task nobody awaits, a handler's 500) still fails the test."""
+    allowed = function.can_block_predicate
+
+    def can_block(*args: object, **kwargs: object) -> bool:
+        if allowed(*args, **kwargs) or _the_test_blocks():
+            return True
+        frame = sys._getframe(1)
+        stack = []
+        while frame is not None:
+            stack.append(frame)
+            frame = frame.f_back
+        exempt = any(
+            f.f_code.co_filename.endswith(file) and f.f_code.co_name in names
+            for f in stack
+            for file, names in function.can_block_functions
+        )
+        where = _where(sys._getframe(1))
+        if not exempt and where != "outside our packages":
+            seen.append(f"{function.full_name} at {where}")
+        return False
+
+    function.can_block_predicate = can_block
+
+
+@pytest.fixture(autouse=True)
+def blockbuster() -> Iterator[BlockBuster]:
+    """Fails a test whose event loop is blocked by our packages' code (a file, a socket, a
+    lock, sqlite, time.sleep), as STYLE.md asks; aiohttp's own test suite does the same."""
+    bb = BlockBuster(scanned_modules=OUR_PACKAGES)
+    # aiortc joins a receiver's decoder thread when its peer connection closes (aiortc's,
+    # not ours: the thread ends as soon as its queue is closed).
+    join = bb.functions["threading.Lock.acquire"]
+    join.can_block_in("aiortc/rtcrtpreceiver.py", "__stop_decoder")
+    # Log records go to pytest's capture files (to journald's stream in production).
+    for name in ("io.TextIOWrapper.write", "io.BufferedWriter.write"):
+        bb.functions[name].can_block_in("logging/__init__.py", {"emit", "flush"})
+    seen: list[str] = []
+    for function in bb.functions.values():
+        _guarded(function, seen)
+    bb.activate()
+    try:
+        yield bb
+    finally:
+        bb.deactivate()
+    if seen:
+        pytest.fail("blocking calls on the event loop:\n" + "\n".join(dict.fromkeys(seen)))
 
 
 # ---- catalog databases: SQLite, and a fresh PostgreSQL database per test ----

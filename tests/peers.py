@@ -23,6 +23,8 @@ from aiortc import (
     RTCSessionDescription,
 )
 
+from .waiting import wait_for
+
 VIDEO_CLOCK = 90000
 
 
@@ -226,11 +228,12 @@ class Viewer:
                 self.audio_frames += 1
 
     async def wait_frames(self, count: int, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.frames) < count:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"only {len(self.frames)} of {count} frames in {timeout}s")
-            await asyncio.sleep(0.05)
+        await wait_for(
+            lambda: len(self.frames),
+            lambda n: n >= count,
+            what=f"{count} frames received",
+            timeout=timeout,
+        )
 
     async def close(self) -> None:
         for t in self._tasks:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from aiortc.codecs.h264 import H264Encoder
@@ -15,6 +16,7 @@ from recorder import manifest as mf
 from recorder.feed import NTP_EPOCH_OFFSET
 
 from .peers import encode_h264, encode_vp8
+from .waiting import wait_for
 
 _FRAMES: dict[tuple[int, int, str], list[bytes]] = {}
 
@@ -93,3 +95,46 @@ async def make_recording(
             manifest.ended_at = manifest.segments[-1].end
         mf.save(directory, manifest, recorder.key)
     return directory
+
+
+def manifest_or_none(directory: Path) -> mf.Manifest | None:
+    """The manifest on disk now (replaced atomically: never half-written), if any yet."""
+    try:
+        return mf.load(directory)
+    except FileNotFoundError:
+        return None
+
+
+def the_recording(recordings_dir: Path) -> Path | None:
+    """The one recording directory under `recordings_dir`, once there is one."""
+    found = list(recordings_dir.iterdir()) if recordings_dir.is_dir() else []
+    assert len(found) <= 1, found
+    return found[0] if found else None
+
+
+async def wait_for_manifest(
+    recordings_dir: Path,
+    until: Callable[[mf.Manifest], object],
+    what: str,
+    timeout: float = 15.0,
+) -> tuple[Path, mf.Manifest]:
+    """Wait until the one recording's manifest on disk satisfies `until`."""
+
+    def observe() -> tuple[Path, mf.Manifest] | None:
+        directory = the_recording(recordings_dir)
+        manifest = manifest_or_none(directory) if directory else None
+        return (directory, manifest) if directory and manifest else None
+
+    def holds(found: tuple[Path, mf.Manifest] | None) -> bool:
+        return found is not None and bool(until(found[1]))
+
+    found = await wait_for(observe, holds, what=what, timeout=timeout, describe=_summary)
+    assert found is not None
+    return found
+
+
+def _summary(found: tuple[Path, mf.Manifest] | None) -> str:
+    if found is None:
+        return "no manifest yet"
+    m = found[1]
+    return f"state {m.state}, {len(m.segments)} closed segments, open {m.open_segments}"

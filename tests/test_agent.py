@@ -7,6 +7,7 @@ import socket
 from pathlib import Path
 
 from aiohttp.test_utils import TestServer
+from aiortc import MediaStreamTrack
 
 from camera_agents import Agent, AgentConfig, WhipError
 from signaling import GATEWAY_KEY, TOKENS_KEY
@@ -14,6 +15,7 @@ from vdispatch.node import build_app
 from vdispatch.settings import load_settings
 
 from .peers import EncodedVideoTrack, encode_vp8
+from .waiting import wait_for
 
 FRAMES = encode_vp8(30, gop=15)
 
@@ -31,19 +33,17 @@ async def _start(tmp_path: Path, port: int) -> TestServer:
     return server
 
 
-async def _until(predicate: object, timeout: float) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():  # type: ignore[operator]
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
-
-
 async def test_agent_republishes_after_the_gateway_restarts(tmp_path: Path) -> None:
     port = _free_port()
     server = await _start(tmp_path, port)
     token = server.app[TOKENS_KEY].mint(["county-a"], "station", 600)
+    attempts = 0  # the agent makes its tracks afresh for every attempt
+
+    def tracks(config: AgentConfig) -> list[MediaStreamTrack]:
+        nonlocal attempts
+        attempts += 1
+        return [EncodedVideoTrack(FRAMES)]
+
     agent = Agent(
         AgentConfig(
             gateways=[f"http://127.0.0.1:{port}"],
@@ -52,19 +52,25 @@ async def test_agent_republishes_after_the_gateway_restarts(tmp_path: Path) -> N
             backoff_initial=0.2,
             backoff_max=1.0,
         ),
-        track_factory=lambda cfg: [EncodedVideoTrack(FRAMES)],
+        track_factory=tracks,
     )
     task = asyncio.create_task(agent.run())
     try:
         await asyncio.wait_for(agent.connected.wait(), 10)
         assert [s.stream_id for s in server.app[GATEWAY_KEY].streams()] == ["county-a"]
         await server.close()  # the node goes away: its peers close, the agent notices
-        await _until(lambda: not agent.connected.is_set(), 10)
-        await asyncio.sleep(1.0)  # a few refused attempts while it is down
+        await wait_for(lambda: not agent.connected.is_set(), what="the agent disconnected")
+        down = attempts
+        # refused while it is down, the agent backs off and tries again
+        await wait_for(
+            lambda: attempts - down, lambda n: n >= 2, what="attempts while the gateway is down"
+        )
         server = await _start(tmp_path, port)  # same data dir: same token secret
         await asyncio.wait_for(agent.connected.wait(), 15)
         assert agent.sessions == 2
-        await _until(lambda: server.app[GATEWAY_KEY].streams() != [], 5)
+        await wait_for(
+            lambda: server.app[GATEWAY_KEY].streams(), what="the stream on the gateway", timeout=5
+        )
     finally:
         await agent.stop()
         task.cancel()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +24,15 @@ from vdispatch.settings import load_settings
 
 from .conftest import Node
 from .peers import EncodedVideoTrack, encode_vp8
+from .recordings import wait_for_manifest
+
+
+def _closed(manifest: Manifest) -> bool:
+    return manifest.state == "closed"
+
+
+def _wall(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 def ffprobe(path: Path) -> dict:
@@ -67,20 +77,18 @@ async def test_a_published_stream_becomes_closed_verified_segments(
     publisher = WhipPublisher(
         rec_node.whip("cam"), rec_node.token("cam"), [EncodedVideoTrack(frames), ToneTrack()]
     )
+    recordings = tmp_path / "var" / "recordings"
     await publisher.start()
-    await asyncio.sleep(10)
+    await wait_for_manifest(
+        recordings, lambda m: len(m.segments) >= 3, "three closed segments", timeout=20
+    )
     await publisher.stop()
-    await asyncio.sleep(0.5)
-    rec_dirs = list((tmp_path / "var" / "recordings").iterdir())
-    assert len(rec_dirs) == 1
     # the recording stays open for the reconnect grace, then closes
-    await asyncio.sleep(2.5)
-    manifest = Manifest.from_json((rec_dirs[0] / "manifest.json").read_bytes())
-    assert manifest.state == "closed"
+    rec, manifest = await wait_for_manifest(recordings, _closed, "the recording closed")
     assert len(manifest.segments) >= 3
     prev = chain.GENESIS
     for seg in manifest.segments:
-        path = rec_dirs[0] / seg.file
+        path = rec / seg.file
         digest = chain.sha256_file(path)
         assert digest.hex() == seg.sha256
         prev = chain.link(prev, digest)
@@ -93,7 +101,7 @@ async def test_a_published_stream_becomes_closed_verified_segments(
     print(json.dumps([s.duration for s in manifest.segments]), manifest.continuity)
 
 
-async def test_a_35_second_publish_is_recorded_whole_in_sync_and_plays(
+async def test_a_half_minute_publish_is_recorded_whole_in_sync_and_plays(
     tmp_path: Path, chromium_path: str
 ) -> None:
     from .av_sync import (
@@ -118,16 +126,19 @@ async def test_a_35_second_publish_is_recorded_whole_in_sync_and_plays(
     publisher = WhipPublisher(
         f"{url}/whip/court", token, [FlashTrack(encode_flashes(90), clock), BeepTrack(clock)]
     )
+    recordings = tmp_path / "var" / "recordings"
     try:
         await publisher.start()
         started = asyncio.get_running_loop().time()
-        await asyncio.sleep(35)
+        # Three whole 10 s segments: enough flashes and beeps, and cuts to cross.
+        await wait_for_manifest(
+            recordings, lambda m: len(m.segments) >= 3, "three closed segments", timeout=50
+        )
         await publisher.stop()
         published = asyncio.get_running_loop().time() - started
-        await asyncio.sleep(1.5)  # grace, then the recording closes
-        (rec,) = (tmp_path / "var" / "recordings").iterdir()
-        manifest = Manifest.from_json((rec / "manifest.json").read_bytes())
-        assert manifest.state == "closed" and len(manifest.segments) >= 3
+        # the reconnect grace, then the recording closes
+        rec, manifest = await wait_for_manifest(recordings, _closed, "the recording closed")
+        assert len(manifest.segments) >= 3
         total = 0.0
         flashes: list[float] = []
         beeps: list[float] = []
@@ -139,7 +150,7 @@ async def test_a_35_second_publish_is_recorded_whole_in_sync_and_plays(
             assert abs(duration - seg.duration) < 0.5, (seg.file, duration, seg.duration)
             total += duration
             # on one wall-clock timeline, so a beep just across a segment cut still counts
-            base = datetime.fromisoformat(seg.start.replace("Z", "+00:00")).timestamp()
+            base = _wall(seg.start)
             f, b = flash_and_beep_times(rec / seg.file)
             flashes += [base + t for t in f]
             beeps += [base + t for t in b]
@@ -206,13 +217,15 @@ async def test_h264_is_recorded_to_mp4_segments_that_ffprobe_and_chromium_read(
     publisher = WhipPublisher(rec_node.whip("h264cam"), rec_node.token("h264cam"), [ToneTrack()])
     video = EncodedVideoTrack(encode_h264(90, width=320, height=240, gop=30))
     prefer_codecs(publisher.pc.addTransceiver(video, direction="sendonly"), ["video/H264"])
+    recordings = tmp_path / "var" / "recordings"
     await publisher.start()
-    await asyncio.sleep(8)
+    await wait_for_manifest(
+        recordings, lambda m: len(m.segments) >= 2, "two closed segments", timeout=20
+    )
     await publisher.stop()
-    await asyncio.sleep(2.5)  # reconnect grace, then closed
-    (rec,) = (tmp_path / "var" / "recordings").iterdir()
-    manifest = Manifest.from_json((rec / "manifest.json").read_bytes())
-    assert manifest.container == "mp4" and manifest.state == "closed"
+    # the reconnect grace, then closed
+    rec, manifest = await wait_for_manifest(recordings, _closed, "the recording closed")
+    assert manifest.container == "mp4"
     assert len(manifest.segments) >= 2
     for seg in manifest.segments:
         assert seg.file.endswith(".mp4")
@@ -229,21 +242,28 @@ async def test_a_publisher_back_within_the_grace_period_continues_the_same_recor
     rec_node: Node, tmp_path: Path
 ) -> None:
     frames = encode_vp8(60, width=320, height=240, gop=30)
-    for _ in range(2):
+    recordings = tmp_path / "var" / "recordings"
+    for n in range(2):
+        if n:
+            # Away for 0.7 s (the scenario itself, not a wait on the node): within the grace.
+            await asyncio.sleep(0.7)
         publisher = WhipPublisher(
             rec_node.whip("cam"), rec_node.token("cam"), [EncodedVideoTrack(frames), ToneTrack()]
         )
+        since = time.time()
         await publisher.start()
-        await asyncio.sleep(4)
+        # a whole segment of this publication on disk, then the publisher leaves
+        await wait_for_manifest(
+            recordings,
+            lambda m, since=since: any(_wall(s.start) >= since for s in m.segments),
+            f"a closed segment of publication {n + 1}",
+            timeout=15,
+        )
         await publisher.stop()
-        await asyncio.sleep(0.7)  # within the 2 s grace
-    await asyncio.sleep(2.5)
-    (rec,) = (tmp_path / "var" / "recordings").iterdir()
-    manifest = Manifest.from_json((rec / "manifest.json").read_bytes())
+    rec, manifest = await wait_for_manifest(recordings, _closed, "the recording closed")
     gaps = [c for c in manifest.continuity if c.kind == "publisher-disconnect"]
     assert len(gaps) == 1 and gaps[0].end is not None
-    gap_start = datetime.fromisoformat(gaps[0].start.replace("Z", "+00:00")).timestamp()
-    gap_end = datetime.fromisoformat(gaps[0].end.replace("Z", "+00:00")).timestamp()
+    gap_start, gap_end = _wall(gaps[0].start), _wall(gaps[0].end)
     assert 0.5 < gap_end - gap_start < 3.0
     assert any(s.end <= gaps[0].start for s in manifest.segments)  # before the disconnect
     assert any(s.start >= gaps[0].end for s in manifest.segments)  # after the return

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -20,6 +21,7 @@ from vdispatch.node import build_app
 from vdispatch.settings import load_settings
 
 from .catalogs import copy_recording
+from .waiting import wait_for
 
 
 @dataclass
@@ -258,15 +260,23 @@ async def test_a_live_publication_is_cataloged_and_announced_while_it_records(
             [EncodedVideoTrack(encode_vp8(30, gop=15)), ToneTrack()],
         )
         await publisher.start()
-        await asyncio.sleep(3.5)
-        live = (await _json(f"{url}/api/recordings?stream=cam", auditor))["recordings"]
-        assert len(live) == 1 and live[0]["state"] == "recording"
-        assert live[0]["segments"] >= 1  # closed segments are in the catalog as they close
+
+        async def listed() -> list[dict[str, Any]]:
+            return (await _json(f"{url}/api/recordings?stream=cam", auditor))["recordings"]
+
+        # Closed segments are in the catalog as they close, while the recording goes on.
+        live = await wait_for(
+            listed,
+            lambda rs: len(rs) == 1 and rs[0]["segments"] >= 1,
+            what="the live recording listed with a closed segment",
+        )
+        assert live[0]["state"] == "recording"
         await publisher.stop()
-        for _ in range(50):
-            if any(e.topic == "recording.closed" for e in events):
-                break
-            await asyncio.sleep(0.1)
+        await wait_for(
+            lambda: [e.topic for e in events],
+            lambda topics: "recording.closed" in topics,
+            what="recording.closed announced",
+        )
         rid = live[0]["id"]
         closed = await _json(f"{url}/api/recordings/{rid}", auditor)
         manifest = mf.load(data / "recordings" / rid)

@@ -84,13 +84,17 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
         await asyncio.to_thread(opened.dispose)
 
     async def media_gateway(app: web.Application) -> AsyncIterator[None]:
-        gateway = MediaGateway(settings.media)
+        # Its first construction reads aiortc's source (the compatibility check): a thread.
+        gateway = await asyncio.to_thread(MediaGateway, settings.media)
         catalog = app[ARCHIVE_KEY].catalog
         node_id = app[NODE_KEY].node_id
         bridge = CatalogBridge(catalog, app[BUS_KEY], node_id)
         recorder = None
         if settings.recorder.enabled:
-            recorder = Recorder(settings.recorder, node_id, listener=bridge)
+            # The recorder reads (or makes) the node's key file: a thread.
+            recorder = await asyncio.to_thread(
+                Recorder, settings.recorder, node_id, listener=bridge
+            )
             await recorder.recover()
             app[RECORDER_KEY] = recorder
             gateway.add_listener(RecordingBridge(recorder))
