@@ -20,7 +20,7 @@ from .console import PASSWORD
 
 @pytest.fixture
 def catalog(database_url: str, tmp_path: Path) -> Iterator[Catalog]:
-    opened = Catalog.open(CatalogSettings(tmp_path / "var", database_url))
+    opened = Catalog.open(CatalogSettings(data_dir=tmp_path / "var", database_url=database_url))
     users = Users(opened.engine)
     for name, role in [("director", "commander"), ("li.pros", "commander"), ("obs", "observer")]:
         users.add(name, role, PASSWORD)
