@@ -15,11 +15,11 @@ from sqlalchemy import update
 
 from catalog import CatalogSettings, LoginSessionRow, UserRow
 from catalog.recordings import Catalog
-from signaling import AccountError, StationError, Stations, Users
+from signaling import AccountError, Hearings, StationError, Stations, Users
 from signaling.login_sessions import LoginSessions
 from signaling.ratelimit import Attack, LoginLimiter
 from signaling.stations import STALE_AFTER
-from vdispatch.demo import ACCOUNTS_FILE, ensure_accounts, ensure_stations
+from vdispatch.demo import ACCOUNTS_FILE, ensure_accounts, ensure_session, ensure_stations
 
 from .catalogs import cli
 from .console import PASSWORD
@@ -296,9 +296,13 @@ def test_the_demo_creates_its_accounts_once_and_keeps_the_passwords_private(
     first = ensure_accounts(users, data)
     assert [(n, r) for n, r, _ in first] == [
         ("commander", "commander"),
+        ("prosecutor", "prosecutor"),
+        ("observer", "observer"),
         ("auditor", "auditor"),
         ("admin", "admin"),
     ]
+    prosecutor = users.get("prosecutor")
+    assert prosecutor is not None and prosecutor.county == "甲县"
     path = data / ACCOUNTS_FILE
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     for name, _, password in first:
@@ -314,3 +318,10 @@ def test_the_demo_creates_its_accounts_once_and_keeps_the_passwords_private(
         ("乙县", "interrogation_room"),
         ("甲县", "courtroom"),
     ]
+    court = stations.get("county-a-court")
+    assert court is not None and len(court.streams) == 3  # a three-camera courtroom
+    hearings = Hearings(catalog.engine)
+    session = ensure_session(hearings, stations)
+    assert session is not None and session.state == "scheduled"
+    assert session.part_of("prosecutor") == "prosecutor" and session.streams == court.streams
+    assert ensure_session(hearings, stations) == session  # one, not one per run

@@ -1,5 +1,7 @@
-"""`vdispatch demo`: one node on embedded defaults plus N simulated county stations, the
-stations in the registry, and demo accounts (commander, auditor, admin)."""
+"""`vdispatch demo`: one node on embedded defaults plus N simulated county stations (the
+first a courtroom with three cameras), the stations in the registry, demo accounts
+(commander, prosecutor of that county, observer, auditor, admin) and a scheduled
+courtroom-direction session a newcomer can start."""
 
 from __future__ import annotations
 
@@ -9,19 +11,33 @@ import logging
 import os
 import secrets
 import signal
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aiohttp import web
 
 from camera_agents import Agent, AgentConfig
 from media_gateway import set_host_addresses
-from signaling import STATIONS_KEY, TOKENS_KEY, USERS_KEY, Role, Stations, TokenRole, Users
+from signaling import (
+    HEARINGS_KEY,
+    STATIONS_KEY,
+    TOKENS_KEY,
+    USERS_KEY,
+    Hearing,
+    Hearings,
+    Role,
+    Stations,
+    TokenRole,
+    Users,
+)
 
 from .node import build_app
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
 
+# The courtroom's cameras besides its panorama (the station id's own stream).
+COURT_CAMERAS = ["judge", "defendant"]
 # stream id (= station id), county, station name, kind
 STATIONS = [
     ("county-a-court", "甲县", "人民法院 第一法庭", "courtroom"),
@@ -30,12 +46,18 @@ STATIONS = [
     ("county-d-court", "丁县", "人民法院 第二法庭", "courtroom"),
     ("county-e-detention", "戊县", "看守所 监区", "detention_centre"),
 ]
-# login name, role, display name
+# login name, role, display name, county (None: the city)
 ACCOUNTS = [
-    ("commander", Role.COMMANDER, "值班指挥员"),
-    ("auditor", Role.AUDITOR, "审计员"),
-    ("admin", Role.ADMIN, "系统管理员"),
+    ("commander", Role.COMMANDER, "值班指挥员", None),
+    ("prosecutor", Role.PROSECUTOR, "甲县 出庭公诉人", "甲县"),
+    ("observer", Role.OBSERVER, "观摩评议员", None),
+    ("auditor", Role.AUDITOR, "审计员", None),
+    ("admin", Role.ADMIN, "系统管理员", None),
 ]
+# The session a newcomer starts: at the courtroom, directed by the commander.
+SESSION_TITLE = "张某等十四人涉黑案 庭审"
+SESSION_CASE_NO = "甲检刑诉〔2026〕12号"
+SESSION_PARTICIPANTS = [("prosecutor", "prosecutor"), ("observer", "observer")]
 ACCOUNTS_FILE = "demo-accounts.txt"
 
 
@@ -43,6 +65,12 @@ def demo_station(i: int) -> tuple[str, str, str, str]:
     if i < len(STATIONS):
         return STATIONS[i]
     return (f"station-{i + 1}", "演示县", f"演示工作站 {i + 1}", "reception_room")
+
+
+def station_streams(i: int) -> list[str]:
+    """The streams of demo station i: the first (a courtroom) has three cameras."""
+    stream_id = demo_station(i)[0]
+    return [stream_id] + ([f"{stream_id}-{c}" for c in COURT_CAMERAS] if i == 0 else [])
 
 
 def _read_accounts(path: Path) -> dict[str, str]:
@@ -74,10 +102,10 @@ def ensure_accounts(users: Users, data_dir: Path) -> list[tuple[str, str, str]]:
     path = data_dir / ACCOUNTS_FILE
     known = _read_accounts(path)
     out: list[tuple[str, str, str]] = []
-    for name, role, display in ACCOUNTS:
+    for name, role, display, county in ACCOUNTS:
         if users.get(name) is None:
             password = secrets.token_urlsafe(12)
-            users.add(name, role, password, display, actor="demo")
+            users.add(name, role, password, display, actor="demo", county=county)
             known[name] = password
         out.append((name, role, known.get(name, "(set before this demo; not in the file)")))
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -86,11 +114,36 @@ def ensure_accounts(users: Users, data_dir: Path) -> list[tuple[str, str, str]]:
 
 
 def ensure_stations(stations: Stations, count: int) -> None:
-    registered = {s for station in stations.all() for s in station.streams}
+    known = {s.id: s for s in stations.all()}
     for i in range(count):
-        stream_id, county, name, kind = demo_station(i)
-        if stream_id not in registered:
-            stations.add(stream_id, county, name, kind, [stream_id], actor="demo")
+        station_id, county, name, kind = demo_station(i)
+        streams = station_streams(i)
+        found = known.get(station_id)
+        if found is None:
+            stations.add(station_id, county, name, kind, streams, actor="demo")
+        elif list(found.streams) != streams:  # from an older demo: one camera
+            stations.update(station_id, county, name, kind, streams, actor="demo")
+
+
+def ensure_session(hearings: Hearings, stations: Stations) -> Hearing | None:
+    """A scheduled direction session at the courtroom, unless one is scheduled or live."""
+    court = stations.get(demo_station(0)[0])
+    if court is None:
+        return None
+    for h in hearings.list(county=court.county):
+        if h.station == court.id and h.state in ("scheduled", "live"):
+            return h
+    return hearings.create(
+        kind="direction",
+        station=court.id,
+        county=court.county,
+        streams=court.streams,
+        title=SESSION_TITLE,
+        case_no=SESSION_CASE_NO,
+        creator="commander",
+        participants=SESSION_PARTICIPANTS,
+        scheduled_for=datetime.now(UTC) + timedelta(minutes=10),
+    )
 
 
 async def run_demo(settings: Settings, stations: int) -> None:
@@ -102,27 +155,36 @@ async def run_demo(settings: Settings, stations: int) -> None:
     url = settings.node.public_url
     accounts = await asyncio.to_thread(ensure_accounts, app[USERS_KEY], settings.data_dir)
     await asyncio.to_thread(ensure_stations, app[STATIONS_KEY], stations)
+    session = None
+    if stations > 0:
+        session = await asyncio.to_thread(ensure_session, app[HEARINGS_KEY], app[STATIONS_KEY])
     # The simulated stations run in this process; their ICE agent must reach the node.
     set_host_addresses(list(settings.media.ice_addresses) or None)
     agents = []
     tasks = []
+    local = f"http://127.0.0.1:{settings.port}"
     for i in range(stations):
-        stream_id, county, name, _ = demo_station(i)
-        token = app[TOKENS_KEY].mint([stream_id], TokenRole.STATION, 86400)
-        local = f"http://127.0.0.1:{settings.port}"
-        agent = Agent(
-            AgentConfig(
-                gateways=[local],
-                stream_id=stream_id,
-                token=token,
-                station_name=f"{stream_id}  {county}{name}",
+        _, county, name, _ = demo_station(i)
+        for stream_id in station_streams(i):
+            token = app[TOKENS_KEY].mint([stream_id], TokenRole.STATION, 86400)
+            agent = Agent(
+                AgentConfig(
+                    gateways=[local],
+                    stream_id=stream_id,
+                    token=token,
+                    station_name=f"{stream_id}  {county}{name}",
+                )
             )
-        )
-        agents.append(agent)
-        tasks.append(asyncio.create_task(agent.run()))
+            agents.append(agent)
+            tasks.append(asyncio.create_task(agent.run()))
     print(f"vdispatch demo: console at {url}/  ({stations} simulated stations; Ctrl-C stops)")
     for name, role, password in accounts:
         print(f"  {role:<10} login {name:<10} password {password}")
+    if session is not None:
+        print(
+            f"  session {session.case_no} at {session.county}: log in as commander and start"
+            f" it at {url}/sessions/{session.id}"
+        )
     print(f"  (kept in {settings.data_dir / ACCOUNTS_FILE})")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
