@@ -21,9 +21,9 @@ from aiohttp import web
 
 from recorder import export_recording
 from recorder import manifest as mf
-from signaling import ARCHIVE_KEY, STATIONS_KEY, Permission, current_user, require
+from signaling import ARCHIVE_KEY, HEARINGS_KEY, STATIONS_KEY, Permission, current_user, require
 
-from . import archive_data, i18n, i18n_archive, timeline
+from . import archive_data, archive_sessions, i18n, i18n_archive, timeline
 from .render import SECURITY_HEADERS, PageError, error_page, page_errors, render
 
 logger = logging.getLogger(__name__)
@@ -96,10 +96,14 @@ async def sync_page(request: web.Request) -> web.StreamResponse:
     ids = list(dict.fromkeys(v for v in request.query.getall("id", []) if v))[:MAX_SYNC]
     if not ids:
         raise web.HTTPFound("/archive")
-    return await _player_page(request, ids)
+    return await _player_page(request, ids, _param(request, "session"), request.query.get("at"))
 
 
-async def _player_page(request: web.Request, ids: list[str]) -> web.StreamResponse:
+async def _player_page(
+    request: web.Request, ids: list[str], session: str | None = None, at: str | None = None
+) -> web.StreamResponse:
+    """The player; `session`: its marks (state changes, directions, comments) on the seek
+    bar; `at`: where to start (Unix ms)."""
     archive = request.app[ARCHIVE_KEY]
     details = []
     for rid in ids:
@@ -114,6 +118,12 @@ async def _player_page(request: web.Request, ids: list[str]) -> web.StreamRespon
         detail["verification"] = i18n_archive.verification(translate, detail["verification"])
         for gap in detail["gaps"]:
             gap["reason"] = i18n_archive.continuity_reason(translate, gap["reason"])
+    markers: list[dict[str, Any]] = []
+    if session is not None and HEARINGS_KEY in request.app:
+        hearing = await asyncio.to_thread(request.app[HEARINGS_KEY].get, session, full=True)
+        if hearing is not None:
+            markers = archive_sessions.player_marks(hearing, translate)
+    start_at = int(at) if at is not None and at.isdigit() else None
     actor = _actor(request)
     for detail in details:
         rid = detail["recording"]["id"]
@@ -127,9 +137,12 @@ async def _player_page(request: web.Request, ids: list[str]) -> web.StreamRespon
         sync=len(details) > 1,
         gap_colour=timeline.gap_colour,
         gap_label=lambda kind: translate(f"gap.{kind}") if kind in timeline.GAP_COLOURS else kind,
+        session=session,
         player_config={
             "recordings": [d["recording"]["id"] for d in details],
             "messages": translate.messages("player."),
+            "markers": markers,
+            "at": start_at,
         },
     )
 
@@ -245,6 +258,7 @@ async def export(request: web.Request) -> web.StreamResponse:
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/archive", archive_list)
+    archive_sessions.add_routes(app)
     app.router.add_get("/archive/timeline", timeline_page)
     app.router.add_get("/archive/sync", sync_page)
     app.router.add_get("/archive/{recording_id}", recording_page)

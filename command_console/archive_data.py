@@ -72,7 +72,7 @@ def list_recordings(
                 continue
             if len(rows) >= MAX_ROWS:
                 break
-            rows.append(_row(archive, rec, by_stream.get(rec["stream"])))
+            rows.append(row(archive, rec, by_stream.get(rec["stream"])))
     return {
         "recordings": rows,
         "truncated": len(rows) >= MAX_ROWS,
@@ -84,7 +84,8 @@ def list_recordings(
     }
 
 
-def _row(archive: Archive, rec: dict[str, Any], station: Station | None) -> dict[str, Any]:
+def row(archive: Archive, rec: dict[str, Any], station: Station | None) -> dict[str, Any]:
+    """A recording's list row: the catalog's summary, its station and verification."""
     verification = archive.verification(rec["id"], live=rec["state"] == "recording")
     return rec | {
         "station_name": station.name if station else rec["station"],

@@ -42,6 +42,10 @@ REASONS_ZH: dict[str, str] = {
     "publisher-lost": "推流端未在宽限期内重连",
     "codecs-changed": "编码格式改变",
     "node-crashed": "节点崩溃",
+    "cut-timeout": "切换后 {seconds} 秒内未收到关键帧：在新录像开始前结束",
+    "session-started": "会话 {session} 开始",
+    "session-ended": "会话 {session} 结束",
+    "session-changed": "视频流所属会话已改变",
 }
 # Every action the audit log records: (Chinese, English).
 ACTIONS: dict[str, tuple[str, str]] = {
@@ -73,6 +77,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "direction.send": ("发送指挥指令", "direction sent"),
     "direction.read": ("指令已读", "direction read"),
     "comment.post": ("观摩评议", "comment posted"),
+    "session.view": ("查看会话档案", "session viewed in the archive"),
 }
 
 MESSAGES: dict[str, tuple[str, str]] = {
@@ -149,6 +154,32 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "gap.disk-full": ("磁盘已满", "disk full"),
     "gap.lost-on-crash": ("崩溃丢失", "lost in a crash"),
     "gap.node-crash": ("节点崩溃", "node crash"),
+    "gap.session-cut": ("会话切换", "session cut-over"),
+    "archive.sessions": ("会话档案", "Sessions"),
+    "archive.open_session": ("查看", "Open"),
+    "archive.play_session": ("同步回放本会话", "Play the session in sync"),
+    "archive.back_to_session": ("返回会话", "Back to the session"),
+    "archive.participants": ("参与人", "Participants"),
+    "archive.evaluation": ("评议总结", "Evaluation"),
+    "archive.session_timeline": ("会话时间线", "Session timeline"),
+    "archive.session_recordings": ("会话录像（按视频流）", "The session's recordings, by stream"),
+    "archive.stream_not_recorded": (
+        "本会话期间该视频流无录像。",
+        "Not recorded during the session.",
+    ),
+    "archive.events": ("事件", "Events"),
+    "archive.event": ("事件", "Event"),
+    "archive.at": ("时间", "Time"),
+    "archive.media_time": ("会话时刻", "Session time"),
+    "archive.event_detail": ("内容", "Detail"),
+    "archive.play_here": ("从此处回放", "Play from here"),
+    "archive.no_events": ("无事件。", "No events."),
+    "archive.direction": ("指挥指令", "Direction"),
+    "archive.direction_read": ("指令已读", "Direction read by"),
+    "archive.mark.state": ("状态变化", "state change"),
+    "archive.mark.direction": ("发送指令", "direction sent"),
+    "archive.mark.read": ("指令已读", "direction read"),
+    "archive.mark.comment": ("观摩评议", "comment"),
     "player.play": ("播放", "Play"),
     "player.pause": ("暂停", "Pause"),
     "player.position": ("时刻", "Time"),

@@ -20,6 +20,7 @@ GAP_COLOURS: dict[str, str] = {
     "disk-full": "#f85149",
     "lost-on-crash": "#bc8cff",
     "node-crash": "#bc8cff",
+    "session-cut": "#8b949e",  # covered by the previous recording (a cut-over)
 }
 OTHER_GAP = "#8b949e"
 SPAN_COLOUR = "#3fb950"

@@ -21,11 +21,20 @@ REASONS: dict[str, str] = {
     "write-failed": "segment not written: {error}",
     "lost-on-crash": "node stopped while this span was being written; not recoverable",
     "node-crash": "recording interrupted by a node crash",
+    # Cut-overs between recordings of one stream (kind "session-cut"): the span at a new
+    # recording's head the previous recording covers, and a previous recording closed
+    # before the new one had its first keyframe.
+    "cut-timeout": "no keyframe {seconds} s after the cut: closed before the next one began",
     # Why a recording closed (the manifest's end_reason).
     "node-stopped": "node stopped",
     "publisher-lost": "publisher lost",
     "codecs-changed": "codecs changed",
     "node-crashed": "node crashed",
+    # Why a recording was cut over to a new one (end_reason, and the new one's first
+    # continuity entry): a session covering the stream went live or ended.
+    "session-started": "session {session} started",
+    "session-ended": "session {session} ended",
+    "session-changed": "the stream's session changed",
 }
 _FIELD = re.compile(r"\{(\w+)\}")
 

@@ -61,6 +61,12 @@ class TrackFeed:
     def sender_report(self, ntp: int, rtp_timestamp: int) -> None:
         self._sr = (ntp / (1 << 32) - NTP_EPOCH_OFFSET, rtp_timestamp)
 
+    def adopt_clock(self, other: TrackFeed) -> None:
+        """Take another feed's latest sender report (a feed cut over from it): the first
+        frames are on the publisher's clock at once, not on their arrival time."""
+        if self._sr is None:
+            self._sr = other._sr
+
     def wall_clock(self, frame: EncodedFrame) -> float:
         """When the frame was captured: from the publisher's sender report if we have
         one (keeps audio and video aligned), else from its arrival."""

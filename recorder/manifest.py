@@ -41,6 +41,7 @@ class ContinuityEntry:
     start: str
     end: str | None
     # publisher-disconnect | loss | keyframe-wait | write-failure | disk-full | lost-on-crash
+    # | session-cut (the head of a recording cut over from another, which covers it)
     kind: str
     reason: str
 
@@ -58,7 +59,8 @@ class Manifest:
     ended_at: str | None = None
     state: str = "recording"  # recording | closed | interrupted
     # Why it closed: "node stopped" | "publisher lost" (no reconnect within the grace
-    # period) | "codecs changed" (back with other codecs) | "node crashed" (salvaged)
+    # period) | "codecs changed" (back with other codecs) | "node crashed" (salvaged) |
+    # "session {id} started" / "session {id} ended" (cut over to a new recording)
     end_reason: str | None = None
     segments: list[SegmentEntry] = field(default_factory=list)
     continuity: list[ContinuityEntry] = field(default_factory=list)

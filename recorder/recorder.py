@@ -1,5 +1,7 @@
 """Recorder: opens a Recording per published stream, continues it across a publisher's
-reconnect within the grace period, and closes everything cleanly on shutdown."""
+reconnect within the grace period, cuts a live stream over to a new recording when its
+session binding changes (without losing a frame), and closes everything cleanly on
+shutdown."""
 
 from __future__ import annotations
 
@@ -20,6 +22,11 @@ from .settings import RecorderSettings
 from .signing import NodeKey
 
 logger = logging.getLogger(__name__)
+
+# A cut-over: the previous recording closes this long after the next one's first frame
+# (both hold the stream meanwhile), or once CUT_TIMEOUT passes without one.
+CUT_OVERLAP = 1.0
+CUT_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,13 @@ class Recorder:
         self.active: dict[str, Recording] = {}  # stream id -> recording
         self._grace: dict[str, asyncio.TimerHandle] = {}
         self._closing: set[asyncio.Task[None]] = set()
+        # stream id -> the publisher's tracks and keyframe request, while it publishes
+        self._publishers: dict[str, tuple[list[TrackInfo], Callable[[], None]]] = {}
+        # stream id -> cut-over task -> (the recording cut over from, why): until the
+        # next recording has its first frame
+        self._cut_overs: dict[str, dict[asyncio.Task[None], tuple[Recording, str]]] = {}
+        self.cut_overlap = CUT_OVERLAP
+        self.cut_timeout = CUT_TIMEOUT
 
     async def recover(self) -> list[str]:
         """Close recordings a crash left open (see salvage.py). Call once at start."""
@@ -75,18 +89,87 @@ class Recorder:
         session: str | None = None,
     ) -> dict[str, TrackFeed]:
         """Feeds for a publisher's tracks: the same recording if it is back within the
-        grace period with the same codecs, a new one otherwise."""
+        grace period with the same codecs and session, a new one otherwise. `session`:
+        the session the stream is bound to now (the manifest's `session`), if any."""
         timer = self._grace.pop(stream_id, None)
         if timer is not None:
             timer.cancel()
-        codecs = {t.kind: t.mime.split("/")[1].upper() for t in tracks}
+        codecs = _codecs(tracks)
         recording = self.active.get(stream_id)
         if recording is not None and (recording.manifest.codecs != codecs or recording.closed):
             self._close_later(stream_id, reason("codecs-changed"))
             recording = None
+        if recording is not None and recording.manifest.session != session:
+            self._close_later(stream_id, reason("session-changed"))
+            recording = None
         if recording is None:
             recording = self._open(stream_id, tracks, codecs, station, session)
-        return recording.attach([(t.kind, t.mime, t.clock_rate) for t in tracks], request_keyframe)
+        self._publishers[stream_id] = (tracks, request_keyframe)
+        return recording.attach(_specs(tracks), request_keyframe)
+
+    def rebind(self, stream_id: str, session: str | None, why: str) -> dict[str, TrackFeed]:
+        """Bind the stream's recording to `session` (None: to none) from now on. A stream
+        being published is cut over: a new recording starts at the next keyframe (asked
+        for now) and the current one closes (end_reason `why`) once the new one has its
+        first frame, so the two overlap and nothing is lost. Answers the new recording's
+        feeds, for the caller to connect to the publisher's tracks ({} when there is
+        nothing to cut over: no recording, already bound so, or no publisher now; a
+        recording waiting for its publisher is closed, the next one is bound)."""
+        recording = self.active.get(stream_id)
+        if recording is None or recording.manifest.session == session:
+            return {}
+        publisher = self._publishers.get(stream_id)
+        if publisher is None:
+            self._close_later(stream_id, why)
+            return {}
+        tracks, request_keyframe = publisher
+        m = recording.manifest
+        successor = self._open(stream_id, tracks, m.codecs, m.station, session)
+        feeds = successor.attach(_specs(tracks), request_keyframe, ("session-cut", why))
+        for kind, feed in feeds.items():
+            previous = recording.feeds.get(kind)
+            if previous is not None:
+                feed.adopt_clock(previous)
+        task = asyncio.ensure_future(self._hand_over(stream_id, recording, successor, why))
+        self._cut_overs.setdefault(stream_id, {})[task] = (recording, why)
+        logger.info("recording %s: cut over to %s (%s)", recording.id, successor.id, why)
+        return feeds
+
+    async def _hand_over(
+        self, stream_id: str, previous: Recording, successor: Recording, why: str
+    ) -> None:
+        try:
+            await asyncio.wait_for(successor.first_segment(), self.cut_timeout)
+            await asyncio.sleep(self.cut_overlap)
+        except TimeoutError:
+            if not previous.closed:
+                last = previous.last_media_time or time.time()
+                previous.add_gap(
+                    "session-cut",
+                    last,
+                    max(time.time(), last),
+                    reason("cut-timeout", seconds=f"{self.cut_timeout:g}"),
+                )
+        # Past cancelling: the close itself is not interrupted (the node waits for it).
+        pending = self._cut_overs.get(stream_id, {})
+        for task in [t for t in pending if t is asyncio.current_task()]:
+            del pending[task]
+        self._close_recording(previous, why)
+
+    def _end_cut_overs(self, stream_id: str, why: str | None = None) -> list[Recording]:
+        """Stop waiting for the next recording (its publisher left, the node stops): the
+        recordings being cut over from, to be closed now (with `why`, else their own)."""
+        out = []
+        for task, (previous, own) in self._cut_overs.pop(stream_id, {}).items():
+            task.cancel()
+            out.append(previous)
+            self._close_recording(previous, why or own)
+        return out
+
+    def _close_recording(self, recording: Recording, why: str) -> None:
+        task = asyncio.ensure_future(recording.close(why))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     def _open(
         self,
@@ -117,6 +200,8 @@ class Recorder:
 
     def stopped(self, stream_id: str) -> None:
         """The publisher left: keep the recording open for the grace period."""
+        self._publishers.pop(stream_id, None)
+        self._end_cut_overs(stream_id)  # nothing more comes for the next one either
         recording = self.active.get(stream_id)
         if recording is None:
             return
@@ -136,9 +221,7 @@ class Recorder:
         recording = self.active.pop(stream_id, None)
         if recording is None:
             return
-        task = asyncio.ensure_future(recording.close(reason))
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
+        self._close_recording(recording, reason)
 
     async def close(self) -> None:
         """The node stops: finalize every recording (segments closed, manifests signed,
@@ -146,8 +229,19 @@ class Recorder:
         for timer in self._grace.values():
             timer.cancel()
         self._grace.clear()
+        self._publishers.clear()
+        for stream_id in list(self._cut_overs):
+            self._end_cut_overs(stream_id, reason("node-stopped"))
         recordings, self.active = list(self.active.values()), {}
         for recording in recordings:
             await recording.close(reason("node-stopped"))
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)
+
+
+def _codecs(tracks: list[TrackInfo]) -> dict[str, str]:
+    return {t.kind: t.mime.split("/")[1].upper() for t in tracks}
+
+
+def _specs(tracks: list[TrackInfo]) -> list[tuple[str, str, int]]:
+    return [(t.kind, t.mime, t.clock_rate) for t in tracks]

@@ -83,7 +83,11 @@ class Recording(RecordingWriter):
         self._gap_start: float | None = None  # wall clock where coverage stopped
         self._gap_kind = ""
         self._gap_reason = ""
+        self._gap_kept = False  # logged however short (a cut-over's opening span)
         self._last_wall = 0.0
+        # Resolved with the wall clock of the first segment's first frame (a cut-over
+        # closes the previous recording once it is).
+        self._first_segment: asyncio.Future[float] = self._loop.create_future()
         self.dropped_frames = 0
         self.close_latencies: deque[float] = deque(maxlen=100)
         self._batch: list[tuple[int, str, bytes, float, float, bool]] = []
@@ -98,10 +102,28 @@ class Recording(RecordingWriter):
     def video(self) -> bool:
         return "video" in self._tracks
 
+    @property
+    def feeds(self) -> dict[str, TrackFeed]:
+        return {f.kind: f for f in self._feeds}
+
+    @property
+    def last_media_time(self) -> float:
+        """Wall clock of the newest frame written (0 before the first)."""
+        return self._last_wall
+
+    async def first_segment(self) -> float:
+        """Wait for the first segment to open: the wall clock of its first frame."""
+        return await asyncio.shield(self._first_segment)
+
     def attach(
-        self, tracks: list[tuple[str, str, int]], request_keyframe: Callable[[], None]
+        self,
+        tracks: list[tuple[str, str, int]],
+        request_keyframe: Callable[[], None],
+        opening: tuple[str, str] | None = None,
     ) -> dict[str, TrackFeed]:
-        """A publisher (first or back after a disconnect) feeds these tracks."""
+        """A publisher (first or back after a disconnect) feeds these tracks. `opening`:
+        the (kind, reason) of the span before the first segment, when it is not a plain
+        wait for the first keyframe (a cut-over: the previous recording covers it)."""
         self._tracks = {kind: TrackSpec(kind, mime) for kind, mime, _ in tracks}
         self._clock = {kind: rate for kind, _, rate in tracks}
         self._request_keyframe = request_keyframe
@@ -112,6 +134,9 @@ class Recording(RecordingWriter):
         if self._gap_start is None and self.manifest.segments:
             self._gap_start, self._gap_kind = self._last_wall, "publisher-disconnect"
             self._gap_reason = reason("publisher-reconnected")
+        elif self._gap_start is None and opening is not None:
+            self._gap_start, (self._gap_kind, self._gap_reason) = time.time(), opening
+            self._gap_kept = True
         elif self._gap_start is None:
             self._gap_start, self._gap_kind = time.time(), "keyframe-wait"
             self._gap_reason = reason("first-keyframe")
@@ -201,13 +226,15 @@ class Recording(RecordingWriter):
         self._slot += 1
         self._cur_slot = self._slot
         self._seg_base = wall
+        if not self._first_segment.done():
+            self._first_segment.set_result(wall)
         gap = None
         if self._gap_start is not None:
-            if wall - self._gap_start > 0.05:
+            if wall - self._gap_start > 0.05 or self._gap_kept:
                 gap = mf.ContinuityEntry(
-                    iso(self._gap_start), iso(wall), self._gap_kind, self._gap_reason
+                    iso(min(self._gap_start, wall)), iso(wall), self._gap_kind, self._gap_reason
                 )
-            self._gap_start = None
+            self._gap_start, self._gap_kept = None, False
         self._submit(self._w_open, self._slot, list(self._tracks.values()), resume, wall, gap)
 
     def _retire_current(self) -> None:

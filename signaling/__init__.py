@@ -24,6 +24,7 @@ from .hearing import KINDS as SESSION_KINDS
 from .hearing import STATES as SESSION_STATES
 from .hearing import Hearing
 from .hearings import Hearings
+from .hearings_api import city_streams as session_city_streams
 from .hearings_api import may_see as may_see_session
 from .keys import (
     ARCHIVE_KEY,
@@ -120,6 +121,7 @@ __all__ = [
     "require_login",
     "roles_with",
     "safe_next",
+    "session_city_streams",
     "set_session_cookie",
     "valid_stream_id",
 ]

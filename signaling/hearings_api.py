@@ -50,6 +50,11 @@ def city_stream(hearing_id: str, suffix: str) -> str:
     return f"{hearing_id}-{suffix}"
 
 
+def city_streams(hearing_id: str) -> list[str]:
+    """Every stream the city side may publish for this session (recorded with it)."""
+    return [city_stream(hearing_id, suffix) for suffix in CITY_STREAMS]
+
+
 # ------------------------------------------------------------------ helpers
 
 

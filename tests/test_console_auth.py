@@ -282,6 +282,7 @@ async def test_the_language_switches_with_lang_and_is_remembered(accounts: Node)
 PAGES = {
     "/": {"commander", "observer"},
     "/archive": {"auditor"},
+    "/archive/sessions": {"auditor"},
     "/admin/stations": {"admin"},
     "/admin/users": {"admin"},
 }

@@ -41,6 +41,7 @@ from signaling import (
 
 from .catalog_bridge import CatalogBridge
 from .recording_bridge import RecordingBridge
+from .session_binding import SessionBinding
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
         node_id = app[NODE_KEY].node_id
         bridge = CatalogBridge(catalog, app[BUS_KEY], node_id)
         recorder = None
+        binding = None
         if settings.recorder.enabled:
             # The recorder reads (or makes) the node's key file: a thread.
             recorder = await asyncio.to_thread(
@@ -97,7 +99,12 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
             )
             await recorder.recover()
             app[RECORDER_KEY] = recorder
-            gateway.add_listener(RecordingBridge(recorder))
+            # Recordings made while a session is live are bound to it (manifest `session`).
+            binding = SessionBinding(app[HEARINGS_KEY], app[BUS_KEY])
+            recording_bridge = RecordingBridge(recorder, binding.session_for)
+            binding.on_change = recording_bridge.rebind
+            await binding.start()  # before the first publication: bound from the start
+            gateway.add_listener(recording_bridge)
         presence = PresenceTracker(app[STATIONS_KEY], app[BUS_KEY], node_id)
         gateway.add_listener(presence)
         app[PRESENCE_KEY] = presence
@@ -108,6 +115,8 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
         app[GATEWAY_KEY] = gateway
         presence.start()
         yield
+        if binding is not None:
+            await binding.close()  # no cut-overs while the node stops
         await gateway.close()  # publishers leave: recordings detach, streams go down
         if recorder is not None:
             await recorder.close()  # segments closed, manifests signed

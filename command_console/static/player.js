@@ -138,7 +138,7 @@ class Player {
     this.button.addEventListener("click", () => (this.playing ? this.pause() : this.play()));
     this.seekbar = new SeekBar(document.getElementById("seekbar"), this);
     this.button.disabled = false;
-    this.seek(this.start);
+    this.seek(Number.isFinite(config.at) ? config.at : this.start);
     setInterval(() => this.tick(), TICK_MS);
   }
 
@@ -295,6 +295,24 @@ class SeekBar {
         block.title = `#${s.index} ${wallText(s.start).slice(11)} – ${wallText(s.end).slice(11)}`;
         lane.append(block);
       });
+      inner.append(lane);
+    }
+    // A session's marks (state changes, directions, comments) at their wall-clock time;
+    // a click on one plays from there.
+    const marks = (config.markers || []).filter((m) => m.at >= player.start && m.at <= player.end);
+    if (marks.length) {
+      const lane = document.createElement("div");
+      lane.className = "lane marks";
+      for (const m of marks) {
+        const mark = document.createElement("button");
+        mark.type = "button";
+        mark.className = `mark ${m.kind}`;
+        mark.dataset.at = String(m.at);
+        mark.style.left = pct(m.at);
+        mark.title = `${wallText(m.at).slice(11)} ${m.text}`;
+        mark.addEventListener("click", (ev) => { ev.stopPropagation(); player.seek(m.at); });
+        lane.append(mark);
+      }
       inner.append(lane);
     }
     this.mark = document.createElement("div");
