@@ -3,7 +3,7 @@ what (policy.py), the station registry, the JSON API and the event socket."""
 
 from aiohttp import web
 
-from . import api, events_ws, hearings_api, recordings_api, stations_api, whip
+from . import api, events_ws, hearings_api, phrases_api, recordings_api, stations_api, whip
 from .accounts import MIN_PASSWORD, AccountError, User, Users
 from .auth import (
     CSRF_FIELD,
@@ -34,6 +34,7 @@ from .keys import (
     LOGIN_LIMITER_KEY,
     LOGIN_SESSIONS_KEY,
     NODE_KEY,
+    PHRASES_KEY,
     PRESENCE_KEY,
     RECORDER_KEY,
     STATIONS_KEY,
@@ -42,6 +43,7 @@ from .keys import (
 )
 from .login import log_in, log_out
 from .login_sessions import LoginSessions
+from .phrases import QuickPhrases
 from .policy import (
     ROLES,
     TOKEN_ROLES,
@@ -71,6 +73,7 @@ __all__ = [
     "LOGIN_SESSIONS_KEY",
     "MIN_PASSWORD",
     "NODE_KEY",
+    "PHRASES_KEY",
     "PRESENCE_KEY",
     "RECORDER_KEY",
     "REFUSALS",
@@ -91,6 +94,7 @@ __all__ = [
     "LoginSessions",
     "Permission",
     "PresenceTracker",
+    "QuickPhrases",
     "Refused",
     "Role",
     "RoleForbidden",
@@ -133,4 +137,5 @@ def add_routes(app: web.Application) -> None:
     recordings_api.add_routes(app)
     stations_api.add_routes(app)
     hearings_api.add_routes(app)
+    phrases_api.add_routes(app)
     events_ws.add_routes(app)
