@@ -12,6 +12,7 @@ import contextlib
 import re
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -19,7 +20,8 @@ from playwright.async_api import Browser, Page
 
 from camera_agents import WhipPublisher
 from camera_agents.testsrc import PatternTrack, ToneTrack
-from signaling import USERS_KEY
+from command_console.sessions import section_of
+from signaling import USERS_KEY, Hearing
 
 from .conftest import Node
 from .console import PASSWORD, add_station, add_user, logged_in
@@ -96,9 +98,10 @@ DISPLAY_FRAMES = """async () => {
 }"""
 TILE_FRAMES = """() => Object.fromEntries([...document.querySelectorAll("#thumbs section.tile")]
   .map((t) => [t.dataset.stream, Number(t.dataset.framesDecoded || 0)]))"""
-# The prosecutor terminal's earpiece: inbound audio packets and level.
-EARPIECE = """async () => {
-  const live = window.hearing.earpiece && window.hearing.earpiece.live;
+# An incoming audio channel (the prosecutor's "earpiece", the director's "reply"):
+# inbound audio packets and level.
+HEARD = """async (channel) => {
+  const live = window.hearing[channel] && window.hearing[channel].live;
   const out = { packets: 0, level: 0, state: live ? live.state : "none" };
   if (!live || !live.session) return out;
   (await live.session.pc.getStats()).forEach((r) => {
@@ -136,6 +139,7 @@ async def test_a_session_directed_from_the_console_reaches_each_part_and_no_one_
         await form.locator("#add-participant").click()
         await form.locator('.participant input[name="user"]').nth(1).fill("obs")
         await form.locator('.participant select[name="part"]').nth(1).select_option("observer")
+        await director.screenshot(path="/tmp/session-new.png", full_page=True)
         await form.locator("#create-session").click()
         await director.wait_for_url(re.compile(r".*/sessions/s\d{8}-[0-9a-f]{6}$"))
         sid = director.url.rsplit("/", 1)[1]
@@ -186,7 +190,7 @@ async def test_a_session_directed_from_the_console_reaches_each_part_and_no_one_
         # Talk-back: pre-connected, on air only while held, heard at the prosecutor only.
         await director.locator('#talkback[data-channel="ready"]').wait_for(timeout=15000)
         await poll(
-            lambda: prosecutor.evaluate(EARPIECE),
+            lambda: prosecutor.evaluate(HEARD, "earpiece"),
             lambda e: e["state"] in ("connecting", "live"),
             10,
             f"the earpiece connected {errors}",
@@ -197,7 +201,7 @@ async def test_a_session_directed_from_the_console_reaches_each_part_and_no_one_
         await director.locator('#talkback[data-on-air="true"]').wait_for(timeout=2000)
         assert await button.text_content() == "通话中"
         heard = await poll(
-            lambda: prosecutor.evaluate(EARPIECE),
+            lambda: prosecutor.evaluate(HEARD, "earpiece"),
             lambda e: e["packets"] > 0 and e["level"] > 0,
             10,
             f"talk-back in the earpiece {errors}",
@@ -208,6 +212,20 @@ async def test_a_session_directed_from_the_console_reaches_each_part_and_no_one_
         listeners = {s.stream_id: s.viewers for s in node.gateway.streams()}
         assert listeners[talkback] == 1  # the prosecutor terminal, no one else
         assert await observer.evaluate("window.hearing.earpiece === undefined")
+
+        # … and the reply, the other way: held at the terminal, heard by the director.
+        await prosecutor.locator('#reply[data-channel="ready"]').wait_for(timeout=15000)
+        await prosecutor.locator("#reply-button").hover()
+        await prosecutor.mouse.down()
+        await prosecutor.locator('#reply[data-on-air="true"]').wait_for(timeout=2000)
+        await poll(
+            lambda: director.evaluate(HEARD, "reply"),
+            lambda e: e["packets"] > 0 and e["level"] > 0,
+            10,
+            f"the reply at the director {errors}",
+        )
+        await prosecutor.mouse.up()
+        await prosecutor.locator('#reply[data-on-air="false"]').wait_for(timeout=2000)
 
         # A direction: at the prosecutor terminal within a second, its receipt back.
         await director.locator("#direction-text").fill("请就证据三发问 <script>x</script>")
@@ -242,7 +260,7 @@ async def test_a_session_directed_from_the_console_reaches_each_part_and_no_one_
         ):
             assert await observer.evaluate(POST, [path, body]) == 403, path
 
-        await director.screenshot(path="/tmp/session-director.png")
+        await director.screenshot(path="/tmp/session-director.png", full_page=True)
         await prosecutor.screenshot(path="/tmp/session-prosecutor.png")
         await observer.screenshot(path="/tmp/session-observer.png")
 
@@ -292,3 +310,32 @@ async def test_the_pages_show_sections_a_form_for_creators_and_404_for_others(
         assert other.status == 404 and f"没有会话 {sid}" in other.text
         other = await c.get("/sessions/nothing-here?lang=en")
         assert other.status == 404 and "No session nothing-here" in other.text
+
+
+def test_sessions_fall_into_live_today_upcoming_and_ended() -> None:
+    now = datetime(2026, 3, 2, 10, 0, tzinfo=UTC).astimezone()
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+    def hearing(state: Any, scheduled: datetime | None = None) -> Hearing:
+        return Hearing(
+            id="s1",
+            kind="direction",
+            title="t",
+            case_no="c",
+            station="court-a",
+            county="甲县",
+            state=state,
+            created_by="director",
+            created_at=now,
+            scheduled_for=scheduled,
+            started_at=None,
+            ended_at=None,
+            evaluation=None,
+        )
+
+    assert section_of(hearing("live"), now) == "live"
+    assert section_of(hearing("ended"), now) == section_of(hearing("sealed"), now) == "ended"
+    assert section_of(hearing("scheduled"), now) == "today"  # any time
+    assert section_of(hearing("scheduled", now - timedelta(days=2)), now) == "today"  # overdue
+    assert section_of(hearing("scheduled", midnight + timedelta(hours=23)), now) == "today"
+    assert section_of(hearing("scheduled", midnight + timedelta(days=1)), now) == "upcoming"
