@@ -19,6 +19,7 @@ from catalog import iso
 from signaling import (
     HEARINGS_KEY,
     SESSION_KINDS,
+    SESSION_PARTS,
     SESSION_STATES,
     STATIONS_KEY,
     Hearing,
@@ -35,8 +36,6 @@ from .render import error_page, page_errors, render
 
 # The sections of the list, in order.
 SECTIONS = ("live", "today", "upcoming", "ended")
-# Parts a creator may invite (the creator directs).
-INVITED_PARTS = ("prosecutor", "observer", "clerk")
 
 
 def section_of(hearing: Hearing, now: datetime) -> str:
@@ -93,7 +92,7 @@ async def sessions_page(request: web.Request) -> web.StreamResponse:
         sections=sectioned(rows, datetime.now().astimezone()),
         kinds=SESSION_KINDS,
         states=SESSION_STATES,
-        parts=INVITED_PARTS,
+        parts=SESSION_PARTS,
         stations=stations,
         may_create=may_create(user),
         filters={"kind": kind or "", "state": state or "", "county": county or ""},

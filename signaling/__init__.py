@@ -20,6 +20,7 @@ from .auth import (
     set_session_cookie,
 )
 from .errors import REFUSALS, Forbidden, Refused, RoleForbidden, SignalingError, Unauthorized
+from .hearing import INVITED_PARTS as SESSION_PARTS
 from .hearing import KINDS as SESSION_KINDS
 from .hearing import STATES as SESSION_STATES
 from .hearing import Hearing
@@ -79,6 +80,7 @@ __all__ = [
     "REFUSALS",
     "ROLES",
     "SESSION_KINDS",
+    "SESSION_PARTS",
     "SESSION_STATES",
     "STATIONS_KEY",
     "TOKENS_KEY",
