@@ -1,7 +1,10 @@
 """The hearing sessions' messages, merged into i18n.MESSAGES at import (kept apart from
-i18n.py, like i18n_archive.py)."""
+i18n.py, like i18n_archive.py): the list and its form (sessions.*), one session's page
+and its scripts (hearing.*), kinds, states and parts."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from . import i18n
 
@@ -22,6 +25,33 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "sessions.your_part": ("您的身份", "Your part"),
     "sessions.any": ("全部", "Any"),
     "sessions.filter": ("筛选", "Filter"),
+    "sessions.open": ("进入", "Open"),
+    "sessions.start": ("开始", "Start"),
+    "sessions.section.live": ("进行中", "Live"),
+    "sessions.section.today": ("今日", "Today"),
+    "sessions.section.upcoming": ("即将开始", "Upcoming"),
+    "sessions.section.ended": ("已结束", "Ended"),
+    "sessions.new": ("新建会话", "New session"),
+    "sessions.new_hint": (
+        "您将担任本会话的指挥员。不填计划时间即为随时开始。",
+        "You direct the session. Leave the time empty to start it any time.",
+    ),
+    "sessions.participants": ("参加人员", "Participants"),
+    "sessions.participant_user": ("用户名", "User name"),
+    "sessions.participant_part": ("身份", "Part"),
+    "sessions.add_participant": ("添加人员", "Add a participant"),
+    "sessions.remove_participant": ("移除", "Remove"),
+    "sessions.create": ("创建", "Create"),
+    "sessions.no_stations": ("尚未登记工作站。", "No stations registered yet."),
+    "sessions.failed": ("操作失败（{status}）", "Failed ({status})"),
+    "sessions.refused.400": ("请检查填写的内容。", "Please check what you entered."),
+    "sessions.refused.403": ("您无权执行此操作。", "You may not do this."),
+    "sessions.refused.404": ("会话不存在。", "No such session."),
+    "sessions.refused.409": (
+        "会话当前状态不允许此操作。",
+        "The session's state does not allow this.",
+    ),
+    "sessions.refused.413": ("内容过长。", "Too long."),
     "kind.direction": ("远程出庭指挥", "Courtroom direction"),
     "kind.interrogation": ("远程提讯", "Remote interrogation"),
     "kind.reception": ("远程接访", "Petition reception"),
@@ -33,5 +63,90 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "part.prosecutor": ("出庭公诉人", "prosecutor in court"),
     "part.observer": ("观摩员", "observer"),
     "part.clerk": ("书记员", "clerk"),
+    "error.no_session": ("没有会话 {session}，或您无权查看。", "No session {session} for you."),
+    # One session's page.
+    "hearing.back": ("返回会话列表", "Back to the sessions"),
+    "hearing.clock": ("会话时长", "Session time"),
+    "hearing.not_started": ("会话尚未开始。", "The session has not started."),
+    "hearing.ended_note": ("会话已结束。", "The session has ended."),
+    "hearing.not_participant": (
+        "您不是本会话的参加人员：可查看记录，不能观看或发言。",
+        "You are not a participant: you see the record, not the media.",
+    ),
+    "hearing.start": ("开始会话", "Start the session"),
+    "hearing.end": ("结束会话", "End the session"),
+    "hearing.end_confirm": ("再次点击确认结束", "Click again to end it"),
+    "hearing.main": ("主画面", "Main picture"),
+    "hearing.thumbnails": ("画面", "Pictures"),
+    "hearing.city_picture": ("市院画面", "City picture"),
+    "hearing.no_picture": ("暂无画面", "No picture yet"),
+    "hearing.rec": ("录像", "REC"),
+    "hearing.not_recording": ("未录像", "not recording"),
+    "hearing.off_air": ("未直播", "off air"),
+    "hearing.connecting": ("连接中", "connecting"),
+    "hearing.live": ("直播", "live"),
+    "hearing.stalled": ("画面停滞", "stalled"),
+    "hearing.reconnecting": ("等待重连", "reconnecting"),
+    "hearing.source.station": ("法庭", "court"),
+    "hearing.source.city": ("市院", "city"),
+    "hearing.publish": ("推送本地画面", "Publish my camera"),
+    "hearing.unpublish": ("停止推送", "Stop publishing"),
+    "hearing.publishing": ("本地画面推送中", "publishing my camera"),
+    "hearing.publish_idle": ("本地画面未推送", "my camera is not published"),
+    "hearing.publish_failed": ("推送失败", "publishing failed"),
+    "hearing.talkback": ("耳麦通话（按住讲话）", "Talk-back (hold to talk)"),
+    "hearing.talkback_key": ("按住按钮或空格键讲话", "Hold the button or Space to talk"),
+    "hearing.on_air": ("通话中", "ON AIR"),
+    "hearing.off_air_ptt": ("未通话", "off air"),
+    "hearing.ptt_ready": ("通话通道已就绪", "channel ready"),
+    "hearing.ptt_connecting": ("通话通道连接中", "channel connecting"),
+    "hearing.ptt_failed": ("通话通道不可用", "channel unavailable"),
+    "hearing.reply_in": ("公诉人回话", "Prosecutor's reply"),
+    "hearing.reply_live": ("公诉人正在回话", "the prosecutor is replying"),
+    "hearing.reply_idle": ("无回话", "no reply"),
+    "hearing.directions": ("指挥指令", "Directions"),
+    "hearing.direction_text": ("指令内容", "Direction"),
+    "hearing.urgent": ("紧急", "Urgent"),
+    "hearing.send": ("发送", "Send"),
+    "hearing.sent": ("已发送", "sent"),
+    "hearing.unread": ("未读", "unread"),
+    "hearing.read_at": ("已读 {time}", "read {time}"),
+    "hearing.no_directions": ("暂无指令。", "No directions yet."),
+    "hearing.phrases": ("常用语", "Quick phrases"),
+    "hearing.phrases_edit": ("编辑常用语", "Edit quick phrases"),
+    "hearing.phrases_hint": ("每行一条", "One per line"),
+    "hearing.phrases_save": ("保存常用语", "Save the phrases"),
+    "hearing.phrases_saved": ("常用语已保存", "Phrases saved"),
+    "hearing.inbox": ("收到的指令", "Directions received"),
+    "hearing.new_direction": ("新指令", "New direction"),
+    "hearing.earpiece": ("耳机（指挥员通话）", "Earpiece (the director's talk-back)"),
+    "hearing.earpiece_on": ("开启耳机", "Turn the earpiece on"),
+    "hearing.earpiece_live": ("指挥员正在讲话", "the director is talking"),
+    "hearing.earpiece_idle": ("耳机待命", "earpiece standing by"),
+    "hearing.reply": ("回话（按住讲话）", "Reply (hold to talk)"),
+    "hearing.comments": ("观摩评议", "Comments"),
+    "hearing.comment_text": ("评议内容", "Comment"),
+    "hearing.comment_post": ("发表", "Post"),
+    "hearing.comment_at": ("于 {time}", "at {time}"),
+    "hearing.no_comments": ("暂无评议。", "No comments yet."),
+    "hearing.evaluation": ("评估总结", "Evaluation summary"),
+    "hearing.evaluation_save": ("保存评估", "Save the evaluation"),
+    "hearing.evaluation_saved": ("评估已保存", "Evaluation saved"),
+    "hearing.participants": ("参加人员", "Participants"),
+    "hearing.station": ("工作站", "Station"),
+    "hearing.no_camera": (
+        "无法打开摄像头或麦克风（需 HTTPS 或本机访问）",
+        "Cannot open the camera or microphone (needs HTTPS or localhost)",
+    ),
 }
 i18n.MESSAGES.update(MESSAGES)
+
+# What the sessions' scripts need, in the page's language.
+SCRIPT_PREFIXES = ("sessions.", "hearing.", "state.", "part.")
+
+
+def script_messages(translate: i18n.Translator) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for prefix in SCRIPT_PREFIXES:
+        out |= translate.messages(prefix)
+    return out

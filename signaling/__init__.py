@@ -3,7 +3,7 @@ what (policy.py), the station registry, the JSON API and the event socket."""
 
 from aiohttp import web
 
-from . import api, events_ws, hearings_api, recordings_api, stations_api, whip
+from . import api, events_ws, hearings_api, phrases_api, recordings_api, stations_api, whip
 from .accounts import MIN_PASSWORD, AccountError, User, Users
 from .auth import (
     CSRF_FIELD,
@@ -20,6 +20,7 @@ from .auth import (
     set_session_cookie,
 )
 from .errors import REFUSALS, Forbidden, Refused, RoleForbidden, SignalingError, Unauthorized
+from .hearing import INVITED_PARTS as SESSION_PARTS
 from .hearing import KINDS as SESSION_KINDS
 from .hearing import STATES as SESSION_STATES
 from .hearing import Hearing
@@ -35,6 +36,7 @@ from .keys import (
     LOGIN_LIMITER_KEY,
     LOGIN_SESSIONS_KEY,
     NODE_KEY,
+    PHRASES_KEY,
     PRESENCE_KEY,
     RECORDER_KEY,
     STATIONS_KEY,
@@ -43,6 +45,7 @@ from .keys import (
 )
 from .login import log_in, log_out
 from .login_sessions import LoginSessions
+from .phrases import QuickPhrases
 from .policy import (
     ROLES,
     TOKEN_ROLES,
@@ -72,11 +75,13 @@ __all__ = [
     "LOGIN_SESSIONS_KEY",
     "MIN_PASSWORD",
     "NODE_KEY",
+    "PHRASES_KEY",
     "PRESENCE_KEY",
     "RECORDER_KEY",
     "REFUSALS",
     "ROLES",
     "SESSION_KINDS",
+    "SESSION_PARTS",
     "SESSION_STATES",
     "STATIONS_KEY",
     "TOKENS_KEY",
@@ -92,6 +97,7 @@ __all__ = [
     "LoginSessions",
     "Permission",
     "PresenceTracker",
+    "QuickPhrases",
     "Refused",
     "Role",
     "RoleForbidden",
@@ -135,4 +141,5 @@ def add_routes(app: web.Application) -> None:
     recordings_api.add_routes(app)
     stations_api.add_routes(app)
     hearings_api.add_routes(app)
+    phrases_api.add_routes(app)
     events_ws.add_routes(app)

@@ -29,7 +29,16 @@ from .audience import audience
 from .auth import current_user, require
 from .errors import SignalingError
 from .hearing import Hearing, HearingError, State
-from .keys import BUS_KEY, HEARINGS_KEY, NODE_KEY, STATIONS_KEY, TOKENS_KEY, USERS_KEY
+from .keys import (
+    BUS_KEY,
+    GATEWAY_KEY,
+    HEARINGS_KEY,
+    NODE_KEY,
+    RECORDER_KEY,
+    STATIONS_KEY,
+    TOKENS_KEY,
+    USERS_KEY,
+)
 from .policy import PART_ROLES, Part, Permission, SessionAction, TokenRole, allows, part_allows
 
 logger = logging.getLogger(__name__)
@@ -62,7 +71,7 @@ def _error(exc: SignalingError) -> web.Response:
     return web.Response(status=exc.status, text=exc.reason + "\n")
 
 
-async def _json(request: web.Request) -> dict[str, Any]:
+async def read_json(request: web.Request) -> dict[str, Any]:
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise HearingError(413, f"the body is over {MAX_BODY // 1024} KiB")
     raw = await request.content.read(MAX_BODY + 1)
@@ -138,7 +147,7 @@ async def create(request: web.Request) -> web.StreamResponse:
     try:
         if user.county is not None:
             raise HearingError(403, "county accounts take part in sessions; the city creates them")
-        body = await _json(request)
+        body = await read_json(request)
         hearing = await asyncio.to_thread(_create, request.app, user, body)
     except SignalingError as exc:
         return _error(exc)
@@ -266,7 +275,7 @@ async def direct(request: web.Request) -> web.StreamResponse:
     try:
         user, hearing = await _visible(request)
         _may(user, hearing, SessionAction.DIRECT)
-        body = await _json(request)
+        body = await read_json(request)
         sent = await asyncio.to_thread(
             request.app[HEARINGS_KEY].direct,
             hearing.id,
@@ -305,7 +314,7 @@ async def comment(request: web.Request) -> web.StreamResponse:
     try:
         user, hearing = await _visible(request)
         _may(user, hearing, SessionAction.COMMENT)
-        body = await _json(request)
+        body = await read_json(request)
         posted = await asyncio.to_thread(
             request.app[HEARINGS_KEY].comment,
             hearing.id,
@@ -325,7 +334,7 @@ async def evaluate(request: web.Request) -> web.StreamResponse:
     try:
         user, hearing = await _visible(request)
         _may(user, hearing, SessionAction.EVALUATE)
-        body = await _json(request)
+        body = await read_json(request)
         changed = await asyncio.to_thread(
             request.app[HEARINGS_KEY].evaluate, hearing.id, body.get("text"), user.name
         )
@@ -342,7 +351,7 @@ async def media(request: web.Request) -> web.StreamResponse:
     director's earpiece channel) or the reply, as the part allows."""
     try:
         user, hearing = await _visible(request)
-        body = await _json(request)
+        body = await read_json(request)
         direction = body.get("direction")
         if direction not in ("publish", "view"):
             raise HearingError(400, 'direction: "publish" or "view"')
@@ -366,6 +375,41 @@ async def media(request: web.Request) -> web.StreamResponse:
         {"stream": stream_id, "token": token, "url": path, "expires_in": MEDIA_TOKEN_TTL},
         status=201,
     )
+
+
+@require(Permission.SESSIONS_JOIN, api=True)
+async def session_streams(request: web.Request) -> web.StreamResponse:
+    """The session's streams this participant may watch or hear, each with whether it is
+    on air on this node and recorded: the station's cameras, then the city side's."""
+    try:
+        user, hearing = await _visible(request)
+    except SignalingError as exc:
+        return _error(exc)
+    part = hearing.part_of(user.name)
+    gateway, recorder = request.app[GATEWAY_KEY], request.app.get(RECORDER_KEY)
+    station = [s for s in hearing.streams if s not in _city_ids(hearing)]
+    listed = [(s, "station", SessionAction.VIEW) for s in station] + [
+        (city_stream(hearing.id, suffix), suffix, view)
+        for suffix, (_, view) in CITY_STREAMS.items()
+    ]
+    streams = []
+    for stream_id, source, action in listed:
+        if not part_allows(part, action):
+            continue
+        recording = recorder.active.get(stream_id) if recorder is not None else None
+        streams.append(
+            {
+                "id": stream_id,
+                "source": source,
+                "on_air": gateway.publication(stream_id) is not None,
+                "recording": recording is not None and not recording.closed,
+            }
+        )
+    return web.json_response({"session": hearing.id, "state": hearing.state, "streams": streams})
+
+
+def _city_ids(hearing: Hearing) -> set[str]:
+    return {city_stream(hearing.id, suffix) for suffix in CITY_STREAMS}
 
 
 def _media_target(
@@ -393,3 +437,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/sessions/{session_id}/comments", comment)
     app.router.add_post("/api/sessions/{session_id}/evaluation", evaluate)
     app.router.add_post("/api/sessions/{session_id}/media", media)
+    app.router.add_get("/api/sessions/{session_id}/streams", session_streams)

@@ -12,6 +12,7 @@ from recorder import Recorder
 from .accounts import Users
 from .hearings import Hearings
 from .login_sessions import LoginSessions
+from .phrases import QuickPhrases
 from .presence import PresenceTracker
 from .ratelimit import LoginLimiter
 from .settings import AuthSettings
@@ -30,5 +31,6 @@ USERS_KEY = web.AppKey("users", Users)
 LOGIN_SESSIONS_KEY = web.AppKey("login_sessions", LoginSessions)
 STATIONS_KEY = web.AppKey("stations", Stations)
 HEARINGS_KEY = web.AppKey("hearings", Hearings)
+PHRASES_KEY = web.AppKey("quick_phrases", QuickPhrases)
 LOGIN_LIMITER_KEY = web.AppKey("login_limiter", LoginLimiter)
 PRESENCE_KEY = web.AppKey("presence", PresenceTracker)

@@ -238,3 +238,54 @@ async def test_bad_input_is_a_clear_4xx_and_nothing_is_stored(
     assert [x["text"] for x in full["directions"]] == ["<script>alert(1)</script>"]
     audit = await asyncio.to_thread(node.app[ARCHIVE_KEY].catalog.audit_trail, f"session:{sid}")
     assert [r["action"] for r in audit] == ["session.create", "session.start", "direction.send"]
+
+
+async def test_a_director_keeps_quick_phrases_and_no_one_else_sees_them(
+    node: Node, court: dict[str, Console]
+) -> None:
+    director = court["director"]
+    assert await director.json("/api/me/phrases") == {"phrases": []}
+    phrases = ["请就证据三发问", "注意语速", "<b>休庭</b>"]
+    answer = await director.request("PUT", "/api/me/phrases", data=json.dumps({"phrases": phrases}))
+    assert answer.status == 200 and json.loads(answer.text) == {"phrases": phrases}
+    assert (await director.json("/api/me/phrases"))["phrases"] == phrases
+    reordered = [phrases[1], phrases[0]]
+    answer = await director.request(
+        "PUT", "/api/me/phrases", data=json.dumps({"phrases": reordered})
+    )
+    assert (await director.json("/api/me/phrases"))["phrases"] == reordered
+    for bad, status in (
+        ({"phrases": "注意语速"}, 400),
+        ({"phrases": ["", "x"]}, 400),
+        ({"phrases": ["x", "x"]}, 400),
+        ({"phrases": ["x" * 201]}, 413),
+        ({"phrases": [str(n) for n in range(31)]}, 413),
+    ):
+        answer = await director.request("PUT", "/api/me/phrases", data=json.dumps(bad))
+        assert answer.status == status, (bad, answer.status, answer.text)
+    assert (await director.json("/api/me/phrases"))["phrases"] == reordered
+    # Observers and county prosecutors direct nothing: no phrases (and no CSRF, no write).
+    assert (await court["obs"].get("/api/me/phrases")).status == 403
+    answer = await court["pros-a"].request("PUT", "/api/me/phrases", data='{"phrases": []}')
+    assert answer.status == 403
+    answer = await director.request("PUT", "/api/me/phrases", data='{"phrases": []}', csrf=False)
+    assert answer.status == 403
+
+
+async def test_each_part_is_told_the_streams_it_may_watch_and_whether_they_are_on_air(
+    node: Node, court: dict[str, Console]
+) -> None:
+    sid = (await _session(court))["id"]
+    base = f"/api/sessions/{sid}"
+    await _post(court["director"], f"{base}/start", {})
+
+    async def listed(name: str) -> dict[str, dict[str, Any]]:
+        body = await court[name].json(f"{base}/streams")
+        return {s["id"]: s for s in body["streams"]}
+
+    city = [f"{sid}-city", f"{sid}-talkback", f"{sid}-reply"]
+    assert list(await listed("director")) == [*COURT_A, city[0], city[2]]
+    assert list(await listed("pros-a")) == [*COURT_A, city[0], city[1]]
+    assert list(await listed("obs")) == [*COURT_A, city[0]]
+    assert not any(s["on_air"] or s["recording"] for s in (await listed("obs")).values())
+    assert (await court["pros-b"].get(f"{base}/streams")).status == 404

@@ -24,6 +24,7 @@ from signaling import (
     LOGIN_LIMITER_KEY,
     LOGIN_SESSIONS_KEY,
     NODE_KEY,
+    PHRASES_KEY,
     PRESENCE_KEY,
     RECORDER_KEY,
     STATIONS_KEY,
@@ -33,6 +34,7 @@ from signaling import (
     LoginLimiter,
     LoginSessions,
     PresenceTracker,
+    QuickPhrases,
     Stations,
     TokenIssuer,
     Users,
@@ -77,6 +79,8 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
         )
         app[STATIONS_KEY] = Stations(opened.engine)
         app[HEARINGS_KEY] = Hearings(opened.engine)
+        app[PHRASES_KEY] = QuickPhrases(opened.engine)
+        app[PHRASES_KEY] = QuickPhrases(opened.engine)
         purge = asyncio.ensure_future(_purge_sessions(app[LOGIN_SESSIONS_KEY]))
         yield
         purge.cancel()

@@ -11,7 +11,8 @@ const RETRY_MAX = 15000;
 const STALL_AFTER = 5000; // ms without a new decoded frame while connected
 
 export class LiveStream {
-  // onState(state): "connecting" | "live" | "stalled" | "offline" | "reconnecting"
+  // onState(state): "connecting" | "live" | "stalled" | "offline" | "reconnecting".
+  // auth: WHEP's auth (see whep.js), or an async function answering it for each attempt.
   constructor(streamId, video, auth, onState = () => {}) {
     this.id = streamId;
     this.video = video;
@@ -83,7 +84,10 @@ export class LiveStream {
     this.setState("connecting");
     let session;
     try {
-      session = await whepSubscribe(this.id, this.auth, {
+      // A function: a fresh short-lived token per attempt (a session's media tokens).
+      const auth = typeof this.auth === "function" ? await this.auth() : this.auth;
+      if (attempt !== this.attempt) return;
+      session = await whepSubscribe(this.id, auth, {
         onTrack: (stream) => {
           if (attempt !== this.attempt) return;
           if (this.video.srcObject !== stream) this.video.srcObject = stream;
