@@ -10,6 +10,7 @@ from media_gateway import MediaGateway
 from recorder import Recorder
 
 from .accounts import Users
+from .dispatch import Dispatch
 from .hearings import Hearings
 from .login_sessions import LoginSessions
 from .presence import PresenceTracker
@@ -30,5 +31,6 @@ USERS_KEY = web.AppKey("users", Users)
 LOGIN_SESSIONS_KEY = web.AppKey("login_sessions", LoginSessions)
 STATIONS_KEY = web.AppKey("stations", Stations)
 HEARINGS_KEY = web.AppKey("hearings", Hearings)
+DISPATCH_KEY = web.AppKey("dispatch", Dispatch)
 LOGIN_LIMITER_KEY = web.AppKey("login_limiter", LoginLimiter)
 PRESENCE_KEY = web.AppKey("presence", PresenceTracker)
