@@ -31,6 +31,9 @@ class ScreenRow(Base):
     layout: Mapped[dict[str, Any]]
     updated_at: Mapped[datetime]
     updated_by: Mapped[str] = mapped_column(String(64))
+    # The token id (jti) of the one valid link for the wall PC (`/screen/{name}?token=`):
+    # a new link replaces it, so the old one stops working; None: no link.
+    link_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class LayoutRow(Base):

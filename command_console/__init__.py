@@ -9,6 +9,8 @@ served from this node (no CDN).
 - archive.py (+ archive_data.py, timeline.py, i18n_archive.py): the auditors' archive,
   /archive…; audit_page.py: /audit.
 - admin_stations.py, admin_users.py: /admin/stations, /admin/users.
+- dispatch.py (+ i18n_dispatch.py): /dispatch (video dispatch), /screen/{name} (the wall
+  PC), /station/{station_id}/display (a county station's display).
 
 Access rules live in the handlers (signaling.require, with the permissions of
 signaling/policy.py), never in templates or JS.
@@ -22,7 +24,17 @@ from aiohttp import web
 
 from signaling import FORBIDDEN_PAGE_KEY
 
-from . import admin_stations, admin_users, archive, audit_page, focus, login, pages, sessions
+from . import (
+    admin_stations,
+    admin_users,
+    archive,
+    audit_page,
+    dispatch,
+    focus,
+    login,
+    pages,
+    sessions,
+)
 from .render import DEMO_KEY, forbidden
 
 _HERE = Path(__file__).parent
@@ -39,4 +51,5 @@ def add_routes(app: web.Application, demo: bool = False) -> None:
     admin_stations.add_routes(app)
     admin_users.add_routes(app)
     sessions.add_routes(app)
+    dispatch.add_routes(app)
     app.router.add_static("/static/", _HERE / "static", append_version=True)

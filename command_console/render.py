@@ -75,6 +75,7 @@ SECURITY_HEADERS = {
 # handler requires (tests/test_policy.py checks), so a role sees the links it may follow.
 NAV: tuple[tuple[str, str, Permission], ...] = (
     ("/", "nav.wall", Permission.LIVE_VIEW),
+    ("/dispatch", "nav.dispatch", Permission.DISPATCH_MANAGE),
     ("/sessions", "nav.sessions", Permission.SESSIONS_JOIN),
     ("/archive", "nav.archive", Permission.ARCHIVE_READ),
     ("/audit", "nav.audit", Permission.AUDIT_READ),
@@ -84,6 +85,7 @@ NAV: tuple[tuple[str, str, Permission], ...] = (
 # Where a role lands after logging in: the first of these sections it may open.
 LANDING: tuple[str, ...] = (
     "/",
+    "/dispatch",
     "/sessions",
     "/archive",
     "/admin/stations",

@@ -3,7 +3,17 @@ what (policy.py), the station registry, the JSON API and the event socket."""
 
 from aiohttp import web
 
-from . import api, events_ws, hearings_api, phrases_api, recordings_api, stations_api, whip
+from . import (
+    api,
+    dispatch_api,
+    displays_ws,
+    events_ws,
+    hearings_api,
+    phrases_api,
+    recordings_api,
+    stations_api,
+    whip,
+)
 from .accounts import MIN_PASSWORD, AccountError, User, Users
 from .auth import (
     CSRF_FIELD,
@@ -19,6 +29,8 @@ from .auth import (
     safe_next,
     set_session_cookie,
 )
+from .dispatch import GRIDS as DISPATCH_GRIDS
+from .dispatch import SCREEN_KINDS, Dispatch, DispatchError, Screen
 from .errors import REFUSALS, Forbidden, Refused, RoleForbidden, SignalingError, Unauthorized
 from .hearing import INVITED_PARTS as SESSION_PARTS
 from .hearing import KINDS as SESSION_KINDS
@@ -31,6 +43,7 @@ from .keys import (
     ARCHIVE_KEY,
     AUTH_SETTINGS_KEY,
     BUS_KEY,
+    DISPATCH_KEY,
     GATEWAY_KEY,
     HEARINGS_KEY,
     LOGIN_LIMITER_KEY,
@@ -58,6 +71,7 @@ from .policy import (
 )
 from .presence import PresenceTracker
 from .ratelimit import LoginLimiter
+from .routing import Receiver, screen_receiver, station_receiver
 from .settings import AuthSettings
 from .stations import KINDS, Station, StationError, Stations
 from .tokens import Grant, TokenIssuer, parse_ttl, valid_stream_id
@@ -67,6 +81,8 @@ __all__ = [
     "AUTH_SETTINGS_KEY",
     "BUS_KEY",
     "CSRF_FIELD",
+    "DISPATCH_GRIDS",
+    "DISPATCH_KEY",
     "FORBIDDEN_PAGE_KEY",
     "GATEWAY_KEY",
     "HEARINGS_KEY",
@@ -80,6 +96,7 @@ __all__ = [
     "RECORDER_KEY",
     "REFUSALS",
     "ROLES",
+    "SCREEN_KINDS",
     "SESSION_KINDS",
     "SESSION_PARTS",
     "SESSION_STATES",
@@ -89,6 +106,8 @@ __all__ = [
     "USERS_KEY",
     "AccountError",
     "AuthSettings",
+    "Dispatch",
+    "DispatchError",
     "Forbidden",
     "Grant",
     "Hearing",
@@ -98,9 +117,11 @@ __all__ = [
     "Permission",
     "PresenceTracker",
     "QuickPhrases",
+    "Receiver",
     "Refused",
     "Role",
     "RoleForbidden",
+    "Screen",
     "SignalingError",
     "Station",
     "StationError",
@@ -127,8 +148,10 @@ __all__ = [
     "require_login",
     "roles_with",
     "safe_next",
+    "screen_receiver",
     "session_city_streams",
     "set_session_cookie",
+    "station_receiver",
     "valid_stream_id",
 ]
 
@@ -142,4 +165,6 @@ def add_routes(app: web.Application) -> None:
     stations_api.add_routes(app)
     hearings_api.add_routes(app)
     phrases_api.add_routes(app)
+    dispatch_api.add_routes(app)
     events_ws.add_routes(app)
+    displays_ws.add_routes(app)  # after events_ws: shares its socket registry

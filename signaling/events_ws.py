@@ -35,7 +35,7 @@ SESSION_ENDED = 4401  # close code: log in again
 SOCKETS_KEY: web.AppKey[dict[web.WebSocketResponse, str]] = web.AppKey("event_sockets")
 
 
-def _same_origin(request: web.Request) -> bool:
+def same_origin(request: web.Request) -> bool:
     """Browsers send Origin on WebSocket handshakes: refuse other sites' pages (the
     session cookie would otherwise open the socket for them)."""
     origin = request.headers.get("Origin")
@@ -51,7 +51,7 @@ def _same_origin(request: web.Request) -> bool:
 
 @require_login(api=True)
 async def events(request: web.Request) -> web.StreamResponse:
-    if not _same_origin(request):
+    if not same_origin(request):
         return web.Response(status=403, text="cross-origin WebSocket refused\n")
     session = current_session(request)
     cookie = request.cookies.get(SESSION_COOKIE, "")

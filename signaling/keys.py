@@ -10,6 +10,7 @@ from media_gateway import MediaGateway
 from recorder import Recorder
 
 from .accounts import Users
+from .dispatch import Dispatch
 from .hearings import Hearings
 from .login_sessions import LoginSessions
 from .phrases import QuickPhrases
@@ -32,5 +33,6 @@ LOGIN_SESSIONS_KEY = web.AppKey("login_sessions", LoginSessions)
 STATIONS_KEY = web.AppKey("stations", Stations)
 HEARINGS_KEY = web.AppKey("hearings", Hearings)
 PHRASES_KEY = web.AppKey("quick_phrases", QuickPhrases)
+DISPATCH_KEY = web.AppKey("dispatch", Dispatch)
 LOGIN_LIMITER_KEY = web.AppKey("login_limiter", LoginLimiter)
 PRESENCE_KEY = web.AppKey("presence", PresenceTracker)

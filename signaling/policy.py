@@ -37,6 +37,15 @@ class Permission(StrEnum):
     EVENTS_STATION = "events.station"
     EVENTS_RECORDING = "events.recording"
     EVENTS_SESSION = "events.session"  # session.*, direction.*, comment.*: own sessions only
+    EVENTS_DISPATCH = "events.dispatch"  # dispatch.*: screens' layouts, saved layouts
+    # Video dispatch: route live sources to named screens (the command hall's wall, a
+    # county station's screen), save and recall layouts; audited.
+    DISPATCH_MANAGE = "dispatch.manage"
+    SCREEN_VIEW = "screen.view"  # open /screen/{name}: what a screen shows, full-screen
+    # WHEP for what is routed to the holder right now (a screen's sources; a station's
+    # city picture and dispatched sources): decided per request by the server, never by
+    # a token's list of streams (ROUTED below).
+    STREAM_RECEIVE = "stream.receive"
 
 
 class Role(StrEnum):
@@ -57,6 +66,7 @@ class TokenRole(StrEnum):
     STATION = "station"
     VIEWER = "viewer"
     AUDITOR = "auditor"
+    SCREEN = "screen"  # a wall PC's link to one screen (minted in the console, revocable)
 
 
 ROLES: tuple[Role, ...] = tuple(Role)
@@ -78,6 +88,9 @@ GRANTS: Mapping[Role, frozenset[Permission]] = {
             P.EVENTS_STATION,
             P.EVENTS_RECORDING,
             P.EVENTS_SESSION,
+            P.EVENTS_DISPATCH,
+            P.DISPATCH_MANAGE,
+            P.SCREEN_VIEW,
         }
     ),
     # The live wall (until the wall follows invitations too) and the sessions invited to.
@@ -124,10 +137,14 @@ GRANTS: Mapping[Role, frozenset[Permission]] = {
 # A token's permissions hold for the streams it names ("*": every stream, but never for
 # publishing: a token that may publish names its streams).
 TOKEN_GRANTS: Mapping[TokenRole, frozenset[Permission]] = {
-    TokenRole.STATION: frozenset({P.STREAM_PUBLISH}),
+    # Publishes its own streams; receives what its session and the dispatcher send to
+    # its station (the city picture of its live session, its station screen's sources).
+    TokenRole.STATION: frozenset({P.STREAM_PUBLISH, P.STREAM_RECEIVE}),
     TokenRole.VIEWER: frozenset({P.STREAM_SUBSCRIBE, P.LIVE_VIEW}),
     # Covers every recording (minted without streams); no live video.
     TokenRole.AUDITOR: frozenset({P.ARCHIVE_READ, P.AUDIT_READ}),
+    # Names one screen (the `screen` claim): shows it and receives what it shows now.
+    TokenRole.SCREEN: frozenset({P.SCREEN_VIEW, P.STREAM_RECEIVE}),
 }
 
 # Topic families whose events carry an audience (who in particular may see each one);
@@ -139,9 +156,13 @@ TOPICS: Mapping[Permission, tuple[str, ...]] = {
     P.EVENTS_STATION: ("station.",),
     P.EVENTS_RECORDING: ("recording.",),
     P.EVENTS_SESSION: SESSION_TOPICS,
+    P.EVENTS_DISPATCH: ("dispatch.",),
 }
 # Permissions held per stream: a token that grants one of them must name its streams.
 PER_STREAM = frozenset({P.STREAM_PUBLISH, P.STREAM_SUBSCRIBE})
+# Permissions held for what is routed to the holder at the moment of the request: the
+# server looks it up each time (signaling/routing.py); a token's stream list never grants them.
+ROUTED = frozenset({P.STREAM_RECEIVE})
 
 del P
 
@@ -241,6 +262,11 @@ def per_stream(role: TokenRole) -> bool:
 def may_cover_every_stream(role: TokenRole) -> bool:
     """Whether a token of `role` may name "*" (publishing never covers every stream)."""
     return Permission.STREAM_PUBLISH not in TOKEN_GRANTS[role]
+
+
+def names_screen(role: TokenRole) -> bool:
+    """Whether a token of `role` is bound to one screen (its `screen` claim)."""
+    return Permission.SCREEN_VIEW in TOKEN_GRANTS[role]
 
 
 def parse_role(value: object) -> Role | None:

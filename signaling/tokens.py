@@ -1,6 +1,7 @@
 """Tokens: JWTs (HS256, PyJWT) with a `TokenRole` and the streams it covers. What each
 role grants (publish, subscribe, or (auditor) replay of recordings and reading the audit
-log, with no live video) is declared in policy.TOKEN_GRANTS."""
+log, with no live video) is declared in policy.TOKEN_GRANTS. A screen token also names its
+screen (`screen` claim); what it may receive is looked up per request (routing.py)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ import jwt
 
 from .errors import Forbidden, Unauthorized
 from .policy import (
+    ROUTED,
     TOKEN_GRANTS,
     Permission,
     TokenRole,
     may_cover_every_stream,
+    names_screen,
     parse_token_role,
     per_stream,
     token_roles_with,
@@ -50,9 +53,12 @@ class Grant:
     expires: float
     token_id: str
     name: str | None = None  # who holds the token, for the audit log
+    screen: str | None = None  # the screen a screen token shows
 
     def allows(self, permission: Permission, stream_id: str) -> bool:
-        if permission not in TOKEN_GRANTS[self.role]:
+        """What the token says by itself. Routed permissions (policy.ROUTED) are never
+        granted here: what is routed to the holder is looked up (routing.py)."""
+        if permission not in TOKEN_GRANTS[self.role] or permission in ROUTED:
             return False
         return stream_id in self.streams or (
             may_cover_every_stream(self.role) and "*" in self.streams
@@ -71,12 +77,25 @@ class TokenIssuer:
         self._secret = secret
 
     def mint(
-        self, streams: list[str], role: TokenRole, ttl_seconds: int, name: str | None = None
+        self,
+        streams: list[str],
+        role: TokenRole,
+        ttl_seconds: int,
+        name: str | None = None,
+        *,
+        screen: str | None = None,
+        token_id: str | None = None,
     ) -> str:
+        """`screen`: the screen a screen token shows (required for them, refused for
+        others); `token_id`: the jti, when the caller records it (a screen's link)."""
         checked = parse_token_role(role)
         if checked is None:
             raise ValueError(f"unknown role {role!r}")
         role = checked
+        if names_screen(role) != (screen is not None):
+            raise ValueError(f"a screen token names its screen; a {role} token none")
+        if screen is not None and not valid_stream_id(screen):
+            raise ValueError(f"invalid screen name {screen!r}")
         if not per_stream(role) and not streams:
             streams = ["*"]  # e.g. auditors: every recording (no live video at all)
         for s in streams:
@@ -94,12 +113,14 @@ class TokenIssuer:
             "iss": _ISSUER,
             "iat": now,
             "exp": now + ttl_seconds,
-            "jti": uuid.uuid4().hex,
+            "jti": token_id or uuid.uuid4().hex,
             "role": role.value,
             "streams": list(streams),
         }
         if name is not None:
             claims["name"] = name
+        if screen is not None:
+            claims["screen"] = screen
         return jwt.encode(claims, self._secret, algorithm=_ALGORITHM)
 
     def verify(self, token: str) -> Grant:
@@ -120,22 +141,30 @@ class TokenIssuer:
         if role is None or not isinstance(streams, list):
             raise Unauthorized("invalid token: missing role or streams")
         name = claims.get("name")
+        screen = claims.get("screen")
+        if names_screen(role) != isinstance(screen, str):
+            raise Unauthorized("invalid token: a screen token names its screen, others none")
         return Grant(
             role,
             tuple(str(s) for s in streams),
             float(claims["exp"]),
             str(claims["jti"]),
             str(name) if name is not None else None,
+            screen if isinstance(screen, str) else None,
         )
 
-    def authorize(self, header: str | None, permission: Permission, stream_id: str) -> Grant:
-        """Check an Authorization header for `permission` on `stream_id`; 401/403 errors."""
+    def bearer(self, header: str | None) -> Grant:
+        """The grant of an Authorization header (checked, not yet for anything); 401 errors."""
         if not header:
             raise Unauthorized("missing Authorization: Bearer token")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("Authorization must be 'Bearer <token>'")
-        grant = self.verify(token.strip())
+        return self.verify(token.strip())
+
+    def authorize(self, header: str | None, permission: Permission, stream_id: str) -> Grant:
+        """Check an Authorization header for `permission` on `stream_id`; 401/403 errors."""
+        grant = self.bearer(header)
         if not grant.allows(permission, stream_id):
             if permission not in TOKEN_GRANTS[grant.role]:
                 needed = " or ".join(token_roles_with(permission))

@@ -13,6 +13,7 @@ from .auth import authorize
 from .errors import SignalingError
 from .keys import GATEWAY_KEY
 from .policy import Permission
+from .routing import authorize_view, authorize_view_delete
 from .tokens import valid_stream_id
 
 logger = logging.getLogger(__name__)
@@ -99,9 +100,10 @@ async def whip_publish(request: web.Request) -> web.StreamResponse:
 @_errors_as_text
 async def whep_subscribe(request: web.Request) -> web.StreamResponse:
     # A viewer token for the stream, or a console session whose role may watch (any
-    # stream for now; invitations come with hearing sessions). Publishing: tokens only.
+    # stream for now; invitations come with hearing sessions), or a screen's or a
+    # station's token while the stream is routed to it (routing.py). Publishing: tokens only.
     stream_id = _stream_id(request)
-    authorize(request, Permission.STREAM_SUBSCRIBE, stream_id)
+    await authorize_view(request, stream_id)
     offer = await _read_offer(request)
     gateway = request.app[GATEWAY_KEY]
     resource_id = await gateway.subscribe(stream_id, offer)
@@ -119,7 +121,7 @@ async def whip_delete(request: web.Request) -> web.StreamResponse:
 @_errors_as_text
 async def whep_delete(request: web.Request) -> web.StreamResponse:
     stream_id = _stream_id(request)
-    authorize(request, Permission.STREAM_SUBSCRIBE, stream_id)
+    authorize_view_delete(request, stream_id)
     await request.app[GATEWAY_KEY].unsubscribe(stream_id, request.match_info["resource_id"])
     return web.Response(status=200, text="stopped\n")
 

@@ -89,6 +89,11 @@ def test_the_table_says_what_docs_architecture_says() -> None:
     assert roles_with(P.SESSIONS_READ_ALL) == (commander,)
     assert roles_with(P.SESSIONS_JOIN) == (commander, observer, prosecutor, clerk, receptionist)
     assert roles_with(P.STATIONS_MANAGE) == roles_with(P.USERS_MANAGE) == (admin,)
+    assert roles_with(P.DISPATCH_MANAGE) == roles_with(P.SCREEN_VIEW) == (commander,)
+    assert roles_with(P.EVENTS_DISPATCH) == (commander,)
+    assert roles_with(P.STREAM_RECEIVE) == ()  # routed to tokens only: screens, stations
+    assert token_roles_with(P.STREAM_RECEIVE) == (TokenRole.STATION, TokenRole.SCREEN)
+    assert token_roles_with(P.SCREEN_VIEW) == (TokenRole.SCREEN,)
     assert token_roles_with(P.STREAM_PUBLISH) == (TokenRole.STATION,)
     assert token_roles_with(P.STREAM_SUBSCRIBE) == (TokenRole.VIEWER,)
     assert token_roles_with(P.ARCHIVE_READ) == token_roles_with(P.AUDIT_READ)
@@ -98,7 +103,7 @@ def test_the_table_says_what_docs_architecture_says() -> None:
 def test_the_event_socket_forwards_the_topics_each_role_may_see() -> None:
     assert set(TOPICS) == {p for p in Permission if p.startswith("events.")}
     sessions = ("session.", "direction.", "comment.")  # each event checked for its audience
-    assert topics(Role.COMMANDER) == ("stream.", "station.", "recording.", *sessions)
+    assert topics(Role.COMMANDER) == ("stream.", "station.", "recording.", *sessions, "dispatch.")
     assert topics(Role.OBSERVER) == ("stream.", "station.", *sessions)
     assert topics(Role.PROSECUTOR) == topics(Role.CLERK) == sessions
     assert topics(Role.AUDITOR) == ("station.", "recording.")  # never stream.*
@@ -107,7 +112,8 @@ def test_the_event_socket_forwards_the_topics_each_role_may_see() -> None:
 
 def test_tokens_name_their_streams_unless_they_cover_every_one() -> None:
     assert policy.per_stream(TokenRole.STATION) and policy.per_stream(TokenRole.VIEWER)
-    assert not policy.per_stream(TokenRole.AUDITOR)
+    assert not policy.per_stream(TokenRole.AUDITOR) and not policy.per_stream(TokenRole.SCREEN)
+    assert policy.names_screen(TokenRole.SCREEN) and not policy.names_screen(TokenRole.STATION)
     assert not policy.may_cover_every_stream(TokenRole.STATION)
     assert policy.may_cover_every_stream(TokenRole.VIEWER)
 

@@ -194,6 +194,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
         try:
             role = TokenRole(args.role)
+            if role is TokenRole.SCREEN:
+                raise ValueError(
+                    "a screen's link is made by a commander on /dispatch (the node keeps"
+                    " it, so a new link revokes the old one)"
+                )
             if not per_stream(role) and args.stream:
                 raise ValueError(f"{role} tokens cover every stream: leave out --stream")
             if per_stream(role) and not args.stream:

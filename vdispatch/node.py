@@ -19,6 +19,7 @@ from signaling import (
     ARCHIVE_KEY,
     AUTH_SETTINGS_KEY,
     BUS_KEY,
+    DISPATCH_KEY,
     GATEWAY_KEY,
     HEARINGS_KEY,
     LOGIN_LIMITER_KEY,
@@ -30,6 +31,7 @@ from signaling import (
     STATIONS_KEY,
     TOKENS_KEY,
     USERS_KEY,
+    Dispatch,
     Hearings,
     LoginLimiter,
     LoginSessions,
@@ -80,7 +82,7 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
         app[STATIONS_KEY] = Stations(opened.engine)
         app[HEARINGS_KEY] = Hearings(opened.engine)
         app[PHRASES_KEY] = QuickPhrases(opened.engine)
-        app[PHRASES_KEY] = QuickPhrases(opened.engine)
+        app[DISPATCH_KEY] = Dispatch(opened.engine)
         purge = asyncio.ensure_future(_purge_sessions(app[LOGIN_SESSIONS_KEY]))
         yield
         purge.cancel()

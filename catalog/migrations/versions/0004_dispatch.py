@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("layout", sa.JSON(), nullable=False),
         sa.Column("updated_at", UTC_TIME, nullable=False),
         sa.Column("updated_by", sa.String(64), nullable=False),
+        sa.Column("link_id", sa.String(64), nullable=True),
     )
     op.create_index("ix_dispatch_screens_station_id", "dispatch_screens", ["station_id"])
     op.create_table(
