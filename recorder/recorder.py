@@ -212,6 +212,11 @@ class Recorder:
         )
 
     @property
+    def closing(self) -> int:
+        """How many recordings are closing now (their writer finishing the last segment)."""
+        return len(self._closing)
+
+    @property
     def awaiting_reconnect(self) -> frozenset[str]:
         """Streams whose publisher left and whose grace period is running."""
         return frozenset(self._grace)

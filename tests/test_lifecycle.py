@@ -46,8 +46,8 @@ def _still_open(node: Node) -> list[str]:
     busy = [f"stream {s.stream_id}" for s in node.gateway.streams()]
     busy += [f"router {name}" for name in node.gateway._routers]
     busy += [f"recording of {name}" for name in recorder.active]
-    busy += [f"grace of {name}" for name in recorder._grace]
-    busy += [f"{len(recorder._closing)} recordings closing"] if recorder._closing else []
+    busy += [f"grace of {name}" for name in recorder.awaiting_reconnect]
+    busy += [f"{recorder.closing} recordings closing"] if recorder.closing else []
     # the catalog bridge and presence store in threads, a moment after the event
     in_use = node.app[ARCHIVE_KEY].catalog.engine.pool.checkedout()  # type: ignore[attr-defined]
     busy += [f"{in_use} catalog connections in use"] if in_use else []
