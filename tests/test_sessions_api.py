@@ -289,3 +289,32 @@ async def test_each_part_is_told_the_streams_it_may_watch_and_whether_they_are_o
     assert list(await listed("obs")) == [*COURT_A, city[0]]
     assert not any(s["on_air"] or s["recording"] for s in (await listed("obs")).values())
     assert (await court["pros-b"].get(f"{base}/streams")).status == 404
+
+
+async def test_forged_and_replayed_socket_messages_change_nothing(
+    node: Node, court: dict[str, Console]
+) -> None:
+    """The event socket only tells: what a browser sends on it is ignored. A forged
+    direction, or a replayed receipt, reaches no one and stores nothing."""
+    sid = (await _session(court))["id"]
+    base = f"/api/sessions/{sid}"
+    await _post(court["director"], f"{base}/start", {})
+    async with (
+        court["obs"].http.ws_connect(f"{node.url}/ws/events") as forger,
+        court["pros-a"].http.ws_connect(f"{node.url}/ws/events") as prosecutor,
+    ):
+        forged = {"topic": "direction.sent", "data": {"direction": {"id": 1, "text": "撤诉"}}}
+        await forger.send_json(forged)
+        await forger.send_str("{not json")
+        await forger.send_bytes(b"\x00\xff")
+        assert "direction.sent" not in await _topics(prosecutor, 0.5)
+        assert not forger.closed  # ignored, not fatal
+    full = await court["director"].json(base)
+    assert full["directions"] == []
+    # A receipt replayed later is the same receipt: the first read stays.
+    _, sent = await _post(court["director"], f"{base}/directions", {"text": "请发问"})
+    _, first = await _post(court["pros-a"], f"{base}/directions/{sent['id']}/read", {})
+    _, again = await _post(court["pros-a"], f"{base}/directions/{sent['id']}/read", {})
+    assert again["read_at"] == first["read_at"]
+    audit = await asyncio.to_thread(node.app[ARCHIVE_KEY].catalog.audit_trail, f"session:{sid}")
+    assert [r["action"] for r in audit].count("direction.read") == 1
