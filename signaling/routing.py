@@ -157,7 +157,9 @@ async def authorize_view(request: web.Request, stream_id: str) -> User | Grant:
         may_receive, request.app[DISPATCH_KEY], grant, stream_id
     ):
         return grant
-    raise Forbidden(f"stream {stream_id!r} is not sent to this {grant.role} token now")
+    raise Forbidden(
+        f"this {grant.role} token may not subscribe to stream {stream_id!r}: not sent to it now"
+    )
 
 
 def authorize_view_delete(request: web.Request, stream_id: str) -> User | Grant:

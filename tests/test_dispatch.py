@@ -276,7 +276,7 @@ async def test_a_screen_link_shows_its_screen_only_while_it_is_the_current_link(
         finally:
             await viewer.close()
         status, text = await _whep_status(node, "court-b-wide", token)
-        assert status == 403 and "not sent to this screen token" in text
+        assert status == 403 and "this screen token may not subscribe" in text
         async with console(node.url) as wall_pc:
             page = await wall_pc.get(link["url"])
             assert page.status == 200 and 'data-feed="/ws/screens/hall"' in page.text
@@ -409,7 +409,7 @@ async def test_a_station_token_receives_its_live_sessions_city_picture_and_nothi
                 ]:
                     status, text = await _whep_status(node, stream, token)
                     assert status == 403, (stream, status, text)
-                assert "not sent to this station token" in text
+                assert "this station token may not subscribe" in text
 
                 # Dispatched to its station screen: received too, and the display told.
                 async with logged_in(node.url, "commander") as c:

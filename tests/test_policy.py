@@ -160,7 +160,10 @@ def test_home_pages_and_the_nav_bar_follow_the_table() -> None:
 
 @pytest.mark.parametrize(
     ("role", "links"),
-    [(Role.AUDITOR, ["/archive", "/archive/timeline", "/audit"]), (Role.ADMIN, ["/audit"])],
+    [
+        (Role.AUDITOR, ["/archive", "/archive/sessions", "/archive/timeline", "/audit"]),
+        (Role.ADMIN, ["/audit"]),
+    ],
 )
 def test_templates_show_links_by_permission(role: Role, links: list[str]) -> None:
     user = User(1, "x", role, "X", False, datetime.now(UTC))

@@ -161,7 +161,12 @@ async def test_the_export_checks_out_with_sha256sum_and_openssl_alone(
 
 
 def test_every_continuity_reason_reads_back_as_its_code_and_values() -> None:
-    values = {"packets": 17, "error": "[Errno 28] No space left on device: 'x'"}
+    values = {
+        "packets": 17,
+        "error": "[Errno 28] No space left on device: 'x'",
+        "seconds": 10,
+        "session": "s20261202-a1b2c3",
+    }
     for code, text in continuity.REASONS.items():
         needed = {k: v for k, v in values.items() if "{" + k + "}" in text}
         written = continuity.reason(code, **needed)
