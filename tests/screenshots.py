@@ -1,7 +1,9 @@
 """`make screenshots`: a node with demo-like data (the demo's stations and accounts, real
 recordings made through the recorder over yesterday, one with a publisher disconnect, one
-whose file was changed afterwards), real Chromium logged in through the login form, and
-PNGs under docs/screenshots/.
+whose file was changed afterwards; hearing sessions live, scheduled and ended, and the
+command hall's screens: tests/screenshots_sessions.py), real Chromium logged in through
+the login form, and PNGs under docs/screenshots/. The node and the browser keep the
+city's clock (Asia/Shanghai).
 
 To add a page (the live wall, a focus view …): append a Shot to SHOTS: its file name, the
 role that logs in, the path, and optionally an async `prepare(page, site)` run before the
@@ -14,30 +16,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import tempfile
+import time as clock
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
 
+from aiohttp import web
 from playwright.async_api import Page, async_playwright
 
+from vdispatch.demo import STATIONS, station_streams
 from vdispatch.node import build_app
 from vdispatch.settings import load_settings
 
-from . import screenshots_live
-from .console import add_station, add_user
+from . import screenshots_live, screenshots_sessions
+from .console import add_station
 from .recordings import make_recording
 from .test_browser import CHROMIUM_ARGS, log_in
 
-STATIONS = [
-    ("county-a-court", "甲县", "人民法院 第一法庭", "courtroom"),
-    ("county-b-interrogation", "乙县", "看守所 讯问室", "interrogation_room"),
-    ("county-c-reception", "丙县", "人民检察院 接访室", "reception_room"),
-    ("county-d-court", "丁县", "人民法院 第二法庭", "courtroom"),
-    ("county-e-detention", "戊县", "看守所 监区", "detention_centre"),
-]
 # stream, start (hours after midnight yesterday, local), minutes, pause (after, for) in s,
 # session
 Recording = tuple[str, float, float, tuple[float, float] | None, str | None]
@@ -62,6 +61,7 @@ class Site:
     url: str
     day: str
     ids: list[str]  # recording ids, in RECORDINGS order
+    sessions: screenshots_sessions.Sessions
 
 
 @dataclass
@@ -86,9 +86,16 @@ SHOTS: list[Shot] = [
     Shot("sync-player", "auditor", lambda s: f"/archive/sync?id={s.ids[1]}&id={s.ids[2]}", _play),
     Shot("coverage-timeline", "auditor", lambda s: f"/archive/timeline?day={s.day}"),
     Shot("audit-log", "auditor", lambda s: "/audit"),
+    Shot(
+        "archive-session", "auditor", lambda s: f"/archive/sessions/{s.sessions.ended}", None, True
+    ),
     Shot("wall", "commander", lambda s: "/", screenshots_live.wall),
     Shot("focus", "commander", lambda s: "/streams/county-a-court", screenshots_live.focus),
+    Shot("sessions", "commander", lambda s: "/sessions", None, True),
+    Shot("dispatch", "commander", lambda s: "/dispatch", screenshots_live.dispatch),
 ]
+# Then the live session, from two seats at once (screenshots_live.session_shots):
+# session-director.png and session-prosecutor.png.
 
 
 async def make_data(data: Path, day: datetime) -> list[str]:
@@ -115,6 +122,9 @@ async def make_data(data: Path, day: datetime) -> list[str]:
 
 
 async def main(out: Path, chromium: str) -> None:
+    # The node keeps the city's time, as the browser does: yesterday is a Chinese day.
+    os.environ["TZ"] = screenshots_live.TIME_ZONE
+    clock.tzset()
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="vdispatch-shots-"))
     try:
@@ -127,27 +137,32 @@ async def main(out: Path, chromium: str) -> None:
         server = TestServer(app, host="127.0.0.1", port=0)
         await server.start_server()
         try:
-            for station_id, county, name, kind in STATIONS:
-                await add_station(app, station_id, [station_id], county, name, kind)
-            for name in sorted({s.role for s in SHOTS}):
-                await add_user(app, name, name)
-            site = Site(str(server.make_url("")).rstrip("/"), day.date().isoformat(), ids)
-            async with screenshots_live.on_air(site.url, app, [s[0] for s in STATIONS]):
-                await _shoot(site, out, chromium)
+            for i, (station_id, county, name, kind) in enumerate(STATIONS):
+                await add_station(app, station_id, station_streams(i), county, name, kind)
+            await screenshots_sessions.add_accounts(app)
+            url = str(server.make_url("")).rstrip("/")
+            # Before any station is on air: what is recorded while a session is live binds.
+            sessions = await screenshots_sessions.make_sessions(url, app, data, day)
+            site = Site(url, day.date().isoformat(), ids, sessions)
+            async with screenshots_live.on_air(site.url, app, [s[0] for s in STATIONS]) as on:
+                await screenshots_sessions.make_dispatch(url)
+                await _shoot(site, out, chromium, app, on)
         finally:
             await server.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-async def _shoot(site: Site, out: Path, chromium: str) -> None:
+async def _shoot(
+    site: Site, out: Path, chromium: str, app: web.Application, on: screenshots_live.OnAir
+) -> None:
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        # --lang: Chinese date and time inputs too (the context's locale is not enough).
+        args = [*CHROMIUM_ARGS, "--lang=zh-CN"]
+        browser = await p.chromium.launch(executable_path=chromium, args=args)
         try:
             for role in dict.fromkeys(s.role for s in SHOTS):
-                context = await browser.new_context(
-                    viewport={"width": 1440, "height": 900}, locale="zh-CN"
-                )
+                context = await browser.new_context(**screenshots_live.CONTEXT)
                 page = await context.new_page()
                 await page.goto(f"{site.url}/login")
                 await log_in(page, site.url, role)
@@ -159,6 +174,9 @@ async def _shoot(site: Site, out: Path, chromium: str) -> None:
                     await page.screenshot(path=str(path), full_page=shot.full_page)
                     print(path)
                 await context.close()
+            await screenshots_live.session_shots(
+                browser, site.url, site.sessions.live, out, app, on
+            )
         finally:
             await browser.close()
 
