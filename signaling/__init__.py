@@ -9,6 +9,7 @@ from . import (
     displays_ws,
     events_ws,
     hearings_api,
+    hearings_media,
     phrases_api,
     recordings_api,
     stations_api,
@@ -36,8 +37,8 @@ from .hearing import INVITED_PARTS as SESSION_PARTS
 from .hearing import KINDS as SESSION_KINDS
 from .hearing import STATES as SESSION_STATES
 from .hearing import Hearing
+from .hearing import city_streams as session_city_streams
 from .hearings import Hearings
-from .hearings_api import city_streams as session_city_streams
 from .hearings_api import may_see as may_see_session
 from .keys import (
     ARCHIVE_KEY,
@@ -164,6 +165,7 @@ def add_routes(app: web.Application) -> None:
     recordings_api.add_routes(app)
     stations_api.add_routes(app)
     hearings_api.add_routes(app)
+    hearings_media.add_routes(app)
     phrases_api.add_routes(app)
     dispatch_api.add_routes(app)
     events_ws.add_routes(app)

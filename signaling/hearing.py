@@ -18,6 +18,26 @@ from typing import Any, Literal
 from catalog import CommentRow, DirectionRow, iso
 
 from .errors import SignalingError
+from .policy import SessionAction
+
+# The city side's streams of a session (`{session}-{suffix}`), and who may publish and
+# who may watch each (session actions of policy.PART_GRANTS).
+CITY_STREAMS: dict[str, tuple[SessionAction, SessionAction]] = {
+    # suffix: (who may publish it, who may watch it)
+    "city": (SessionAction.PUBLISH_CITY, SessionAction.VIEW),
+    "talkback": (SessionAction.TALKBACK, SessionAction.HEAR_TALKBACK),
+    "reply": (SessionAction.REPLY, SessionAction.HEAR_REPLY),
+}
+
+
+def city_stream(hearing_id: str, suffix: str) -> str:
+    return f"{hearing_id}-{suffix}"
+
+
+def city_streams(hearing_id: str) -> list[str]:
+    """Every stream the city side may publish for this session (recorded with it)."""
+    return [city_stream(hearing_id, suffix) for suffix in CITY_STREAMS]
+
 
 Kind = Literal["direction", "interrogation", "reception"]
 KINDS: tuple[Kind, ...] = ("direction", "interrogation", "reception")

@@ -31,43 +31,20 @@ from .errors import SignalingError
 from .hearing import Hearing, HearingError, State
 from .keys import (
     BUS_KEY,
-    GATEWAY_KEY,
     HEARINGS_KEY,
     NODE_KEY,
-    RECORDER_KEY,
     STATIONS_KEY,
-    TOKENS_KEY,
     USERS_KEY,
 )
-from .policy import PART_ROLES, Part, Permission, SessionAction, TokenRole, allows, part_allows
+from .policy import PART_ROLES, Part, Permission, SessionAction, allows, part_allows
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
-# A media token is for connecting now: WHIP/WHEP check it once, at the offer.
-MEDIA_TOKEN_TTL = 120
-# The city side's streams of a session, and who may watch each (by action).
-CITY_STREAMS: dict[str, tuple[SessionAction, SessionAction]] = {
-    # suffix: (who may publish it, who may watch it)
-    "city": (SessionAction.PUBLISH_CITY, SessionAction.VIEW),
-    "talkback": (SessionAction.TALKBACK, SessionAction.HEAR_TALKBACK),
-    "reply": (SessionAction.REPLY, SessionAction.HEAR_REPLY),
-}
-
-
-def city_stream(hearing_id: str, suffix: str) -> str:
-    return f"{hearing_id}-{suffix}"
-
-
-def city_streams(hearing_id: str) -> list[str]:
-    """Every stream the city side may publish for this session (recorded with it)."""
-    return [city_stream(hearing_id, suffix) for suffix in CITY_STREAMS]
-
-
 # ------------------------------------------------------------------ helpers
 
 
-def _error(exc: SignalingError) -> web.Response:
+def error_answer(exc: SignalingError) -> web.Response:
     return web.Response(status=exc.status, text=exc.reason + "\n")
 
 
@@ -102,7 +79,7 @@ def may_see(user: User, hearing: Hearing) -> bool:
     return user.county is None or user.county == hearing.county
 
 
-async def _visible(request: web.Request, *, full: bool = False) -> tuple[User, Hearing]:
+async def visible(request: web.Request, *, full: bool = False) -> tuple[User, Hearing]:
     user = _user(request)
     hearing_id = request.match_info["session_id"]
     hearing = await asyncio.to_thread(request.app[HEARINGS_KEY].get, hearing_id, full=full)
@@ -111,7 +88,7 @@ async def _visible(request: web.Request, *, full: bool = False) -> tuple[User, H
     return user, hearing
 
 
-def _may(user: User, hearing: Hearing, action: SessionAction) -> None:
+def require_part(user: User, hearing: Hearing, action: SessionAction) -> None:
     part = hearing.part_of(user.name)
     if not part_allows(part, action):
         who = "not a participant" if part is None else f"the {part}"
@@ -150,7 +127,7 @@ async def create(request: web.Request) -> web.StreamResponse:
         body = await read_json(request)
         hearing = await asyncio.to_thread(_create, request.app, user, body)
     except SignalingError as exc:
-        return _error(exc)
+        return error_answer(exc)
     await _tell(request, "session.created", {"session": hearing.as_json(), **_scope(hearing)})
     return web.json_response(hearing.as_json(), status=201)
 
@@ -230,9 +207,9 @@ async def list_sessions(request: web.Request) -> web.StreamResponse:
 @require(Permission.SESSIONS_JOIN, api=True)
 async def get_session(request: web.Request) -> web.StreamResponse:
     try:
-        user, hearing = await _visible(request, full=True)
+        user, hearing = await visible(request, full=True)
     except SignalingError as exc:
-        return _error(exc)
+        return error_answer(exc)
     data = hearing.as_json()
     part = hearing.part_of(user.name)
     if not (
@@ -246,13 +223,13 @@ async def get_session(request: web.Request) -> web.StreamResponse:
 
 async def _transition(request: web.Request, to: State, topic: str) -> web.StreamResponse:
     try:
-        user, hearing = await _visible(request)
-        _may(user, hearing, SessionAction.RUN)
+        user, hearing = await visible(request)
+        require_part(user, hearing, SessionAction.RUN)
         changed = await asyncio.to_thread(
             request.app[HEARINGS_KEY].transition, hearing.id, to, user.actor
         )
     except SignalingError as exc:
-        return _error(exc)
+        return error_answer(exc)
     await _tell(request, topic, {"session": changed.as_json(), **_scope(changed)})
     return web.json_response(changed.as_json())
 
@@ -273,8 +250,8 @@ async def end(request: web.Request) -> web.StreamResponse:
 @require(Permission.SESSIONS_JOIN, api=True)
 async def direct(request: web.Request) -> web.StreamResponse:
     try:
-        user, hearing = await _visible(request)
-        _may(user, hearing, SessionAction.DIRECT)
+        user, hearing = await visible(request)
+        require_part(user, hearing, SessionAction.DIRECT)
         body = await read_json(request)
         sent = await asyncio.to_thread(
             request.app[HEARINGS_KEY].direct,
@@ -284,7 +261,7 @@ async def direct(request: web.Request) -> web.StreamResponse:
             user.name,
         )
     except SignalingError as exc:
-        return _error(exc)
+        return error_answer(exc)
     scope = private_audience(hearing, Part.DIRECTOR, Part.PROSECUTOR)
     await _tell(request, "direction.sent", {"direction": sent.as_json(), "audience": scope})
     return web.json_response({"id": sent.id, **sent.as_json()}, status=201)
@@ -293,8 +270,8 @@ async def direct(request: web.Request) -> web.StreamResponse:
 @require(Permission.SESSIONS_JOIN, api=True)
 async def mark_read(request: web.Request) -> web.StreamResponse:
     try:
-        user, hearing = await _visible(request)
-        _may(user, hearing, SessionAction.RECEIVE_DIRECTIONS)
+        user, hearing = await visible(request)
+        require_part(user, hearing, SessionAction.RECEIVE_DIRECTIONS)
         try:
             direction_id = int(request.match_info["direction_id"])
         except ValueError:
@@ -303,7 +280,7 @@ async def mark_read(request: web.Request) -> web.StreamResponse:
             request.app[HEARINGS_KEY].mark_read, hearing.id, direction_id, user.name
         )
     except SignalingError as exc:
-        return _error(exc)
+        return error_answer(exc)
     scope = private_audience(hearing, Part.DIRECTOR, Part.PROSECUTOR)
     await _tell(request, "direction.read", {"direction": read.as_json(), "audience": scope})
     return web.json_response(read.as_json())
@@ -312,8 +289,8 @@ async def mark_read(request: web.Request) -> web.StreamResponse:
 @require(Permission.SESSIONS_JOIN, api=True)
 async def comment(request: web.Request) -> web.StreamResponse:
     try:
-        user, hearing = await _visible(request)
-        _may(user, hearing, SessionAction.COMMENT)
+        user, hearing = await visible(request)
+        require_part(user, hearing, SessionAction.COMMENT)
         body = await read_json(request)
         posted = await asyncio.to_thread(
             request.app[HEARINGS_KEY].comment,
@@ -323,7 +300,7 @@ async def comment(request: web.Request) -> web.StreamResponse:
             user.name,
         )
     except SignalingError as exc:
-        return _error(exc)
+        return error_answer(exc)
     scope = session_audience(hearing, Part.DIRECTOR, Part.OBSERVER)
     await _tell(request, "comment.posted", {"comment": posted.as_json(), "audience": scope})
     return web.json_response(posted.as_json(), status=201)
@@ -332,98 +309,16 @@ async def comment(request: web.Request) -> web.StreamResponse:
 @require(Permission.SESSIONS_JOIN, api=True)
 async def evaluate(request: web.Request) -> web.StreamResponse:
     try:
-        user, hearing = await _visible(request)
-        _may(user, hearing, SessionAction.EVALUATE)
+        user, hearing = await visible(request)
+        require_part(user, hearing, SessionAction.EVALUATE)
         body = await read_json(request)
         changed = await asyncio.to_thread(
             request.app[HEARINGS_KEY].evaluate, hearing.id, body.get("text"), user.name
         )
     except SignalingError as exc:
-        return _error(exc)
+        return error_answer(exc)
     await _tell(request, "session.evaluated", {"session": changed.as_json(), **_scope(changed)})
     return web.json_response(changed.as_json())
-
-
-@require(Permission.SESSIONS_JOIN, api=True)
-async def media(request: web.Request) -> web.StreamResponse:
-    """A short-lived WHIP or WHEP token for this participant's part: view the session's
-    station cameras and the city picture; publish the city picture, the talk-back (the
-    director's earpiece channel) or the reply, as the part allows."""
-    try:
-        user, hearing = await _visible(request)
-        body = await read_json(request)
-        direction = body.get("direction")
-        if direction not in ("publish", "view"):
-            raise HearingError(400, 'direction: "publish" or "view"')
-        stream = body.get("stream")
-        if stream is not None and not isinstance(stream, str):
-            raise HearingError(400, "stream: a stream id")
-        if hearing.state != "live":
-            raise HearingError(409, f"session {hearing.id} is {hearing.state}: media needs it live")
-        stream_id, action = _media_target(hearing, direction, stream)
-        _may(user, hearing, action)
-        if direction == "publish":
-            await asyncio.to_thread(
-                request.app[HEARINGS_KEY].add_city_stream, hearing.id, stream_id
-            )
-    except SignalingError as exc:
-        return _error(exc)
-    role = TokenRole.STATION if direction == "publish" else TokenRole.VIEWER
-    token = request.app[TOKENS_KEY].mint([stream_id], role, MEDIA_TOKEN_TTL, name=user.name)
-    path = f"/{'whip' if direction == 'publish' else 'whep'}/{stream_id}"
-    return web.json_response(
-        {"stream": stream_id, "token": token, "url": path, "expires_in": MEDIA_TOKEN_TTL},
-        status=201,
-    )
-
-
-@require(Permission.SESSIONS_JOIN, api=True)
-async def session_streams(request: web.Request) -> web.StreamResponse:
-    """The session's streams this participant may watch or hear, each with whether it is
-    on air on this node and recorded: the station's cameras, then the city side's."""
-    try:
-        user, hearing = await _visible(request)
-    except SignalingError as exc:
-        return _error(exc)
-    part = hearing.part_of(user.name)
-    gateway, recorder = request.app[GATEWAY_KEY], request.app.get(RECORDER_KEY)
-    station = [s for s in hearing.streams if s not in _city_ids(hearing)]
-    listed = [(s, "station", SessionAction.VIEW) for s in station] + [
-        (city_stream(hearing.id, suffix), suffix, view)
-        for suffix, (_, view) in CITY_STREAMS.items()
-    ]
-    streams = []
-    for stream_id, source, action in listed:
-        if not part_allows(part, action):
-            continue
-        recording = recorder.active.get(stream_id) if recorder is not None else None
-        streams.append(
-            {
-                "id": stream_id,
-                "source": source,
-                "on_air": gateway.publication(stream_id) is not None,
-                "recording": recording is not None and not recording.closed,
-            }
-        )
-    return web.json_response({"session": hearing.id, "state": hearing.state, "streams": streams})
-
-
-def _city_ids(hearing: Hearing) -> set[str]:
-    return {city_stream(hearing.id, suffix) for suffix in CITY_STREAMS}
-
-
-def _media_target(
-    hearing: Hearing, direction: str, stream: str | None
-) -> tuple[str, SessionAction]:
-    """The stream and the action a media request needs."""
-    for suffix, (publish, view) in CITY_STREAMS.items():
-        if stream in (suffix, city_stream(hearing.id, suffix)):
-            return city_stream(hearing.id, suffix), publish if direction == "publish" else view
-    if direction == "publish":
-        raise HearingError(400, f"stream: publish one of {', '.join(CITY_STREAMS)}")
-    if stream is None or stream not in hearing.streams:
-        raise HearingError(404, f"stream {stream!r} is not one of session {hearing.id}'s")
-    return stream, SessionAction.VIEW
 
 
 def add_routes(app: web.Application) -> None:
@@ -436,5 +331,3 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/sessions/{session_id}/directions/{direction_id}/read", mark_read)
     app.router.add_post("/api/sessions/{session_id}/comments", comment)
     app.router.add_post("/api/sessions/{session_id}/evaluation", evaluate)
-    app.router.add_post("/api/sessions/{session_id}/media", media)
-    app.router.add_get("/api/sessions/{session_id}/streams", session_streams)

@@ -26,7 +26,7 @@ from .accounts import User
 from .auth import authorize, authorize_session
 from .dispatch import GRIDS, Dispatch, DispatchError, Screen
 from .errors import Forbidden, Unauthorized
-from .hearings_api import CITY_STREAMS, city_stream
+from .hearing import CITY_STREAMS, city_stream
 from .keys import DISPATCH_KEY, STATIONS_KEY, TOKENS_KEY
 from .policy import TOKEN_GRANTS, Permission, SessionAction, names_screen
 from .tokens import Grant
