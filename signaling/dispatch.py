@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from catalog import HearingRow, LayoutRow, ScreenRow, StationRow, StationStreamRow, iso, writer
 from catalog import audit as auditlog
 
-from .errors import SignalingError
+from .errors import Refusal
 from .tokens import valid_stream_id
 
 ScreenKind = Literal["wall", "station"]
@@ -37,12 +37,8 @@ MAX_SCREENS = 64
 MAX_LAYOUTS = 100
 
 
-class DispatchError(SignalingError):
+class DispatchError(Refusal):
     """A dispatch request refused: `status` is the HTTP answer, `reason` says why."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ bus after the commit; the screens' sockets (displays_ws.py) follow them.
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from typing import Any
 
@@ -28,43 +27,17 @@ from aiohttp import web
 
 from cluster import Event
 
-from .accounts import User
-from .auth import current_user, require
+from .auth import require
 from .dispatch import Dispatch, DispatchError, Layout, Screen
 from .errors import SignalingError
+from .json_api import guarded_user, read_json, refused
 from .keys import BUS_KEY, DISPATCH_KEY, NODE_KEY, TOKENS_KEY
 from .policy import Permission, TokenRole
 from .routing import PRIVATE_SUFFIXES
 from .tokens import valid_stream_id
 
-MAX_BODY = 64 * 1024
 LINK_DAYS = 30  # a wall PC's link, unless the commander says otherwise
 MAX_LINK_DAYS = 366
-
-
-def _error(exc: SignalingError) -> web.Response:
-    return web.Response(status=exc.status, text=exc.reason + "\n")
-
-
-async def _json(request: web.Request) -> dict[str, Any]:
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise DispatchError(413, f"the body is over {MAX_BODY // 1024} KiB")
-    raw = await request.content.read(MAX_BODY + 1)
-    if len(raw) > MAX_BODY:
-        raise DispatchError(413, f"the body is over {MAX_BODY // 1024} KiB")
-    try:
-        body = json.loads(raw or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DispatchError(400, "the body must be a JSON object") from exc
-    if not isinstance(body, dict):
-        raise DispatchError(400, "the body must be a JSON object")
-    return body
-
-
-def _user(request: web.Request) -> User:
-    user = current_user(request)
-    assert user is not None  # the guard let it through
-    return user
 
 
 def _store(request: web.Request) -> Dispatch:
@@ -91,9 +64,9 @@ async def list_screens(request: web.Request) -> web.StreamResponse:
 
 @require(Permission.DISPATCH_MANAGE, api=True)
 async def add_screen(request: web.Request) -> web.StreamResponse:
-    user = _user(request)
+    user = guarded_user(request)
     try:
-        body = await _json(request)
+        body = await read_json(request)
         screen = await asyncio.to_thread(
             _store(request).add_screen,
             body.get("name"),
@@ -103,7 +76,7 @@ async def add_screen(request: web.Request) -> web.StreamResponse:
             user.actor,
         )
     except SignalingError as exc:
-        return _error(exc)
+        return refused(exc)
     await _screen_changed(request, screen)
     return web.json_response(screen.as_json(), status=201)
 
@@ -113,15 +86,15 @@ async def get_screen(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     screen = await asyncio.to_thread(_store(request).screen, name)
     if screen is None:
-        return _error(DispatchError(404, f"no screen {name!r}"))
+        return refused(DispatchError(404, f"no screen {name!r}"))
     return web.json_response(screen.as_json())
 
 
 @require(Permission.DISPATCH_MANAGE, api=True)
 async def update_screen(request: web.Request) -> web.StreamResponse:
-    user = _user(request)
+    user = guarded_user(request)
     try:
-        body = await _json(request)
+        body = await read_json(request)
         screen = await asyncio.to_thread(
             _store(request).update_screen,
             request.match_info["name"],
@@ -130,7 +103,7 @@ async def update_screen(request: web.Request) -> web.StreamResponse:
             user.actor,
         )
     except SignalingError as exc:
-        return _error(exc)
+        return refused(exc)
     await _screen_changed(request, screen)
     return web.json_response(screen.as_json())
 
@@ -138,22 +111,24 @@ async def update_screen(request: web.Request) -> web.StreamResponse:
 @require(Permission.DISPATCH_MANAGE, api=True)
 async def delete_screen(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
-    if not await asyncio.to_thread(_store(request).delete_screen, name, _user(request).actor):
-        return _error(DispatchError(404, f"no screen {name!r}"))
+    if not await asyncio.to_thread(
+        _store(request).delete_screen, name, guarded_user(request).actor
+    ):
+        return refused(DispatchError(404, f"no screen {name!r}"))
     await _tell(request, "dispatch.screen", {"screen": {"name": name, "deleted": True}})
     return web.json_response({"name": name, "deleted": True})
 
 
 @require(Permission.DISPATCH_MANAGE, api=True)
 async def set_layout(request: web.Request) -> web.StreamResponse:
-    user = _user(request)
+    user = guarded_user(request)
     try:
-        layout = Layout.parse(await _json(request), private=PRIVATE_SUFFIXES)
+        layout = Layout.parse(await read_json(request), private=PRIVATE_SUFFIXES)
         screen = await asyncio.to_thread(
             _store(request).set_layout, request.match_info["name"], layout, user.actor
         )
     except SignalingError as exc:
-        return _error(exc)
+        return refused(exc)
     await _screen_changed(request, screen)
     return web.json_response(screen.as_json())
 
@@ -161,10 +136,10 @@ async def set_layout(request: web.Request) -> web.StreamResponse:
 @require(Permission.DISPATCH_MANAGE, api=True)
 async def link(request: web.Request) -> web.StreamResponse:
     """A new link for the wall PC: `/screen/{name}?token=…` (any older link stops working)."""
-    user = _user(request)
+    user = guarded_user(request)
     name = request.match_info["name"]
     try:
-        body = await _json(request)
+        body = await read_json(request)
         days = body.get("days", LINK_DAYS)
         if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_LINK_DAYS:
             raise DispatchError(400, f"days: a whole number of days, 1 to {MAX_LINK_DAYS}")
@@ -177,7 +152,7 @@ async def link(request: web.Request) -> web.StreamResponse:
         )
         screen = await asyncio.to_thread(_store(request).set_link, name, token_id, user.actor, ttl)
     except SignalingError as exc:
-        return _error(exc)
+        return refused(exc)
     await _screen_changed(request, screen)
     url = f"/screen/{name}?token={token}"
     return web.json_response({"url": url, "token": token, "expires_in": ttl}, status=201)
@@ -187,10 +162,10 @@ async def link(request: web.Request) -> web.StreamResponse:
 async def unlink(request: web.Request) -> web.StreamResponse:
     try:
         screen = await asyncio.to_thread(
-            _store(request).set_link, request.match_info["name"], None, _user(request).actor
+            _store(request).set_link, request.match_info["name"], None, guarded_user(request).actor
         )
     except SignalingError as exc:
-        return _error(exc)
+        return refused(exc)
     await _screen_changed(request, screen)
     return web.json_response(screen.as_json())
 
@@ -206,14 +181,14 @@ async def list_layouts(request: web.Request) -> web.StreamResponse:
 
 @require(Permission.DISPATCH_MANAGE, api=True)
 async def save_layout(request: web.Request) -> web.StreamResponse:
-    user = _user(request)
+    user = guarded_user(request)
     try:
-        body = await _json(request)
+        body = await read_json(request)
         saved = await asyncio.to_thread(
             _store(request).save_layout, body.get("name"), body.get("screens"), user.actor
         )
     except SignalingError as exc:
-        return _error(exc)
+        return refused(exc)
     await _tell(request, "dispatch.layout", {"layout": saved.as_json()})
     return web.json_response(saved.as_json(), status=201)
 
@@ -222,10 +197,10 @@ async def save_layout(request: web.Request) -> web.StreamResponse:
 async def recall_layout(request: web.Request) -> web.StreamResponse:
     try:
         changed, missing = await asyncio.to_thread(
-            _store(request).recall_layout, request.match_info["name"], _user(request).actor
+            _store(request).recall_layout, request.match_info["name"], guarded_user(request).actor
         )
     except SignalingError as exc:
-        return _error(exc)
+        return refused(exc)
     for screen in changed:
         await _screen_changed(request, screen)
     return web.json_response({"changed": [s.as_json() for s in changed], "missing": missing})
@@ -234,8 +209,10 @@ async def recall_layout(request: web.Request) -> web.StreamResponse:
 @require(Permission.DISPATCH_MANAGE, api=True)
 async def delete_layout(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
-    if not await asyncio.to_thread(_store(request).delete_layout, name, _user(request).actor):
-        return _error(DispatchError(404, f"no saved layout {name!r}"))
+    if not await asyncio.to_thread(
+        _store(request).delete_layout, name, guarded_user(request).actor
+    ):
+        return refused(DispatchError(404, f"no saved layout {name!r}"))
     await _tell(request, "dispatch.layout", {"layout": {"name": name, "deleted": True}})
     return web.json_response({"name": name, "deleted": True})
 

@@ -58,6 +58,14 @@ class SignalingError(Exception):
         self.reason = reason
 
 
+class Refusal(SignalingError):
+    """A request refused with the HTTP status that says how (400, 404, 409, 413 …)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
 class Unauthorized(SignalingError):
     """Missing, malformed, badly signed or expired credentials."""
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from catalog import CommentRow, DirectionRow, iso
 
-from .errors import SignalingError
+from .errors import Refusal
 from .policy import SessionAction
 
 # The city side's streams of a session (`{session}-{suffix}`), and who may publish and
@@ -63,12 +63,8 @@ MAX_PARTICIPANTS = 32
 MAX_MEDIA_TIME = 24 * 3600.0
 
 
-class HearingError(SignalingError):
+class HearingError(Refusal):
     """A request about a session refused; `status` is the HTTP answer, `reason` says why."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ transaction commits, with the audience that may see it (signaling/audience.py).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from datetime import datetime
 from typing import Any
@@ -26,9 +25,10 @@ from cluster import Event
 
 from .accounts import User
 from .audience import audience
-from .auth import current_user, require
+from .auth import require
 from .errors import SignalingError
 from .hearing import Hearing, HearingError, State
+from .json_api import guarded_user, read_json, refused
 from .keys import (
     BUS_KEY,
     HEARINGS_KEY,
@@ -40,33 +40,7 @@ from .policy import PART_ROLES, Part, Permission, SessionAction, allows, part_al
 
 logger = logging.getLogger(__name__)
 
-MAX_BODY = 64 * 1024
 # ------------------------------------------------------------------ helpers
-
-
-def error_answer(exc: SignalingError) -> web.Response:
-    return web.Response(status=exc.status, text=exc.reason + "\n")
-
-
-async def read_json(request: web.Request) -> dict[str, Any]:
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise HearingError(413, f"the body is over {MAX_BODY // 1024} KiB")
-    raw = await request.content.read(MAX_BODY + 1)
-    if len(raw) > MAX_BODY:
-        raise HearingError(413, f"the body is over {MAX_BODY // 1024} KiB")
-    try:
-        body = json.loads(raw or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HearingError(400, "the body must be a JSON object") from exc
-    if not isinstance(body, dict):
-        raise HearingError(400, "the body must be a JSON object")
-    return body
-
-
-def _user(request: web.Request) -> User:
-    user = current_user(request)
-    assert user is not None  # the guard let it through
-    return user
 
 
 def may_see(user: User, hearing: Hearing) -> bool:
@@ -80,7 +54,7 @@ def may_see(user: User, hearing: Hearing) -> bool:
 
 
 async def visible(request: web.Request, *, full: bool = False) -> tuple[User, Hearing]:
-    user = _user(request)
+    user = guarded_user(request)
     hearing_id = request.match_info["session_id"]
     hearing = await asyncio.to_thread(request.app[HEARINGS_KEY].get, hearing_id, full=full)
     if hearing is None or not may_see(user, hearing):
@@ -120,14 +94,14 @@ async def _tell(request: web.Request, topic: str, data: dict[str, Any]) -> None:
 
 @require(Permission.SESSIONS_CREATE, api=True)
 async def create(request: web.Request) -> web.StreamResponse:
-    user = _user(request)
+    user = guarded_user(request)
     try:
         if user.county is not None:
             raise HearingError(403, "county accounts take part in sessions; the city creates them")
         body = await read_json(request)
         hearing = await asyncio.to_thread(_create, request.app, user, body)
     except SignalingError as exc:
-        return error_answer(exc)
+        return refused(exc)
     await _tell(request, "session.created", {"session": hearing.as_json(), **_scope(hearing)})
     return web.json_response(hearing.as_json(), status=201)
 
@@ -188,7 +162,7 @@ def _create(app: web.Application, user: User, body: dict[str, Any]) -> Hearing:
 
 @require(Permission.SESSIONS_JOIN, api=True)
 async def list_sessions(request: web.Request) -> web.StreamResponse:
-    user = _user(request)
+    user = guarded_user(request)
     query = request.query
     kind, state = query.get("kind") or None, query.get("state") or None
     county = query.get("county") or None
@@ -209,7 +183,7 @@ async def get_session(request: web.Request) -> web.StreamResponse:
     try:
         user, hearing = await visible(request, full=True)
     except SignalingError as exc:
-        return error_answer(exc)
+        return refused(exc)
     data = hearing.as_json()
     part = hearing.part_of(user.name)
     if not (
@@ -229,7 +203,7 @@ async def _transition(request: web.Request, to: State, topic: str) -> web.Stream
             request.app[HEARINGS_KEY].transition, hearing.id, to, user.actor
         )
     except SignalingError as exc:
-        return error_answer(exc)
+        return refused(exc)
     await _tell(request, topic, {"session": changed.as_json(), **_scope(changed)})
     return web.json_response(changed.as_json())
 
@@ -261,7 +235,7 @@ async def direct(request: web.Request) -> web.StreamResponse:
             user.name,
         )
     except SignalingError as exc:
-        return error_answer(exc)
+        return refused(exc)
     scope = private_audience(hearing, Part.DIRECTOR, Part.PROSECUTOR)
     await _tell(request, "direction.sent", {"direction": sent.as_json(), "audience": scope})
     return web.json_response({"id": sent.id, **sent.as_json()}, status=201)
@@ -280,7 +254,7 @@ async def mark_read(request: web.Request) -> web.StreamResponse:
             request.app[HEARINGS_KEY].mark_read, hearing.id, direction_id, user.name
         )
     except SignalingError as exc:
-        return error_answer(exc)
+        return refused(exc)
     scope = private_audience(hearing, Part.DIRECTOR, Part.PROSECUTOR)
     await _tell(request, "direction.read", {"direction": read.as_json(), "audience": scope})
     return web.json_response(read.as_json())
@@ -300,7 +274,7 @@ async def comment(request: web.Request) -> web.StreamResponse:
             user.name,
         )
     except SignalingError as exc:
-        return error_answer(exc)
+        return refused(exc)
     scope = session_audience(hearing, Part.DIRECTOR, Part.OBSERVER)
     await _tell(request, "comment.posted", {"comment": posted.as_json(), "audience": scope})
     return web.json_response(posted.as_json(), status=201)
@@ -316,7 +290,7 @@ async def evaluate(request: web.Request) -> web.StreamResponse:
             request.app[HEARINGS_KEY].evaluate, hearing.id, body.get("text"), user.name
         )
     except SignalingError as exc:
-        return error_answer(exc)
+        return refused(exc)
     await _tell(request, "session.evaluated", {"session": changed.as_json(), **_scope(changed)})
     return web.json_response(changed.as_json())
 

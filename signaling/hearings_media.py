@@ -12,7 +12,8 @@ from aiohttp import web
 from .auth import require
 from .errors import SignalingError
 from .hearing import CITY_STREAMS, Hearing, HearingError, city_stream
-from .hearings_api import error_answer, read_json, require_part, visible
+from .hearings_api import require_part, visible
+from .json_api import read_json, refused
 from .keys import GATEWAY_KEY, HEARINGS_KEY, RECORDER_KEY, TOKENS_KEY
 from .policy import Permission, SessionAction, TokenRole, part_allows
 
@@ -43,7 +44,7 @@ async def media(request: web.Request) -> web.StreamResponse:
                 request.app[HEARINGS_KEY].add_city_stream, hearing.id, stream_id
             )
     except SignalingError as exc:
-        return error_answer(exc)
+        return refused(exc)
     role = TokenRole.STATION if direction == "publish" else TokenRole.VIEWER
     token = request.app[TOKENS_KEY].mint([stream_id], role, MEDIA_TOKEN_TTL, name=user.name)
     path = f"/{'whip' if direction == 'publish' else 'whep'}/{stream_id}"
@@ -60,7 +61,7 @@ async def session_streams(request: web.Request) -> web.StreamResponse:
     try:
         user, hearing = await visible(request)
     except SignalingError as exc:
-        return error_answer(exc)
+        return refused(exc)
     part = hearing.part_of(user.name)
     gateway, recorder = request.app[GATEWAY_KEY], request.app.get(RECORDER_KEY)
     station = [s for s in hearing.streams if s not in _city_ids(hearing)]

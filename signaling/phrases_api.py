@@ -13,7 +13,7 @@ from .accounts import User
 from .auth import current_user, require
 from .errors import SignalingError
 from .hearing import HearingError
-from .hearings_api import read_json
+from .json_api import read_json
 from .keys import PHRASES_KEY
 from .policy import Permission
 
