@@ -14,6 +14,7 @@ from .accounts_schema import LoginSessionRow, PresenceRow, StationRow, StationSt
 from .archive import CONTENT_TYPES, Archive
 from .db import display_url, writer
 from .dispatch_schema import LayoutRow, QuickPhraseRow, ScreenRow
+from .evidence_schema import InterruptionRow, RecordVersionRow, SealRow, TicketRow
 from .hearings_schema import (
     CommentRow,
     DirectionRow,
@@ -41,17 +42,21 @@ __all__ = [
     "HearingParticipantRow",
     "HearingRow",
     "HearingStreamRow",
+    "InterruptionRow",
     "LayoutRow",
     "LoginSessionRow",
     "PresenceRow",
     "QuickPhraseRow",
     "RebuildReport",
+    "RecordVersionRow",
     "ScreenRow",
+    "SealRow",
     "SegmentFile",
     "Span",
     "StationRow",
     "StationStreamRow",
     "StreamCoverage",
+    "TicketRow",
     "UTCDateTime",
     "UnknownRecording",
     "UserRow",

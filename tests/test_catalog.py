@@ -38,7 +38,14 @@ HEARING_TABLES = {
 }
 # Revision 0004: video dispatch and quick phrases.
 DISPATCH_TABLES = {"dispatch_screens", "dispatch_layouts", "quick_phrases"}
-HEAD = "0004"
+# Revision 0005: interrogation evidence and the reception queue.
+EVIDENCE_TABLES = {
+    "hearing_interruptions",
+    "hearing_record_versions",
+    "hearing_seals",
+    "reception_tickets",
+}
+HEAD = "0005"
 
 
 def _catalog(data_dir: Path, url: str | None = None, days: int = 3650) -> Catalog:
@@ -55,7 +62,7 @@ def test_alembic_upgrades_an_empty_database(database_url: str, tmp_path: Path) -
         assert current_revision(catalog.engine) == HEAD
         assert (
             set(inspect(catalog.engine).get_table_names())
-            >= TABLES | CONSOLE_TABLES | HEARING_TABLES | DISPATCH_TABLES
+            >= TABLES | CONSOLE_TABLES | HEARING_TABLES | DISPATCH_TABLES | EVIDENCE_TABLES
         )
         catalog.migrate()  # idempotent
         assert current_revision(catalog.engine) == HEAD

@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 from catalog import (  # noqa: F401  (their tables join Base.metadata)
     accounts_schema,
     dispatch_schema,
+    evidence_schema,
     hearings_schema,
 )
 from catalog.db import create_catalog_engine, normalize_url

@@ -1,0 +1,82 @@
+"""Interrogation evidence and petition reception (SQLAlchemy 2 typed ORM).
+
+- A session's interruptions: a stream or its recording stopped mid-session (append-only:
+  nothing about an interruption is edited afterwards; its end is set once).
+- The interrogation record (笔录): every saved version kept, with its sha256.
+- The seal (封存) of an ended interrogation: the signed seal record.
+- The petition reception queue: tickets at a county station, accepted by a receptionist.
+
+Schema: Alembic revision 0005; these classes must match it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .schema import Base
+
+
+class InterruptionRow(Base):
+    __tablename__ = "hearing_interruptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    hearing_id: Mapped[str] = mapped_column(
+        ForeignKey("hearings.id", ondelete="CASCADE"), index=True
+    )
+    stream_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))  # stream-lost | recording-failed | …
+    reason: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+
+class RecordVersionRow(Base):
+    """One saved version of an interrogation record (笔录)."""
+
+    __tablename__ = "hearing_record_versions"
+    __table_args__ = (UniqueConstraint("hearing_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    hearing_id: Mapped[str] = mapped_column(
+        ForeignKey("hearings.id", ondelete="CASCADE"), index=True
+    )
+    version: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    saved_by: Mapped[str] = mapped_column(String(64))
+    saved_at: Mapped[datetime]
+
+
+class SealRow(Base):
+    """The seal of an ended interrogation: a canonical JSON record and its signature."""
+
+    __tablename__ = "hearing_seals"
+
+    hearing_id: Mapped[str] = mapped_column(
+        ForeignKey("hearings.id", ondelete="CASCADE"), primary_key=True
+    )
+    sealed_at: Mapped[datetime]
+    sealed_by: Mapped[str] = mapped_column(String(64))
+    record: Mapped[str] = mapped_column(Text)  # canonical JSON, exactly what was signed
+    signature: Mapped[str] = mapped_column(String(128))  # Ed25519, hex
+    public_key: Mapped[str] = mapped_column(Text)  # PEM of the signing node's key
+
+
+class TicketRow(Base):
+    """A petitioner waiting at a county station's reception room."""
+
+    __tablename__ = "reception_tickets"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    station_id: Mapped[str] = mapped_column(String(64), index=True)
+    county: Mapped[str] = mapped_column(String(128), index=True)
+    petitioner: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(16), index=True)  # waiting|accepted|cancelled
+    created_at: Mapped[datetime]
+    accepted_by: Mapped[str | None] = mapped_column(String(64))
+    accepted_at: Mapped[datetime | None]
+    hearing_id: Mapped[str | None] = mapped_column(String(32))
