@@ -77,6 +77,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "direction.send": ("发送指挥指令", "direction sent"),
     "direction.read": ("指令已读", "direction read"),
     "comment.post": ("观摩评议", "comment posted"),
+    "record.save": ("保存笔录", "record saved"),
     "session.view": ("查看会话档案", "session viewed in the archive"),
 }
 

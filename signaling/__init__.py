@@ -11,6 +11,7 @@ from . import (
     hearings_api,
     hearings_media,
     phrases_api,
+    record_api,
     recordings_api,
     stations_api,
     whip,
@@ -53,6 +54,7 @@ from .keys import (
     PHRASES_KEY,
     PRESENCE_KEY,
     RECORDER_KEY,
+    RECORDS_KEY,
     STATIONS_KEY,
     TOKENS_KEY,
     USERS_KEY,
@@ -65,13 +67,16 @@ from .policy import (
     TOKEN_ROLES,
     Permission,
     Role,
+    SessionAction,
     TokenRole,
     allows,
+    part_allows,
     per_stream,
     roles_with,
 )
 from .presence import PresenceTracker
 from .ratelimit import LoginLimiter
+from .records import MAX_RECORD, Records
 from .routing import Receiver, screen_receiver, station_receiver
 from .settings import AuthSettings
 from .stations import KINDS, Station, StationError, Stations
@@ -90,11 +95,13 @@ __all__ = [
     "KINDS",
     "LOGIN_LIMITER_KEY",
     "LOGIN_SESSIONS_KEY",
+    "MAX_RECORD",
     "MIN_PASSWORD",
     "NODE_KEY",
     "PHRASES_KEY",
     "PRESENCE_KEY",
     "RECORDER_KEY",
+    "RECORDS_KEY",
     "REFUSALS",
     "ROLES",
     "SCREEN_KINDS",
@@ -119,10 +126,12 @@ __all__ = [
     "PresenceTracker",
     "QuickPhrases",
     "Receiver",
+    "Records",
     "Refused",
     "Role",
     "RoleForbidden",
     "Screen",
+    "SessionAction",
     "SignalingError",
     "Station",
     "StationError",
@@ -144,6 +153,7 @@ __all__ = [
     "log_out",
     "may_see_session",
     "parse_ttl",
+    "part_allows",
     "per_stream",
     "require",
     "require_login",
@@ -166,6 +176,7 @@ def add_routes(app: web.Application) -> None:
     stations_api.add_routes(app)
     hearings_api.add_routes(app)
     hearings_media.add_routes(app)
+    record_api.add_routes(app)
     phrases_api.add_routes(app)
     dispatch_api.add_routes(app)
     events_ws.add_routes(app)

@@ -16,6 +16,7 @@ from .login_sessions import LoginSessions
 from .phrases import QuickPhrases
 from .presence import PresenceTracker
 from .ratelimit import LoginLimiter
+from .records import Records
 from .settings import AuthSettings
 from .stations import Stations
 from .tokens import TokenIssuer
@@ -32,6 +33,7 @@ USERS_KEY = web.AppKey("users", Users)
 LOGIN_SESSIONS_KEY = web.AppKey("login_sessions", LoginSessions)
 STATIONS_KEY = web.AppKey("stations", Stations)
 HEARINGS_KEY = web.AppKey("hearings", Hearings)
+RECORDS_KEY = web.AppKey("records", Records)  # sessions' interrogation records
 PHRASES_KEY = web.AppKey("quick_phrases", QuickPhrases)
 DISPATCH_KEY = web.AppKey("dispatch", Dispatch)
 LOGIN_LIMITER_KEY = web.AppKey("login_limiter", LoginLimiter)

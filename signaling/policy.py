@@ -191,16 +191,29 @@ class SessionAction(StrEnum):
     HEAR_TALKBACK = "hear_talkback"  # the earpiece: hear the director's talk-back
     REPLY = "reply"  # the prosecutor's reply channel back to the director
     HEAR_REPLY = "hear_reply"
+    WRITE_RECORD = "write_record"  # type the interrogation record (笔录), saved as versions
+    READ_RECORD = "read_record"  # read the record and its versions
 
 
 A = SessionAction
 PART_GRANTS: Mapping[Part, frozenset[SessionAction]] = {
     Part.DIRECTOR: frozenset(
-        {A.RUN, A.DIRECT, A.EVALUATE, A.VIEW, A.PUBLISH_CITY, A.TALKBACK, A.HEAR_REPLY}
+        {
+            A.RUN,
+            A.DIRECT,
+            A.EVALUATE,
+            A.VIEW,
+            A.PUBLISH_CITY,
+            A.TALKBACK,
+            A.HEAR_REPLY,
+            A.READ_RECORD,
+        }
     ),
-    Part.PROSECUTOR: frozenset({A.RECEIVE_DIRECTIONS, A.VIEW, A.HEAR_TALKBACK, A.REPLY}),
+    Part.PROSECUTOR: frozenset(
+        {A.RECEIVE_DIRECTIONS, A.VIEW, A.HEAR_TALKBACK, A.REPLY, A.READ_RECORD}
+    ),
     Part.OBSERVER: frozenset({A.COMMENT, A.VIEW}),
-    Part.CLERK: frozenset({A.VIEW}),
+    Part.CLERK: frozenset({A.VIEW, A.WRITE_RECORD, A.READ_RECORD}),
 }
 # The roles that may be given each part (the director is whoever created the session).
 PART_ROLES: Mapping[Part, frozenset[Role]] = {

@@ -28,6 +28,7 @@ from signaling import (
     PHRASES_KEY,
     PRESENCE_KEY,
     RECORDER_KEY,
+    RECORDS_KEY,
     STATIONS_KEY,
     TOKENS_KEY,
     USERS_KEY,
@@ -37,6 +38,7 @@ from signaling import (
     LoginSessions,
     PresenceTracker,
     QuickPhrases,
+    Records,
     Stations,
     TokenIssuer,
     Users,
@@ -81,6 +83,7 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
         )
         app[STATIONS_KEY] = Stations(opened.engine)
         app[HEARINGS_KEY] = Hearings(opened.engine)
+        app[RECORDS_KEY] = Records(opened.engine)
         app[PHRASES_KEY] = QuickPhrases(opened.engine)
         app[DISPATCH_KEY] = Dispatch(opened.engine)
         purge = asyncio.ensure_future(_purge_sessions(app[LOGIN_SESSIONS_KEY]))
