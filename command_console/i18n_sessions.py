@@ -133,6 +133,40 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "hearing.evaluation_save": ("保存评估", "Save the evaluation"),
     "hearing.evaluation_saved": ("评估已保存", "Evaluation saved"),
     "hearing.participants": ("参加人员", "Participants"),
+    "hearing.record": ("讯问笔录", "Interrogation record"),
+    "hearing.record_text": ("笔录内容", "The record's text"),
+    "hearing.record_loading": ("正在载入笔录……", "Loading the record…"),
+    "hearing.record_empty": ("尚无保存的版本", "No version saved yet"),
+    "hearing.record_saved": ("已保存 第 {version} 版 {time}", "Saved: version {version} at {time}"),
+    "hearing.record_saved_by": (
+        "第 {version} 版 · {user} · {time}",
+        "Version {version} · {user} · {time}",
+    ),
+    "hearing.record_saving": ("正在保存……", "Saving…"),
+    "hearing.record_unsaved": ("有未保存的修改", "Unsaved changes"),
+    "hearing.record_offline": (
+        "离线：文本已保存在本机，恢复连接后自动保存",
+        "Offline: kept on this computer, saved once the connection is back",
+    ),
+    "hearing.record_conflict": (
+        "笔录已被更新为第 {version} 版，与您的文本不同。请核对后选择。",
+        "The record is now at version {version}, unlike your text. Compare, then choose.",
+    ),
+    "hearing.record_conflict_status": (
+        "存在冲突：您的文本尚未保存（已保存在本机）",
+        "Conflict: your text is not saved yet (kept on this computer)",
+    ),
+    "hearing.record_theirs": ("查看已保存的版本", "See the saved version"),
+    "hearing.record_keep_mine": ("保留我的文本", "Keep my text"),
+    "hearing.record_take_saved": ("采用已保存版本", "Take the saved version"),
+    "hearing.record_closed": (
+        "会话已封存，笔录不能再修改",
+        "Sealed: the record can no longer change",
+    ),
+    "hearing.record_failed": (
+        "保存失败（{status}），文本已保存在本机",
+        "Saving failed ({status}); the text is kept on this computer",
+    ),
     "hearing.station": ("工作站", "Station"),
     "hearing.no_camera": (
         "无法打开摄像头或麦克风（需 HTTPS 或本机访问）",

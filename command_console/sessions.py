@@ -18,16 +18,19 @@ from aiohttp import web
 from catalog import iso
 from signaling import (
     HEARINGS_KEY,
+    MAX_RECORD,
     SESSION_KINDS,
     SESSION_PARTS,
     SESSION_STATES,
     STATIONS_KEY,
     Hearing,
     Permission,
+    SessionAction,
     User,
     allows,
     current_user,
     may_see_session,
+    part_allows,
     require,
 )
 
@@ -100,6 +103,16 @@ async def sessions_page(request: web.Request) -> web.StreamResponse:
     )
 
 
+def record_mode(hearing: Hearing, part: str | None) -> str | None:
+    """The record panel: "write" for whoever may write it while it may change (live or
+    ended), "read" for whoever may read it once the session has started, else none."""
+    if hearing.state == "scheduled":
+        return None
+    if hearing.state in ("live", "ended") and part_allows(part, SessionAction.WRITE_RECORD):
+        return "write"
+    return "read" if part_allows(part, SessionAction.READ_RECORD) else None
+
+
 @require(Permission.SESSIONS_JOIN)
 async def session_page(request: web.Request) -> web.StreamResponse:
     """One session, for its participants and city-wide readers; a session the user may
@@ -112,6 +125,7 @@ async def session_page(request: web.Request) -> web.StreamResponse:
         return error_page(request, 404, "error.no_session", session=hearing_id)
     station = await asyncio.to_thread(request.app[STATIONS_KEY].get, hearing.station)
     part = hearing.part_of(user.name)
+    record = record_mode(hearing, part)
     translate = i18n.Translator(i18n.language(request))
     config: dict[str, Any] = {
         "id": hearing.id,
@@ -120,6 +134,7 @@ async def session_page(request: web.Request) -> web.StreamResponse:
         "user": user.name,
         "started_at": iso(hearing.started_at),
         "ended_at": iso(hearing.ended_at),
+        "record": record,
     }
     return render(
         request,
@@ -127,6 +142,8 @@ async def session_page(request: web.Request) -> web.StreamResponse:
         hearing=hearing,
         part=part,
         station=station,
+        record=record,
+        max_record=MAX_RECORD,
         config=config,
         messages=i18n_sessions.script_messages(translate),
     )

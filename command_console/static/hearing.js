@@ -6,6 +6,7 @@
 import { connectEvents, showEventsState } from "./events.js";
 import { AudioChannel, CityPublisher, PushToTalk, Stage } from "./hearing_media.js";
 import { bindEvaluation, Comments, Directions, mediaClock } from "./hearing_panels.js";
+import { startRecord } from "./hearing_record.js";
 import { api, showRefusal } from "./sessions_api.js";
 import { messages } from "./session.js";
 
@@ -64,6 +65,7 @@ if (directions && part === "director") directions.bindForm(errorEl);
 comments.bindForm(errorEl);
 bindEvaluation(base, text, errorEl);
 hearing.directions = directions;
+const record = (hearing.record = startRecord(base, text, config));
 
 async function load() {
   const answer = await api(base);
@@ -155,6 +157,8 @@ function onEvent(event) {
     if (directions && mine(data.direction)) directions.show(data.direction, event.topic === "direction.sent");
   } else if (event.topic === "comment.posted") {
     if (mine(data.comment)) comments.show(data.comment);
+  } else if (event.topic === "session.record") {
+    if (record && mine(data.record)) record.changed(data.record);
   }
 }
 
