@@ -11,6 +11,7 @@ from . import (
     hearings_api,
     hearings_media,
     phrases_api,
+    reception_api,
     recordings_api,
     stations_api,
     whip,
@@ -52,6 +53,7 @@ from .keys import (
     NODE_KEY,
     PHRASES_KEY,
     PRESENCE_KEY,
+    RECEPTION_KEY,
     RECORDER_KEY,
     STATIONS_KEY,
     TOKENS_KEY,
@@ -72,6 +74,8 @@ from .policy import (
 )
 from .presence import PresenceTracker
 from .ratelimit import LoginLimiter
+from .reception import Reception, ReceptionError, Ticket
+from .reception_api import kiosk_grant
 from .routing import Receiver, screen_receiver, station_receiver
 from .settings import AuthSettings
 from .stations import KINDS, Station, StationError, Stations
@@ -94,6 +98,7 @@ __all__ = [
     "NODE_KEY",
     "PHRASES_KEY",
     "PRESENCE_KEY",
+    "RECEPTION_KEY",
     "RECORDER_KEY",
     "REFUSALS",
     "ROLES",
@@ -119,6 +124,8 @@ __all__ = [
     "PresenceTracker",
     "QuickPhrases",
     "Receiver",
+    "Reception",
+    "ReceptionError",
     "Refused",
     "Role",
     "RoleForbidden",
@@ -127,6 +134,7 @@ __all__ = [
     "Station",
     "StationError",
     "Stations",
+    "Ticket",
     "TokenIssuer",
     "TokenRole",
     "Unauthorized",
@@ -140,6 +148,7 @@ __all__ = [
     "csrf_token",
     "current_user",
     "is_secure",
+    "kiosk_grant",
     "log_in",
     "log_out",
     "may_see_session",
@@ -167,6 +176,7 @@ def add_routes(app: web.Application) -> None:
     hearings_api.add_routes(app)
     hearings_media.add_routes(app)
     phrases_api.add_routes(app)
+    reception_api.add_routes(app)
     dispatch_api.add_routes(app)
     events_ws.add_routes(app)
     displays_ws.add_routes(app)  # after events_ws: shares its socket registry

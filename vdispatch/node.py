@@ -27,6 +27,7 @@ from signaling import (
     NODE_KEY,
     PHRASES_KEY,
     PRESENCE_KEY,
+    RECEPTION_KEY,
     RECORDER_KEY,
     STATIONS_KEY,
     TOKENS_KEY,
@@ -37,6 +38,7 @@ from signaling import (
     LoginSessions,
     PresenceTracker,
     QuickPhrases,
+    Reception,
     Stations,
     TokenIssuer,
     Users,
@@ -83,6 +85,7 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
         app[HEARINGS_KEY] = Hearings(opened.engine)
         app[PHRASES_KEY] = QuickPhrases(opened.engine)
         app[DISPATCH_KEY] = Dispatch(opened.engine)
+        app[RECEPTION_KEY] = Reception(opened.engine)
         purge = asyncio.ensure_future(_purge_sessions(app[LOGIN_SESSIONS_KEY]))
         yield
         purge.cancel()
