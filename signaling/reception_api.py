@@ -48,10 +48,13 @@ def _store(request: web.Request) -> Reception:
     return request.app[RECEPTION_KEY]
 
 
-def kiosk_grant(request: web.Request, station: str | None = None) -> Grant:
-    """The kiosk token of this request (Authorization: Bearer), for `station` if given.
-    A console login or any other token is refused (401/403)."""
-    header = request.headers.get("Authorization")
+def kiosk_grant(
+    request: web.Request, station: str | None = None, token: str | None = None
+) -> Grant:
+    """The kiosk token of this request (Authorization: Bearer, or `token`: the kiosk
+    page's link), for `station` if given. A console login or any other token is refused
+    (401/403)."""
+    header = f"Bearer {token}" if token else request.headers.get("Authorization")
     if header is None and current_session(request) is not None:
         raise Forbidden("the queue is joined at a county kiosk (its kiosk token)")
     grant = request.app[TOKENS_KEY].bearer(header)

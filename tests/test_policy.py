@@ -159,7 +159,7 @@ def test_home_pages_and_the_nav_bar_follow_the_table() -> None:
         Role.ADMIN: "/admin/stations",
         Role.PROSECUTOR: "/sessions",
         Role.CLERK: "/sessions",
-        Role.RECEPTIONIST: "/sessions",
+        Role.RECEPTIONIST: "/reception",
     }
     assert [href for href, _ in nav(Role.AUDITOR)] == ["/archive", "/audit"]
     assert [href for href, _ in nav(Role.ADMIN)] == ["/audit", "/admin/stations", "/admin/users"]

@@ -282,3 +282,32 @@ async def test_the_kiosk_token_opens_nothing_else_and_bad_input_is_refused(node:
     assert (await _call(url, "GET", post, token=kiosk))[0] == 400  # no ticket named
     async with console(url) as anon:
         assert (await anon.get("/api/reception/queue")).status == 401
+
+
+async def test_the_kiosk_page_opens_with_its_own_link_only_and_receptionists_have_theirs(
+    node: Node,
+) -> None:
+    tokens = await _setup(node)
+    async with console(node.url) as kiosk:
+        page = await kiosk.get(f"/kiosk/recv-a?token={tokens['recv-a']}")
+        assert page.status == 200 and 'id="kiosk-form"' in page.text
+        assert page.headers["Referrer-Policy"] == "no-referrer"
+        assert "远程视频接访" in page.text
+        english = await kiosk.get(f"/kiosk/recv-a?token={tokens['recv-a']}&lang=en")
+        assert "Video reception" in english.text and "Request a reception" in english.text
+        for path in (
+            f"/kiosk/recv-b?token={tokens['recv-a']}",  # another station's link
+            "/kiosk/recv-a",
+            "/kiosk/recv-a?token=forged",
+            f"/kiosk/recv-a?token={node.tokens.mint(['recv-a-cam'], 'station', 60)}",  # type: ignore[arg-type]
+        ):
+            assert (await kiosk.get(path)).status == 403, path
+        # The kiosk link is no station display link either.
+        display = await kiosk.get(f"/station/recv-a/display?token={tokens['recv-a']}")
+        assert display.status == 403
+    async with logged_in(node.url, "r1") as r1:
+        page = await r1.get("/reception")
+        assert page.status == 200 and 'id="reception-queue"' in page.text
+        assert 'href="/reception"' in page.text  # in the navigation bar
+    async with logged_in(node.url, "cmd") as cmd:
+        assert (await cmd.get("/reception")).status == 403
