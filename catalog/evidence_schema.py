@@ -66,7 +66,10 @@ class SealRow(Base):
 
 
 class TicketRow(Base):
-    """A petitioner waiting at a county station's reception room."""
+    """A petitioner at a county station's reception room, in the city's one queue.
+
+    `petitioner` and `contact` are personal data: shown to receptionists and auditors
+    only, never logged, never in the audit log (which names the ticket id)."""
 
     __tablename__ = "reception_tickets"
 
@@ -74,9 +77,21 @@ class TicketRow(Base):
     station_id: Mapped[str] = mapped_column(String(64), index=True)
     county: Mapped[str] = mapped_column(String(128), index=True)
     petitioner: Mapped[str] = mapped_column(String(64))
+    contact: Mapped[str] = mapped_column(String(64))
     subject: Mapped[str] = mapped_column(String(200))
-    state: Mapped[str] = mapped_column(String(16), index=True)  # waiting|accepted|cancelled
+    # waiting | accepted | closed | abandoned
+    state: Mapped[str] = mapped_column(String(16), index=True)
     created_at: Mapped[datetime]
     accepted_by: Mapped[str | None] = mapped_column(String(64))
     accepted_at: Mapped[datetime | None]
     hearing_id: Mapped[str | None] = mapped_column(String(32))
+    # Seconds from queueing to being accepted or to leaving.
+    waited_seconds: Mapped[int | None] = mapped_column(Integer)
+    abandoned_at: Mapped[datetime | None]
+    # The outcome form, when the receptionist closes the reception.
+    matter: Mapped[str | None] = mapped_column(String(200))
+    reply: Mapped[str | None] = mapped_column(Text)
+    follow_up: Mapped[str | None] = mapped_column(Text)
+    department: Mapped[str | None] = mapped_column(String(128))
+    closed_by: Mapped[str | None] = mapped_column(String(64))
+    closed_at: Mapped[datetime | None]

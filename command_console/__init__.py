@@ -11,6 +11,8 @@ served from this node (no CDN).
 - admin_stations.py, admin_users.py: /admin/stations, /admin/users.
 - dispatch.py (+ i18n_dispatch.py): /dispatch (video dispatch), /screen/{name} (the wall
   PC), /station/{station_id}/display (a county station's display).
+- reception.py (+ i18n_reception.py): /kiosk/{station} (a county reception room's
+  kiosk), /reception (receptionists: the city's petition queue).
 
 Access rules live in the handlers (signaling.require, with the permissions of
 signaling/policy.py), never in templates or JS.
@@ -33,6 +35,7 @@ from . import (
     focus,
     login,
     pages,
+    reception,
     sessions,
 )
 from .render import DEMO_KEY, forbidden
@@ -52,4 +55,5 @@ def add_routes(app: web.Application, demo: bool = False) -> None:
     admin_users.add_routes(app)
     sessions.add_routes(app)
     dispatch.add_routes(app)
+    reception.add_routes(app)
     app.router.add_static("/static/", _HERE / "static", append_version=True)

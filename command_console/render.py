@@ -76,6 +76,7 @@ SECURITY_HEADERS = {
 NAV: tuple[tuple[str, str, Permission], ...] = (
     ("/", "nav.wall", Permission.LIVE_VIEW),
     ("/dispatch", "nav.dispatch", Permission.DISPATCH_MANAGE),
+    ("/reception", "nav.reception", Permission.RECEPTION_QUEUE),
     ("/sessions", "nav.sessions", Permission.SESSIONS_JOIN),
     ("/archive", "nav.archive", Permission.ARCHIVE_READ),
     ("/audit", "nav.audit", Permission.AUDIT_READ),
@@ -86,6 +87,7 @@ NAV: tuple[tuple[str, str, Permission], ...] = (
 LANDING: tuple[str, ...] = (
     "/",
     "/dispatch",
+    "/reception",
     "/sessions",
     "/archive",
     "/admin/stations",

@@ -11,6 +11,7 @@ from . import (
     hearings_api,
     hearings_media,
     phrases_api,
+    reception_api,
     record_api,
     recordings_api,
     stations_api,
@@ -53,6 +54,7 @@ from .keys import (
     NODE_KEY,
     PHRASES_KEY,
     PRESENCE_KEY,
+    RECEPTION_KEY,
     RECORDER_KEY,
     RECORDS_KEY,
     STATIONS_KEY,
@@ -76,6 +78,8 @@ from .policy import (
 )
 from .presence import PresenceTracker
 from .ratelimit import LoginLimiter
+from .reception import Reception, ReceptionError, Ticket
+from .reception_api import kiosk_grant
 from .records import MAX_RECORD, Records
 from .routing import Receiver, screen_receiver, station_receiver
 from .settings import AuthSettings
@@ -100,6 +104,7 @@ __all__ = [
     "NODE_KEY",
     "PHRASES_KEY",
     "PRESENCE_KEY",
+    "RECEPTION_KEY",
     "RECORDER_KEY",
     "RECORDS_KEY",
     "REFUSALS",
@@ -126,6 +131,8 @@ __all__ = [
     "PresenceTracker",
     "QuickPhrases",
     "Receiver",
+    "Reception",
+    "ReceptionError",
     "Records",
     "Refused",
     "Role",
@@ -136,6 +143,7 @@ __all__ = [
     "Station",
     "StationError",
     "Stations",
+    "Ticket",
     "TokenIssuer",
     "TokenRole",
     "Unauthorized",
@@ -149,6 +157,7 @@ __all__ = [
     "csrf_token",
     "current_user",
     "is_secure",
+    "kiosk_grant",
     "log_in",
     "log_out",
     "may_see_session",
@@ -178,6 +187,7 @@ def add_routes(app: web.Application) -> None:
     hearings_media.add_routes(app)
     record_api.add_routes(app)
     phrases_api.add_routes(app)
+    reception_api.add_routes(app)
     dispatch_api.add_routes(app)
     events_ws.add_routes(app)
     displays_ws.add_routes(app)  # after events_ws: shares its socket registry

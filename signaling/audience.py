@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .accounts import User
-from .policy import SESSION_TOPICS, Permission, allows
+from .policy import AUDIENCE_TOPICS, Permission, allows
 
 AUDIENCE = "audience"
 
@@ -33,7 +33,7 @@ def audience(
 
 def may_see(user: User, topic: str, data: dict[str, Any]) -> bool:
     """Whether `user` may receive this event (after its topic family passed)."""
-    if not topic.startswith(SESSION_TOPICS):
+    if not topic.startswith(AUDIENCE_TOPICS):
         return True
     scope = data.get(AUDIENCE)
     if not isinstance(scope, dict):

@@ -16,6 +16,7 @@ from .login_sessions import LoginSessions
 from .phrases import QuickPhrases
 from .presence import PresenceTracker
 from .ratelimit import LoginLimiter
+from .reception import Reception
 from .records import Records
 from .settings import AuthSettings
 from .stations import Stations
@@ -38,3 +39,4 @@ PHRASES_KEY = web.AppKey("quick_phrases", QuickPhrases)
 DISPATCH_KEY = web.AppKey("dispatch", Dispatch)
 LOGIN_LIMITER_KEY = web.AppKey("login_limiter", LoginLimiter)
 PRESENCE_KEY = web.AppKey("presence", PresenceTracker)
+RECEPTION_KEY = web.AppKey("reception", Reception)

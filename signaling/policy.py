@@ -46,6 +46,13 @@ class Permission(StrEnum):
     # city picture and dispatched sources): decided per request by the server, never by
     # a token's list of streams (ROUTED below).
     STREAM_RECEIVE = "stream.receive"
+    # Petition reception (the city's one queue across counties). Petitioners' personal
+    # data (name, contact) is shown to RECEPTION_QUEUE and RECEPTION_RECORDS holders only.
+    RECEPTION_QUEUE = "reception.queue"  # see the live queue, accept, close with an outcome
+    RECEPTION_RECORDS = "reception.records"  # every ticket with its outcome (auditors)
+    RECEPTION_KIOSK = "reception.kiosk"  # a county kiosk: queue a petitioner, see its own
+    KIOSK_MANAGE = "kiosk.manage"  # mint a county station's kiosk link
+    EVENTS_RECEPTION = "events.reception"  # reception.*: each event checked for its audience
 
 
 class Role(StrEnum):
@@ -67,6 +74,7 @@ class TokenRole(StrEnum):
     VIEWER = "viewer"
     AUDITOR = "auditor"
     SCREEN = "screen"  # a wall PC's link to one screen (minted in the console, revocable)
+    KIOSK = "kiosk"  # a reception room's kiosk: bound to one station (the `station` claim)
 
 
 ROLES: tuple[Role, ...] = tuple(Role)
@@ -91,6 +99,7 @@ GRANTS: Mapping[Role, frozenset[Permission]] = {
             P.EVENTS_DISPATCH,
             P.DISPATCH_MANAGE,
             P.SCREEN_VIEW,
+            P.KIOSK_MANAGE,
         }
     ),
     # The live wall (until the wall follows invitations too) and the sessions invited to.
@@ -109,7 +118,9 @@ GRANTS: Mapping[Role, frozenset[Permission]] = {
     # prosecutor (no county) may also create sessions (the API refuses county accounts).
     Role.PROSECUTOR: frozenset({P.SESSIONS_CREATE, P.SESSIONS_JOIN, P.EVENTS_SESSION}),
     Role.CLERK: frozenset({P.SESSIONS_JOIN, P.EVENTS_SESSION}),
-    Role.RECEPTIONIST: frozenset({P.SESSIONS_JOIN, P.EVENTS_SESSION}),
+    Role.RECEPTIONIST: frozenset(
+        {P.SESSIONS_JOIN, P.EVENTS_SESSION, P.RECEPTION_QUEUE, P.EVENTS_RECEPTION}
+    ),
     # Recordings and the audit log; no live video at all.
     Role.AUDITOR: frozenset(
         {
@@ -119,6 +130,7 @@ GRANTS: Mapping[Role, frozenset[Permission]] = {
             P.STATIONS_READ,
             P.EVENTS_STATION,
             P.EVENTS_RECORDING,
+            P.RECEPTION_RECORDS,
         }
     ),
     # The registry and the accounts, and the audit log; never recordings' content.
@@ -128,6 +140,7 @@ GRANTS: Mapping[Role, frozenset[Permission]] = {
             P.STATIONS_READ,
             P.STATIONS_MANAGE,
             P.USERS_MANAGE,
+            P.KIOSK_MANAGE,
             P.EVENTS_STREAM,
             P.EVENTS_STATION,
         }
@@ -145,11 +158,15 @@ TOKEN_GRANTS: Mapping[TokenRole, frozenset[Permission]] = {
     TokenRole.AUDITOR: frozenset({P.ARCHIVE_READ, P.AUDIT_READ}),
     # Names one screen (the `screen` claim): shows it and receives what it shows now.
     TokenRole.SCREEN: frozenset({P.SCREEN_VIEW, P.STREAM_RECEIVE}),
+    # Names one station (the `station` claim): queues petitioners there; nothing else.
+    TokenRole.KIOSK: frozenset({P.RECEPTION_KIOSK}),
 }
 
 # Topic families whose events carry an audience (who in particular may see each one);
 # the socket checks it, see signaling/audience.py.
 SESSION_TOPICS = ("session.", "direction.", "comment.")
+RECEPTION_TOPICS = ("reception.",)
+AUDIENCE_TOPICS = SESSION_TOPICS + RECEPTION_TOPICS
 # What each event permission lets through the socket: bus topics starting with these.
 TOPICS: Mapping[Permission, tuple[str, ...]] = {
     P.EVENTS_STREAM: ("stream.",),
@@ -157,6 +174,7 @@ TOPICS: Mapping[Permission, tuple[str, ...]] = {
     P.EVENTS_RECORDING: ("recording.",),
     P.EVENTS_SESSION: SESSION_TOPICS,
     P.EVENTS_DISPATCH: ("dispatch.",),
+    P.EVENTS_RECEPTION: RECEPTION_TOPICS,
 }
 # Permissions held per stream: a token that grants one of them must name its streams.
 PER_STREAM = frozenset({P.STREAM_PUBLISH, P.STREAM_SUBSCRIBE})
@@ -217,7 +235,8 @@ PART_GRANTS: Mapping[Part, frozenset[SessionAction]] = {
 }
 # The roles that may be given each part (the director is whoever created the session).
 PART_ROLES: Mapping[Part, frozenset[Role]] = {
-    Part.DIRECTOR: frozenset({Role.COMMANDER, Role.PROSECUTOR}),
+    # A receptionist directs the reception session an accepted ticket opens.
+    Part.DIRECTOR: frozenset({Role.COMMANDER, Role.PROSECUTOR, Role.RECEPTIONIST}),
     Part.PROSECUTOR: frozenset({Role.PROSECUTOR}),
     Part.OBSERVER: frozenset({Role.OBSERVER, Role.COMMANDER, Role.PROSECUTOR}),
     Part.CLERK: frozenset({Role.CLERK}),
@@ -280,6 +299,11 @@ def may_cover_every_stream(role: TokenRole) -> bool:
 def names_screen(role: TokenRole) -> bool:
     """Whether a token of `role` is bound to one screen (its `screen` claim)."""
     return Permission.SCREEN_VIEW in TOKEN_GRANTS[role]
+
+
+def names_station(role: TokenRole) -> bool:
+    """Whether a token of `role` is bound to one station (its `station` claim)."""
+    return Permission.RECEPTION_KIOSK in TOKEN_GRANTS[role]
 
 
 def parse_role(value: object) -> Role | None:

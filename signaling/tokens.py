@@ -20,6 +20,7 @@ from .policy import (
     TokenRole,
     may_cover_every_stream,
     names_screen,
+    names_station,
     parse_token_role,
     per_stream,
     token_roles_with,
@@ -54,6 +55,7 @@ class Grant:
     token_id: str
     name: str | None = None  # who holds the token, for the audit log
     screen: str | None = None  # the screen a screen token shows
+    station: str | None = None  # the station a kiosk token serves
 
     def allows(self, permission: Permission, stream_id: str) -> bool:
         """What the token says by itself. Routed permissions (policy.ROUTED) are never
@@ -84,6 +86,7 @@ class TokenIssuer:
         name: str | None = None,
         *,
         screen: str | None = None,
+        station: str | None = None,
         token_id: str | None = None,
     ) -> str:
         """`screen`: the screen a screen token shows (required for them, refused for
@@ -96,6 +99,10 @@ class TokenIssuer:
             raise ValueError(f"a screen token names its screen; a {role} token none")
         if screen is not None and not valid_stream_id(screen):
             raise ValueError(f"invalid screen name {screen!r}")
+        if names_station(role) != (station is not None):
+            raise ValueError(f"a kiosk token names its station; a {role} token none")
+        if station is not None and not valid_stream_id(station):
+            raise ValueError(f"invalid station id {station!r}")
         if not per_stream(role) and not streams:
             streams = ["*"]  # e.g. auditors: every recording (no live video at all)
         for s in streams:
@@ -121,6 +128,8 @@ class TokenIssuer:
             claims["name"] = name
         if screen is not None:
             claims["screen"] = screen
+        if station is not None:
+            claims["station"] = station
         return jwt.encode(claims, self._secret, algorithm=_ALGORITHM)
 
     def verify(self, token: str) -> Grant:
@@ -144,6 +153,9 @@ class TokenIssuer:
         screen = claims.get("screen")
         if names_screen(role) != isinstance(screen, str):
             raise Unauthorized("invalid token: a screen token names its screen, others none")
+        station = claims.get("station")
+        if names_station(role) != isinstance(station, str):
+            raise Unauthorized("invalid token: a kiosk token names its station, others none")
         return Grant(
             role,
             tuple(str(s) for s in streams),
@@ -151,6 +163,7 @@ class TokenIssuer:
             str(claims["jti"]),
             str(name) if name is not None else None,
             screen if isinstance(screen, str) else None,
+            station if isinstance(station, str) else None,
         )
 
     def bearer(self, header: str | None) -> Grant:

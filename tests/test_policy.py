@@ -98,6 +98,13 @@ def test_the_table_says_what_docs_architecture_says() -> None:
     assert token_roles_with(P.STREAM_SUBSCRIBE) == (TokenRole.VIEWER,)
     assert token_roles_with(P.ARCHIVE_READ) == token_roles_with(P.AUDIT_READ)
     assert token_roles_with(P.AUDIT_READ) == (TokenRole.AUDITOR,)
+    # Petition reception: petitioners' personal data for receptionists and auditors only.
+    assert roles_with(P.RECEPTION_QUEUE) == (receptionist,)
+    assert roles_with(P.RECEPTION_RECORDS) == (auditor,)
+    assert roles_with(P.KIOSK_MANAGE) == (commander, admin)
+    assert roles_with(P.RECEPTION_KIOSK) == ()  # a county kiosk's token only
+    assert token_roles_with(P.RECEPTION_KIOSK) == (TokenRole.KIOSK,)
+    assert TOKEN_GRANTS[TokenRole.KIOSK] == {P.RECEPTION_KIOSK}  # and nothing else
 
 
 def test_the_event_socket_forwards_the_topics_each_role_may_see() -> None:
@@ -108,12 +115,15 @@ def test_the_event_socket_forwards_the_topics_each_role_may_see() -> None:
     assert topics(Role.PROSECUTOR) == topics(Role.CLERK) == sessions
     assert topics(Role.AUDITOR) == ("station.", "recording.")  # never stream.*
     assert topics(Role.ADMIN) == ("stream.", "station.")
+    assert topics(Role.RECEPTIONIST) == (*sessions, "reception.")
 
 
 def test_tokens_name_their_streams_unless_they_cover_every_one() -> None:
     assert policy.per_stream(TokenRole.STATION) and policy.per_stream(TokenRole.VIEWER)
     assert not policy.per_stream(TokenRole.AUDITOR) and not policy.per_stream(TokenRole.SCREEN)
     assert policy.names_screen(TokenRole.SCREEN) and not policy.names_screen(TokenRole.STATION)
+    assert policy.names_station(TokenRole.KIOSK) and not policy.names_station(TokenRole.STATION)
+    assert not policy.per_stream(TokenRole.KIOSK)
     assert not policy.may_cover_every_stream(TokenRole.STATION)
     assert policy.may_cover_every_stream(TokenRole.VIEWER)
 
@@ -149,7 +159,7 @@ def test_home_pages_and_the_nav_bar_follow_the_table() -> None:
         Role.ADMIN: "/admin/stations",
         Role.PROSECUTOR: "/sessions",
         Role.CLERK: "/sessions",
-        Role.RECEPTIONIST: "/sessions",
+        Role.RECEPTIONIST: "/reception",
     }
     assert [href for href, _ in nav(Role.AUDITOR)] == ["/archive", "/audit"]
     assert [href for href, _ in nav(Role.ADMIN)] == ["/audit", "/admin/stations", "/admin/users"]

@@ -199,6 +199,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
                     "a screen's link is made by a commander on /dispatch (the node keeps"
                     " it, so a new link revokes the old one)"
                 )
+            if role is TokenRole.KIOSK:
+                raise ValueError(
+                    "a kiosk's link is made by an admin or commander for one reception room"
+                    " (POST /api/reception/kiosks/{station}/link)"
+                )
             if not per_stream(role) and args.stream:
                 raise ValueError(f"{role} tokens cover every stream: leave out --stream")
             if per_stream(role) and not args.stream:

@@ -27,6 +27,7 @@ from signaling import (
     NODE_KEY,
     PHRASES_KEY,
     PRESENCE_KEY,
+    RECEPTION_KEY,
     RECORDER_KEY,
     RECORDS_KEY,
     STATIONS_KEY,
@@ -38,6 +39,7 @@ from signaling import (
     LoginSessions,
     PresenceTracker,
     QuickPhrases,
+    Reception,
     Records,
     Stations,
     TokenIssuer,
@@ -86,6 +88,7 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
         app[RECORDS_KEY] = Records(opened.engine)
         app[PHRASES_KEY] = QuickPhrases(opened.engine)
         app[DISPATCH_KEY] = Dispatch(opened.engine)
+        app[RECEPTION_KEY] = Reception(opened.engine)
         purge = asyncio.ensure_future(_purge_sessions(app[LOGIN_SESSIONS_KEY]))
         yield
         purge.cancel()

@@ -76,12 +76,21 @@ def upgrade() -> None:
         sa.Column("station_id", sa.String(64), nullable=False),
         sa.Column("county", sa.String(128), nullable=False),
         sa.Column("petitioner", sa.String(64), nullable=False),
+        sa.Column("contact", sa.String(64), nullable=False),
         sa.Column("subject", sa.String(200), nullable=False),
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("created_at", UTC_TIME, nullable=False),
         sa.Column("accepted_by", sa.String(64), nullable=True),
         sa.Column("accepted_at", UTC_TIME, nullable=True),
         sa.Column("hearing_id", sa.String(32), nullable=True),
+        sa.Column("waited_seconds", sa.Integer(), nullable=True),
+        sa.Column("abandoned_at", UTC_TIME, nullable=True),
+        sa.Column("matter", sa.String(200), nullable=True),
+        sa.Column("reply", sa.Text(), nullable=True),
+        sa.Column("follow_up", sa.Text(), nullable=True),
+        sa.Column("department", sa.String(128), nullable=True),
+        sa.Column("closed_by", sa.String(64), nullable=True),
+        sa.Column("closed_at", UTC_TIME, nullable=True),
     )
     for column in ("station_id", "county", "state"):
         op.create_index(f"ix_reception_tickets_{column}", "reception_tickets", [column])

@@ -1,0 +1,83 @@
+"""Petition reception's messages (the county kiosk /kiosk/{station}, the receptionists'
+/reception) and its audit actions, merged into i18n.MESSAGES and i18n_archive.ACTIONS at
+import (kept apart from i18n.py, like i18n_dispatch.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import i18n, i18n_archive
+
+ACTIONS: dict[str, tuple[str, str]] = {
+    "reception.enqueue": ("信访人排队", "petitioner queued"),
+    "reception.abandon": ("信访人离开", "petitioner left the queue"),
+    "reception.accept": ("受理接访", "reception accepted"),
+    "reception.bind": ("接访关联会话", "reception bound to its session"),
+    "reception.close": ("接访办结", "reception closed"),
+    "reception.kiosk.link": ("生成接访终端链接", "kiosk link made"),
+}
+
+MESSAGES: dict[str, tuple[str, str]] = {
+    "nav.reception": ("远程接访", "Reception"),
+    "reception.title": ("远程接访", "Petition reception"),
+    "reception.queue": ("候访队列", "Waiting queue"),
+    "reception.empty": ("目前无人候访。", "Nobody is waiting."),
+    "reception.place": ("序号", "Place"),
+    "reception.county": ("县区", "County"),
+    "reception.station": ("接访室", "Reception room"),
+    "reception.petitioner": ("信访人", "Petitioner"),
+    "reception.contact": ("联系方式", "Contact"),
+    "reception.subject": ("事由", "Subject"),
+    "reception.waited": ("已等待", "Waited"),
+    "reception.minutes": ("{n} 分钟", "{n} min"),
+    "reception.accept": ("接访", "Accept"),
+    "reception.taken": ("该信访人已被其他接访员受理", "Another receptionist took this petitioner"),
+    "reception.failed": ("操作失败（{status}）", "Failed ({status})"),
+    "reception.mine": ("我的接访", "My receptions"),
+    "reception.session": ("接访会话", "Reception session"),
+    "reception.open_session": ("进入会话", "Open the session"),
+    "reception.outcome": ("办理结果", "Outcome"),
+    "reception.matter": ("反映事项", "Matter"),
+    "reception.reply": ("答复意见", "Reply given"),
+    "reception.follow_up": ("后续处理", "Follow-up"),
+    "reception.department": ("承办部门", "Department"),
+    "reception.close": ("办结", "Close the reception"),
+    "reception.closed": ("已办结", "Closed"),
+    "reception.live": ("实时", "live"),
+    "reception.offline": ("连接中断，正在重连", "disconnected, reconnecting"),
+    "kiosk.title": ("远程视频接访", "Video reception"),
+    "kiosk.intro": (
+        "请填写以下信息，申请与市院接访人员视频通话。",
+        "Fill in this form to ask for a video call with the city's reception staff.",
+    ),
+    "kiosk.name": ("姓名", "Name"),
+    "kiosk.contact": ("联系电话", "Phone"),
+    "kiosk.subject": ("反映事项（简要）", "What it is about (briefly)"),
+    "kiosk.submit": ("申请接访", "Request a reception"),
+    "kiosk.place": ("您的序号：第 {place} 位", "Your place: {place}"),
+    "kiosk.wait": ("预计等待约 {minutes} 分钟", "About {minutes} min to wait"),
+    "kiosk.accepted": (
+        "接访人员已受理，请面向摄像头。",
+        "A receptionist has taken your request: please face the camera.",
+    ),
+    "kiosk.closed": ("接访已结束，谢谢。", "The reception has ended. Thank you."),
+    "kiosk.abandoned": ("您已离开队列。", "You have left the queue."),
+    "kiosk.leave": ("离开队列", "Leave the queue"),
+    "kiosk.again": ("新的申请", "A new request"),
+    "kiosk.too_long": ("填写内容过长，请精简。", "Too long: please shorten it."),
+    "kiosk.missing": ("请填写全部信息。", "Please fill in every field."),
+    "kiosk.busy": ("队列已满，请稍后再试。", "The queue is full: please try again later."),
+    "kiosk.failed": ("提交失败（{status}），请联系工作人员。", "Failed ({status}): ask the staff."),
+    "error.kiosk_link": (
+        "接访终端链接无效或已过期，请联系管理员",
+        "The kiosk link is invalid or expired: ask an administrator",
+    ),
+}
+MESSAGES |= {f"action.{k}": pair for k, pair in ACTIONS.items()}
+
+i18n_archive.ACTIONS.update(ACTIONS)
+i18n.MESSAGES.update(MESSAGES)
+
+
+def script_messages(translate: i18n.Translator, prefix: str) -> dict[str, Any]:
+    return translate.messages(prefix)
