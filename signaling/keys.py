@@ -11,6 +11,7 @@ from recorder import Recorder
 
 from .accounts import Users
 from .dispatch import Dispatch
+from .hearing import SessionEvidence
 from .hearings import Hearings
 from .login_sessions import LoginSessions
 from .phrases import QuickPhrases
@@ -36,3 +37,5 @@ PHRASES_KEY = web.AppKey("quick_phrases", QuickPhrases)
 DISPATCH_KEY = web.AppKey("dispatch", Dispatch)
 LOGIN_LIMITER_KEY = web.AppKey("login_limiter", LoginLimiter)
 PRESENCE_KEY = web.AppKey("presence", PresenceTracker)
+# The recorder's word on sessions (the composition root sets it when recording is on).
+EVIDENCE_KEY = web.AppKey("session_evidence", SessionEvidence)
