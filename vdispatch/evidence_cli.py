@@ -170,8 +170,9 @@ def verify_session(settings: Settings, session_id: str) -> int:
             return bad(f"the seal is of session {record.get('session')!r}")
         sealed = {r["id"]: r for r in record["recordings"]}
         on_disk = {d.name for d in session_recordings(settings.recorder.recordings_dir, session_id)}
-        for extra in sorted(on_disk - set(sealed)):
-            return bad(f"recording {extra} of the session is not in the seal")
+        unsealed = sorted(on_disk - set(sealed))
+        if unsealed:
+            return bad(f"recording {unsealed[0]} of the session is not in the seal")
         if record.get("record") != files.record:
             return bad(f"the record is {files.record}, the seal says {record.get('record')}")
     segments = 0

@@ -195,11 +195,19 @@ class InterruptionWatch(RouterListener):
         self._spawn(self._interrupted(stream, "stream-lost", why, datetime.now(UTC)))
 
     async def _follow_alarms(self) -> None:
-        async for event in self.bus.subscribe("recording.alarm"):
-            stream, message = event.data.get("stream"), event.data.get("message")
-            if isinstance(stream, str):
-                at = datetime.now(UTC)
-                self._spawn(self._interrupted(stream, "recording-failed", str(message), at))
+        """A recording's alarm interrupts; its next closed segment (written again) ends it."""
+        failed: set[str] = set()  # streams whose recording raised an alarm
+        async for event in self.bus.subscribe("recording."):
+            stream, at = event.data.get("stream"), datetime.now(UTC)
+            if not isinstance(stream, str):
+                continue
+            if event.topic == "recording.alarm":
+                failed.add(stream)
+                message = str(event.data.get("message"))
+                self._spawn(self._interrupted(stream, "recording-failed", message, at))
+            elif event.topic == "recording.segment" and stream in failed:
+                failed.discard(stream)
+                self._spawn(self._resumed(stream, at))
 
     async def _interrupted(self, stream: str, kind: str, why: str, at: datetime) -> None:
         session = self.session_for(stream)
