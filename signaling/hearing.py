@@ -156,6 +156,8 @@ class Hearing:
     streams: tuple[str, ...] = ()
     directions: tuple[Direction, ...] = field(default=(), compare=False)
     comments: tuple[Comment, ...] = field(default=(), compare=False)
+    # An interrogation's interruptions ({id, stream, kind, reason, started_at, ended_at}).
+    interruptions: tuple[dict[str, Any], ...] = field(default=(), compare=False)
 
     def part_of(self, user: str) -> Part | None:
         """The user's part in this session (the creator directs), or None."""

@@ -491,6 +491,7 @@ def _load(session: Session, rows: list[HearingRow], full: bool) -> list[Hearing]
     streams: dict[str, list[str]] = {}
     directions: dict[str, list[Direction]] = {}
     comments: dict[str, list[Comment]] = {}
+    interruptions: dict[str, list[dict[str, Any]]] = {}
     if ids:
         for p in session.scalars(
             select(HearingParticipantRow)
@@ -515,6 +516,12 @@ def _load(session: Session, rows: list[HearingRow], full: bool) -> list[Hearing]
                 select(CommentRow).where(CommentRow.hearing_id.in_(ids)).order_by(CommentRow.id)
             ):
                 comments.setdefault(c.hearing_id, []).append(Comment.of(c))
+            for i in session.scalars(
+                select(InterruptionRow)
+                .where(InterruptionRow.hearing_id.in_(ids))
+                .order_by(InterruptionRow.started_at, InterruptionRow.id)
+            ):
+                interruptions.setdefault(i.hearing_id, []).append(_interruption(i))
     return [
         Hearing(
             r.id,
@@ -534,6 +541,7 @@ def _load(session: Session, rows: list[HearingRow], full: bool) -> list[Hearing]
             tuple(streams.get(r.id, ())),
             tuple(directions.get(r.id, ())),
             tuple(comments.get(r.id, ())),
+            tuple(interruptions.get(r.id, ())),
         )
         for r in rows
     ]

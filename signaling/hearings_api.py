@@ -195,7 +195,7 @@ async def get_session(request: web.Request) -> web.StreamResponse:
         data["directions"] = []  # private to the director and the prosecutor in court
     data["you"] = {"part": part}
     hearings = request.app[HEARINGS_KEY]
-    data["interruptions"] = await asyncio.to_thread(hearings.interruptions, hearing.id)
+    data["interruptions"] = list(hearing.interruptions)
     seal = await asyncio.to_thread(hearings.seal_of, hearing.id)
     data["seal"] = None if seal is None else seal_json(seal)
     return web.json_response(data)

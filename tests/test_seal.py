@@ -110,6 +110,7 @@ async def test_an_interrogation_is_recorded_interrupted_sealed_and_verified(
     recorder = app[RECORDER_KEY]
     await add_station(app, "int-a", [CAM], kind="interrogation_room")
     await add_user(app, "director", "commander")
+    await add_user(app, "aud", "auditor")
     station = publisher(node, CAM)
     await station.start()
     city = None
@@ -179,6 +180,13 @@ async def test_an_interrogation_is_recorded_interrupted_sealed_and_verified(
             assert streams == {CAM, city_stream}
             assert all(r["segments"] >= 1 for r in record["recordings"])
             sealed_ids = [r["id"] for r in record["recordings"]]
+        # The interruption is on the session's timeline in the archive, both ends.
+        async with logged_in(node.url, "aud") as aud:
+            page = await aud.get(f"/archive/sessions/{sid}?lang=en")
+            assert page.status == 200, page.text
+            assert 'class="mark interruption"' in page.text
+            assert 'class="mark resumed"' in page.text
+            assert f"Interrupted {CAM}: publisher disconnected" in page.text
     finally:
         await station.stop()
         if city is not None:
