@@ -7,7 +7,7 @@ import { connectEvents, showEventsState } from "./events.js";
 import { AudioChannel, CityPublisher, PushToTalk, Stage } from "./hearing_media.js";
 import { bindEvaluation, Comments, Directions, mediaClock } from "./hearing_panels.js";
 import { api, showRefusal } from "./sessions_api.js";
-import { messages } from "./session.js";
+import { format, localTime, messages } from "./session.js";
 
 const STREAMS_EVERY = 2000; // ms between looks at which streams are on air
 
@@ -70,6 +70,25 @@ async function load() {
   if (!answer.ok) { showRefusal(errorEl, text, answer); return; }
   if (directions) for (const d of answer.data.directions) directions.show(d);
   for (const c of answer.data.comments) comments.show(c);
+  showInterruptions(answer.data.interruptions || []);
+}
+
+// An interrogation's stream or recording interrupted: an alarm on both sides' pages
+// until it is back (session.interruption / session.interruption-ended).
+const alarmEl = document.getElementById("h-alarm");
+const interrupted = new Map(); // interruption id -> the open interruption
+
+function showInterruptions(list) {
+  for (const i of list) {
+    if (i.ended_at) interrupted.delete(i.id);
+    else interrupted.set(i.id, i);
+  }
+  if (!alarmEl) return;
+  const open = [...interrupted.values()];
+  alarmEl.hidden = open.length === 0;
+  alarmEl.textContent = open
+    .map((i) => format(text["hearing.interruption"], { stream: i.stream, since: localTime(i.started_at) }))
+    .join(" · ");
 }
 
 // ------------------------------------------------------------------ media
@@ -155,6 +174,12 @@ function onEvent(event) {
     if (directions && mine(data.direction)) directions.show(data.direction, event.topic === "direction.sent");
   } else if (event.topic === "comment.posted") {
     if (mine(data.comment)) comments.show(data.comment);
+  } else if (event.topic === "session.interruption" || event.topic === "session.interruption-ended") {
+    if (data.session && data.session.id === config.id && data.interruption) {
+      showInterruptions([data.interruption]);
+    }
+  } else if (event.topic === "session.sealed") {
+    if (data.session && data.session.id === config.id && config.state !== "sealed") location.reload();
   }
 }
 
