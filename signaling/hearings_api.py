@@ -233,19 +233,45 @@ def _recording_gate(app: web.Application, hearing: Hearing) -> None:
         raise HearingError(409, refusal)
 
 
+# Seals being made: they run on when the request that asked is gone (a page reloading).
+_sealing: set[asyncio.Task[Hearing]] = set()
+
+
 async def _seal(request: web.Request, hearing: Hearing, user: User) -> web.StreamResponse:
     """Seal an ended interrogation; a seal that cannot be made now leaves it ended (the
     director may try again: POST …/seal) and says why."""
-    evidence = request.app.get(EVIDENCE_KEY)
+    task = asyncio.ensure_future(_seal_and_tell(request.app, hearing, user.actor))
+    _sealing.add(task)
+    task.add_done_callback(_sealed)
+    try:
+        sealed = await asyncio.shield(task)
+    except SignalingError as exc:
+        return web.json_response({**hearing.as_json(), "seal_error": exc.reason})
+    return web.json_response(sealed.as_json())
+
+
+def _sealed(task: asyncio.Task[Hearing]) -> None:
+    _sealing.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved (and logged in _seal_and_tell), asked for or not
+
+
+async def _seal_and_tell(app: web.Application, hearing: Hearing, actor: str) -> Hearing:
+    evidence = app.get(EVIDENCE_KEY)
     try:
         if evidence is None:
             raise HearingError(409, RECORDING_OFF)
-        sealed = await evidence.seal(hearing, user.actor)
+        sealed = await evidence.seal(hearing, actor)
     except SignalingError as exc:
-        logger.warning("session %s not sealed: %s", hearing.id, exc)
-        return web.json_response({**hearing.as_json(), "seal_error": exc.reason})
-    await _tell(request, "session.sealed", {"session": sealed.as_json(), **_scope(sealed)})
-    return web.json_response(sealed.as_json())
+        logger.warning("session %s not sealed: %s", hearing.id, exc.reason)
+        raise
+    event = Event("session.sealed", {"session": sealed.as_json(), **_scope(sealed)}, _node(app))
+    await app[BUS_KEY].publish(event)
+    return sealed
+
+
+def _node(app: web.Application) -> str:
+    return app[NODE_KEY].node_id
 
 
 @require(Permission.SESSIONS_JOIN, api=True)

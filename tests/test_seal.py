@@ -261,3 +261,51 @@ async def test_an_interrogation_does_not_start_without_recording(unrecorded_node
         assert "recording is off on this node" in refused["text"]
         body = await director.json(f"/api/sessions/{sid}")
         assert body["state"] == "scheduled" and body["seal"] is None
+
+
+async def test_the_director_connects_before_the_start_and_the_city_picture_stays_up(
+    int_node: Node, chromium_path: str
+) -> None:
+    """In real Chromium: the director's page of a scheduled interrogation publishes the
+    city picture first; the start goes live without a reload (no interruption of the
+    city picture); the end seals it."""
+    from .test_browser import chromium, collect_errors, log_in
+
+    node, app = int_node, int_node.app
+    recorder = app[RECORDER_KEY]
+    await add_station(app, "int-a", [CAM], kind="interrogation_room")
+    await add_user(app, "director", "commander")
+    station = publisher(node, CAM)
+    await station.start()
+    try:
+        async with logged_in(node.url, "director") as api:
+            sid = await create(api)
+        async with chromium(chromium_path) as browser:
+            page = await (await browser.new_context()).new_page()
+            errors = collect_errors(page)
+            await page.goto(f"{node.url}/sessions/{sid}")
+            await log_in(page, node.url, "director")
+            await page.locator('#events-state[data-state="open"]').wait_for(timeout=5000)
+            await page.locator("#city-toggle").click()
+            await page.locator('#city[data-state="connected"]').wait_for(timeout=15000)
+            await until(lambda: recorder.has_media(f"{sid}-city"), f"city recorded {errors}")
+            await until(lambda: recorder.has_media(CAM), "the station camera recorded")
+            await page.evaluate("window.notReloaded = true")
+            await page.locator("#start").click()
+            await page.locator('#hearing[data-state="live"]').wait_for(timeout=5000)
+            assert await page.evaluate("window.notReloaded") is True
+            await page.locator("#end:not([hidden])").wait_for(timeout=5000)
+            async with logged_in(node.url, "director") as api:
+                body = await api.json(f"/api/sessions/{sid}")
+            assert body["state"] == "live" and body["interruptions"] == [], body
+            await page.locator("#end").click()
+            await page.locator("#end").click()
+            try:
+                await page.locator('#hearing[data-state="sealed"]').wait_for(timeout=30000)
+            except Exception:
+                async with logged_in(node.url, "director") as api:
+                    body = await api.json(f"/api/sessions/{sid}")
+                raise AssertionError(f"{body['state']} {errors}") from None
+            assert not [e for e in errors if "pageerror" in e], errors
+    finally:
+        await station.stop()

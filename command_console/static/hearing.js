@@ -17,6 +17,10 @@ const root = document.getElementById("hearing");
 const base = `/api/sessions/${encodeURIComponent(config.id)}`;
 const errorEl = document.getElementById("h-error");
 const live = config.state === "live";
+// An interrogation's director connects (city camera, talk-back) before the start: the
+// start does not reload the page then, or the city picture would drop as it goes live.
+const mediaOn = live || config.early;
+let starting = false;
 const part = config.part;
 const closers = [];
 // For diagnostics (getStats) from devtools or tests.
@@ -34,9 +38,25 @@ if (live) setInterval(tick, 1000);
 
 async function run(action, button) {
   button.disabled = true;
+  starting = action === "start";
   const answer = await api(`${base}/${action}`, {});
-  if (answer.ok) location.reload();
+  starting = false;
+  if (answer.ok && action === "start" && config.early) goLive(answer.data);
+  else if (answer.ok) location.reload();
   else { button.disabled = false; showRefusal(errorEl, text, answer); }
+}
+
+function goLive(session) {
+  Object.assign(config, { state: "live", started_at: session.started_at, early: false });
+  root.dataset.state = "live";
+  document.getElementById("h-state").textContent = text["state.live"];
+  const notStarted = document.getElementById("not-started");
+  if (notStarted) notStarted.remove();
+  startButton.remove();
+  endButton.hidden = false;
+  comments.startedAt = session.started_at;
+  tick();
+  setInterval(tick, 1000);
 }
 
 const startButton = document.getElementById("start");
@@ -167,6 +187,7 @@ function onEvent(event) {
   const data = event.data || {};
   const mine = (x) => x && x.session === config.id;
   if (event.topic === "session.started" || event.topic === "session.ended") {
+    if (starting && event.topic === "session.started") return; // goLive, once answered
     if (data.session && data.session.id === config.id && data.session.state !== config.state) {
       location.reload();
     }
@@ -189,7 +210,7 @@ const events = connectEvents(onEvent, (state) => {
   showEventsState(state);
   if (state === "open") load(); // and again after a reconnect: nothing missed
 });
-if (live && part) {
+if (mediaOn && part) {
   startMedia();
   watchStreams();
 }
