@@ -21,6 +21,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from sqlalchemy import text
 
 from camera_agents import WhipPublisher
 from catalog import run_retention
@@ -249,6 +250,22 @@ async def test_an_interrogation_is_recorded_interrupted_sealed_and_verified(
     result = await asyncio.to_thread(cli, data_dir, "verify", "--session", sid)
     assert result.returncode == 1, result.stdout + result.stderr
     assert target.name in result.stdout and sealed_ids[0] in result.stdout
+    data[len(data) // 2] ^= 0xFF
+    target.write_bytes(bytes(data))
+    assert (await asyncio.to_thread(cli, data_dir, "verify", "--session", sid)).returncode == 0
+
+    # ... and so is a change to the seal record in the catalog.
+    def tamper() -> None:
+        with catalog.engine.begin() as conn:
+            conn.execute(
+                text("UPDATE hearing_seals SET record = replace(record, :a, :b)"),
+                {"a": "甲检2026-7", "b": "甲检2026-8"},
+            )
+
+    await asyncio.to_thread(tamper)
+    result = await asyncio.to_thread(cli, data_dir, "verify", "--session", sid)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "the seal's signature does not match its record" in result.stdout
 
 
 async def test_an_interrogation_does_not_start_without_recording(unrecorded_node: Node) -> None:
