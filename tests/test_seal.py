@@ -25,8 +25,9 @@ from sqlalchemy import text
 
 from camera_agents import WhipPublisher
 from catalog import run_retention
+from cluster import Event
 from media_gateway import set_host_addresses
-from signaling import ARCHIVE_KEY, RECORDER_KEY
+from signaling import ARCHIVE_KEY, BUS_KEY, RECORDER_KEY
 from vdispatch.node import build_app
 from vdispatch.settings import load_settings
 
@@ -163,7 +164,14 @@ async def test_an_interrogation_is_recorded_interrupted_sealed_and_verified(
             body = await director.json(f"/api/sessions/{sid}")
             [interruption] = body["interruptions"]
             assert interruption["ended_at"] is not None
+            ended_at = interruption["ended_at"]
             await until(lambda: bound_segments(CAM) >= 1, "bound station segments again")
+            # A recording's alarm is an interruption too, ended by its next segment.
+            alarm = {"recording_id": "x", "stream": CAM, "kind": "disk-full", "message": "full"}
+            await app[BUS_KEY].publish(Event("recording.alarm", alarm, "test"))
+            told = await _next(ws, "session.interruption", timeout=2.0)
+            assert told["data"]["interruption"]["kind"] == "recording-failed"
+            await _next(ws, "session.interruption-ended", timeout=5.0)
             await until(lambda: bound_segments(city_stream) >= 1, "bound city segments")
 
             # Ending seals it.
@@ -176,6 +184,10 @@ async def test_an_interrogation_is_recorded_interrupted_sealed_and_verified(
             record = seal["record"]
             assert record["session"] == sid and record["case_no"] == "甲检2026-7"
             assert record["interruptions"] == body["interruptions"]
+            lost, failed = body["interruptions"]
+            assert lost["ended_at"] == ended_at  # set once, never changed
+            assert (failed["kind"], failed["reason"]) == ("recording-failed", "full")
+            assert failed["ended_at"] is not None
             assert record["record"] is None
             streams = {r["stream"] for r in record["recordings"]}
             assert streams == {CAM, city_stream}

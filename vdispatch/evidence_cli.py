@@ -110,7 +110,7 @@ def _session_evidence(settings: Settings, session_id: str, command: str) -> Sess
     from signaling import Hearings
 
     from .catalog_cli import open_catalog
-    from .sealing import session_recordings
+    from .sealing import session_recordings, session_streams
 
     with open_catalog(settings, command) as catalog:
         hearings = Hearings(catalog.engine)
@@ -124,8 +124,8 @@ def _session_evidence(settings: Settings, session_id: str, command: str) -> Sess
         listed = json.loads(seal["record"])["recordings"]
         directories = [recordings_dir / r["id"] for r in listed]
     else:
-        directories = session_recordings(recordings_dir, session_id)
-    return SessionFiles(hearing.state, seal, latest, directories)
+        directories = session_recordings(recordings_dir, session_id, session_streams(hearing))
+    return SessionFiles(hearing.state, seal, latest, directories, session_streams(hearing))
 
 
 @dataclass
@@ -134,6 +134,7 @@ class SessionFiles:
     seal: dict[str, Any] | None
     record: dict[str, Any] | None  # the record's newest version now {version, sha256}
     directories: list[Path]
+    streams: list[str]  # the session's streams (its recordings are of these)
 
 
 def verify_session(settings: Settings, session_id: str) -> int:
@@ -169,7 +170,8 @@ def verify_session(settings: Settings, session_id: str) -> int:
         if record.get("session") != session_id:
             return bad(f"the seal is of session {record.get('session')!r}")
         sealed = {r["id"]: r for r in record["recordings"]}
-        on_disk = {d.name for d in session_recordings(settings.recorder.recordings_dir, session_id)}
+        recordings_dir = settings.recorder.recordings_dir
+        on_disk = {d.name for d in session_recordings(recordings_dir, session_id, files.streams)}
         unsealed = sorted(on_disk - set(sealed))
         if unsealed:
             return bad(f"recording {unsealed[0]} of the session is not in the seal")

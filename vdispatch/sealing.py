@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,14 @@ from media_gateway import MediaGateway, Publication, RouterListener
 from recorder import Recorder
 from recorder import manifest as mf
 from recorder.continuity import reason
-from signaling import Hearing, HearingError, Hearings, session_audience, session_gate_streams
+from signaling import (
+    Hearing,
+    HearingError,
+    Hearings,
+    session_audience,
+    session_city_streams,
+    session_gate_streams,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -49,13 +56,18 @@ def canonical(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def session_recordings(recordings_dir: Path, session: str) -> list[Path]:
-    """The directories of the recordings bound to `session`, oldest first."""
+def session_recordings(
+    recordings_dir: Path, session: str, streams: Iterable[str] | None = None
+) -> list[Path]:
+    """The directories of the recordings bound to `session`, oldest first. `streams`:
+    the session's streams, when known (only their recordings' manifests are read: a
+    recording id starts with its stream id)."""
     found: list[tuple[str, str, Path]] = []
     if not recordings_dir.is_dir():
         return []
+    prefixes = tuple(f"{s}-" for s in streams) if streams is not None else ("",)
     for directory in recordings_dir.iterdir():
-        if not (directory / mf.MANIFEST).is_file():
+        if not directory.name.startswith(prefixes) or not (directory / mf.MANIFEST).is_file():
             continue
         try:
             manifest = mf.load(directory)
@@ -64,6 +76,11 @@ def session_recordings(recordings_dir: Path, session: str) -> list[Path]:
         if manifest.session == session:
             found.append((manifest.started_at, manifest.recording_id, directory))
     return [d for _, _, d in sorted(found)]
+
+
+def session_streams(hearing: Hearing) -> list[str]:
+    """Every stream a session's recordings may be of: its own and the city side's."""
+    return list(dict.fromkeys([*hearing.streams, *session_city_streams(hearing.id)]))
 
 
 def recording_entry(directory: Path) -> dict[str, Any]:
@@ -129,7 +146,9 @@ class NodeEvidence:
             raise HearingError(404, f"no session {hearing_id}")
         if hearing.state != "ended":
             raise HearingError(409, f"session {hearing_id} is {hearing.state}: cannot be sealed")
-        directories = session_recordings(self.recorder.settings.recordings_dir, hearing_id)
+        directories = session_recordings(
+            self.recorder.settings.recordings_dir, hearing_id, session_streams(hearing)
+        )
         recordings = [recording_entry(d) for d in directories]
         record = {
             "format": SEAL_FORMAT,
