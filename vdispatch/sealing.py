@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -200,18 +200,21 @@ class InterruptionWatch(RouterListener):
         self.node_id = node_id
         self.session_for = session_for
         self._tasks: set[asyncio.Task[None]] = set()
+        # stream id -> its newest interrupt/resume: each waits for the one before, so a
+        # stream back at once never ends its interruption before it is stored
+        self._last: dict[str, asyncio.Task[None]] = {}
         self._follower: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._follower = asyncio.ensure_future(self._follow_alarms())
 
     def on_published(self, publication: Publication) -> None:
-        self._spawn(self._resumed(publication.stream_id, datetime.now(UTC)))
+        self._in_order(publication.stream_id, self._resumed, datetime.now(UTC))
 
     def on_unpublished(self, publication: Publication) -> None:
         stream = publication.stream_id
         why = reason("publisher-disconnected")
-        self._spawn(self._interrupted(stream, "stream-lost", why, datetime.now(UTC)))
+        self._in_order(stream, self._interrupted, "stream-lost", why, datetime.now(UTC))
 
     async def _follow_alarms(self) -> None:
         """A recording's alarm interrupts; its next closed segment (written again) ends it."""
@@ -223,10 +226,10 @@ class InterruptionWatch(RouterListener):
             if event.topic == "recording.alarm":
                 failed.add(stream)
                 message = str(event.data.get("message"))
-                self._spawn(self._interrupted(stream, "recording-failed", message, at))
+                self._in_order(stream, self._interrupted, "recording-failed", message, at)
             elif event.topic == "recording.segment" and stream in failed:
                 failed.discard(stream)
-                self._spawn(self._resumed(stream, at))
+                self._in_order(stream, self._resumed, at)
 
     async def _interrupted(self, stream: str, kind: str, why: str, at: datetime) -> None:
         session = self.session_for(stream)
@@ -256,10 +259,28 @@ class InterruptionWatch(RouterListener):
         logger.warning("session %s: %s %s", session, topic, entry)
         await self.bus.publish(Event(topic, data, self.node_id))
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
+    def _in_order(self, stream: str, step: Callable[..., Awaitable[None]], *args: Any) -> None:
+        before = self._last.get(stream)
+
+        async def run() -> None:
+            if before is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(before)
+            try:
+                await step(stream, *args)
+            except Exception:
+                logger.exception("interruptions: %s of %s failed", step.__name__, stream)
+
+        task = asyncio.ensure_future(run())
+        self._last[stream] = task
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self._tasks.discard(finished)
+            if self._last.get(stream) is finished:
+                del self._last[stream]
+
+        task.add_done_callback(done)
 
     async def close(self) -> None:
         if self._follower is not None:
