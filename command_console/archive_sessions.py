@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from catalog import Archive, coverage
+from catalog import Archive, coverage, parse_iso
 from signaling import (
     ARCHIVE_KEY,
     HEARINGS_KEY,
@@ -74,6 +74,23 @@ def marks(hearing: Hearing, translate: i18n.Translator) -> list[session_timeline
         at = comment_time(hearing, c.media_time)
         if at is not None:
             out.append(session_timeline.Mark(at, "comment", f"{c.author}: {c.text}"))
+    for i in hearing.interruptions:
+        what = f"{i['stream']}: {i18n_archive.continuity_reason(translate, i['reason'])}"
+        out.append(
+            session_timeline.Mark(
+                parse_iso(i["started_at"]),
+                "interruption",
+                f"{translate('archive.interruption')} {what}",
+            )
+        )
+        if i["ended_at"] is not None:
+            out.append(
+                session_timeline.Mark(
+                    parse_iso(i["ended_at"]),
+                    "resumed",
+                    f"{translate('archive.interruption_ended')} {i['stream']}",
+                )
+            )
     return out
 
 

@@ -76,6 +76,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "hearing.start": ("开始会话", "Start the session"),
     "hearing.end": ("结束会话", "End the session"),
     "hearing.end_confirm": ("再次点击确认结束", "Click again to end it"),
+    "hearing.interruption": (
+        "录制中断：{stream} 自 {since} 起中断",
+        "Recording interrupted: {stream} since {since}",
+    ),
     "hearing.main": ("主画面", "Main picture"),
     "hearing.thumbnails": ("画面", "Pictures"),
     "hearing.city_picture": ("市院画面", "City picture"),

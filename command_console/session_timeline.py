@@ -21,6 +21,8 @@ MARK_COLOURS: dict[str, str] = {
     "direction": "#58a6ff",
     "read": "#a5d6ff",
     "comment": "#d29922",
+    "interruption": "#f85149",
+    "resumed": "#3fb950",
 }
 
 WIDTH = 1200
@@ -45,7 +47,7 @@ class Span:
 @dataclass(frozen=True)
 class Mark:
     at: datetime
-    kind: str  # state | direction | read | comment
+    kind: str  # state | direction | read | comment | interruption | resumed
     tip: str
     href: str | None = None
 

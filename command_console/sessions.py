@@ -135,6 +135,10 @@ async def session_page(request: web.Request) -> web.StreamResponse:
         "started_at": iso(hearing.started_at),
         "ended_at": iso(hearing.ended_at),
         "record": record,
+        # The director of a scheduled interrogation connects first (media before start).
+        "early": part == "director"
+        and hearing.kind == "interrogation"
+        and hearing.state == "scheduled",
     }
     return render(
         request,

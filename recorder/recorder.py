@@ -64,6 +64,8 @@ class Recorder:
         self.listener: RecordingListener = listener or NullListener()
         self.key = NodeKey.load_or_create(settings.key_path)
         self.active: dict[str, Recording] = {}  # stream id -> recording
+        # Every recording opened and not yet finalized (active, cut over from, closing).
+        self._unfinished: set[Recording] = set()
         self._grace: dict[str, asyncio.TimerHandle] = {}
         self._closing: set[asyncio.Task[None]] = set()
         # stream id -> the publisher's tracks and keyframe request, while it publishes
@@ -195,6 +197,8 @@ class Recorder:
         )
         recording = Recording(manifest, directory, self.key, self.settings, self.listener)
         self.active[stream_id] = recording
+        self._unfinished.add(recording)
+        recording.on_finalized = self._unfinished.discard
         logger.info("recording %s started", rid)
         return recording
 
@@ -210,6 +214,32 @@ class Recorder:
         self._grace[stream_id] = loop.call_later(
             self.settings.reconnect_grace, self._close_later, stream_id, reason("publisher-lost")
         )
+
+    def has_media(self, stream_id: str) -> bool:
+        """Whether the stream is being recorded now: its recording is open, has a
+        publisher and has written its first keyframe (its first segment opened)."""
+        recording = self.active.get(stream_id)
+        return (
+            recording is not None
+            and not recording.closed
+            and stream_id in self._publishers
+            and recording.has_media
+        )
+
+    def open_for_session(self, session: str) -> list[Recording]:
+        """The recordings bound to `session` not finalized yet (being written, cut over
+        from, or closing)."""
+        return [r for r in self._unfinished if r.manifest.session == session]
+
+    async def session_closed(self, session: str, timeout: float) -> bool:
+        """Wait until every recording bound to `session` is finalized (manifest signed
+        for the last time); False if some still is not after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while self.open_for_session(session):
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.05)
+        return True
 
     @property
     def closing(self) -> int:

@@ -89,6 +89,8 @@ class Recording(RecordingWriter):
         # closes the previous recording once it is).
         self._first_segment: asyncio.Future[float] = self._loop.create_future()
         self.dropped_frames = 0
+        self.finalized = False  # closed and its manifest signed for the last time
+        self.on_finalized: Callable[[Recording], None] = lambda recording: None
         self.close_latencies: deque[float] = deque(maxlen=100)
         self._batch: list[tuple[int, str, bytes, float, float, bool]] = []
         # writer-side state
@@ -110,6 +112,11 @@ class Recording(RecordingWriter):
     def last_media_time(self) -> float:
         """Wall clock of the newest frame written (0 before the first)."""
         return self._last_wall
+
+    @property
+    def has_media(self) -> bool:
+        """Its first segment opened: the first keyframe is being written."""
+        return self._first_segment.done()
 
     async def first_segment(self) -> float:
         """Wait for the first segment to open: the wall clock of its first frame."""
@@ -288,6 +295,8 @@ class Recording(RecordingWriter):
         await asyncio.wrap_future(self._submit(lambda: None))
         await asyncio.to_thread(self._writer.shutdown, wait=True)  # joins the writer thread
         self._listener.recording_closed(self)
+        self.finalized = True
+        self.on_finalized(self)
 
     def _submit(self, fn: Callable[..., Any], *args: Any, weight: int = 1) -> Future[Any]:
         if fn != self._w_write_batch:

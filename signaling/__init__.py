@@ -38,15 +38,18 @@ from .errors import REFUSALS, Forbidden, Refused, RoleForbidden, SignalingError,
 from .hearing import INVITED_PARTS as SESSION_PARTS
 from .hearing import KINDS as SESSION_KINDS
 from .hearing import STATES as SESSION_STATES
-from .hearing import Hearing
+from .hearing import Hearing, HearingError, SessionEvidence
 from .hearing import city_streams as session_city_streams
+from .hearing import gate_streams as session_gate_streams
 from .hearings import Hearings
 from .hearings_api import may_see as may_see_session
+from .hearings_api import session_audience
 from .keys import (
     ARCHIVE_KEY,
     AUTH_SETTINGS_KEY,
     BUS_KEY,
     DISPATCH_KEY,
+    EVIDENCE_KEY,
     GATEWAY_KEY,
     HEARINGS_KEY,
     LOGIN_LIMITER_KEY,
@@ -93,6 +96,7 @@ __all__ = [
     "CSRF_FIELD",
     "DISPATCH_GRIDS",
     "DISPATCH_KEY",
+    "EVIDENCE_KEY",
     "FORBIDDEN_PAGE_KEY",
     "GATEWAY_KEY",
     "HEARINGS_KEY",
@@ -124,6 +128,7 @@ __all__ = [
     "Forbidden",
     "Grant",
     "Hearing",
+    "HearingError",
     "Hearings",
     "LoginLimiter",
     "LoginSessions",
@@ -139,6 +144,7 @@ __all__ = [
     "RoleForbidden",
     "Screen",
     "SessionAction",
+    "SessionEvidence",
     "SignalingError",
     "Station",
     "StationError",
@@ -169,7 +175,9 @@ __all__ = [
     "roles_with",
     "safe_next",
     "screen_receiver",
+    "session_audience",
     "session_city_streams",
+    "session_gate_streams",
     "set_session_cookie",
     "station_receiver",
     "valid_stream_id",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from catalog import CommentRow, DirectionRow, iso
 
@@ -156,6 +156,8 @@ class Hearing:
     streams: tuple[str, ...] = ()
     directions: tuple[Direction, ...] = field(default=(), compare=False)
     comments: tuple[Comment, ...] = field(default=(), compare=False)
+    # An interrogation's interruptions ({id, stream, kind, reason, started_at, ended_at}).
+    interruptions: tuple[dict[str, Any], ...] = field(default=(), compare=False)
 
     def part_of(self, user: str) -> Part | None:
         """The user's part in this session (the creator directs), or None."""
@@ -189,6 +191,31 @@ class Hearing:
             "directions": [d.as_json() for d in self.directions],
             "comments": [c.as_json() for c in self.comments],
         }
+
+
+class SessionEvidence(Protocol):
+    """What the node's recorder says about a session, injected by the composition root
+    (signaling knows the recorder only through this): the recording gate of an
+    interrogation's start, and its seal."""
+
+    def start_refusal(self, hearing: Hearing) -> str | None:
+        """Why the interrogation may not go live now (a stream not recorded), or None."""
+
+    async def seal(self, hearing: Hearing, actor: str) -> Hearing:
+        """Wait for the session's recordings to close, then write the signed seal record
+        and make the session sealed. HearingError(409) when it cannot."""
+
+
+# A stream missing from an interrogation is a refusal of its start with this text.
+RECORDING_OFF = "recording is off on this node: an interrogation needs it"
+
+
+def gate_streams(hearing: Hearing) -> list[str]:
+    """The streams an interrogation needs recorded to go live: both sides, the station's
+    cameras and the city side's picture (the prosecutor's camera)."""
+    city = set(city_streams(hearing.id))
+    station = [s for s in hearing.streams if s not in city]
+    return [*station, city_stream(hearing.id, "city")]
 
 
 def new_hearing_id(now: datetime) -> str:

@@ -22,7 +22,11 @@ from catalog import (
     HearingParticipantRow,
     HearingRow,
     HearingStreamRow,
+    InterruptionRow,
+    RecordVersionRow,
+    SealRow,
     UserRow,
+    iso,
     writer,
 )
 from catalog import audit as auditlog
@@ -49,6 +53,8 @@ from .hearing import (
     new_hearing_id,
     text_field,
 )
+
+Interruptions = list[dict[str, Any]]
 
 
 class Hearings:
@@ -223,6 +229,135 @@ class Hearings:
                 )
             )
 
+    # ------------------------------------------------------------ interrogation evidence
+
+    def interrupt(
+        self, hearing_id: str, stream_id: str, kind: str, reason: str, at: datetime
+    ) -> dict[str, Any] | None:
+        """A live interrogation's stream or its recording stopped: an interruption (append
+        only), unless one of the stream is still open. None when the session is not a
+        live interrogation or the stream is already interrupted."""
+        with self._write.begin() as session:
+            row = _row_for_update(session, hearing_id)
+            if row.kind != "interrogation" or row.state != "live":
+                return None
+            open_one = session.scalar(
+                select(InterruptionRow.id).where(
+                    InterruptionRow.hearing_id == hearing_id,
+                    InterruptionRow.stream_id == stream_id,
+                    InterruptionRow.ended_at.is_(None),
+                )
+            )
+            if open_one is not None:
+                return None
+            entry = InterruptionRow(
+                hearing_id=hearing_id, stream_id=stream_id, kind=kind, reason=reason, started_at=at
+            )
+            session.add(entry)
+            session.flush()
+            out = _interruption(entry)
+            auditlog.append(
+                session,
+                "system",
+                "session.interruption",
+                f"{_target(hearing_id)}/interruptions/{entry.id}",
+                {k: v for k, v in out.items() if k != "id"},
+            )
+            return out
+
+    def resume(self, hearing_id: str, stream_id: str, at: datetime) -> dict[str, Any] | None:
+        """The stream is back: its open interruption ends (set once). None if none open."""
+        with self._write.begin() as session:
+            entry = session.scalar(
+                select(InterruptionRow)
+                .where(
+                    InterruptionRow.hearing_id == hearing_id,
+                    InterruptionRow.stream_id == stream_id,
+                    InterruptionRow.ended_at.is_(None),
+                )
+                .with_for_update()
+            )
+            if entry is None:
+                return None
+            entry.ended_at = at
+            out = _interruption(entry)
+            auditlog.append(
+                session,
+                "system",
+                "session.interruption-ended",
+                f"{_target(hearing_id)}/interruptions/{entry.id}",
+                {"stream": stream_id, "ended_at": out["ended_at"]},
+            )
+            return out
+
+    def interruptions(self, hearing_id: str) -> Interruptions:
+        with self._read() as session:
+            rows = session.scalars(
+                select(InterruptionRow)
+                .where(InterruptionRow.hearing_id == hearing_id)
+                .order_by(InterruptionRow.started_at, InterruptionRow.id)
+            )
+            return [_interruption(r) for r in rows]
+
+    def latest_record(self, hearing_id: str) -> dict[str, Any] | None:
+        """The interrogation record's newest version {version, sha256}, if any."""
+        with self._read() as session:
+            row = session.scalar(
+                select(RecordVersionRow)
+                .where(RecordVersionRow.hearing_id == hearing_id)
+                .order_by(RecordVersionRow.version.desc())
+                .limit(1)
+            )
+            return None if row is None else {"version": row.version, "sha256": row.sha256}
+
+    def seal(
+        self, hearing_id: str, record: str, signature: str, public_key: str, actor: str
+    ) -> Hearing:
+        """Store the signed seal record of an ended interrogation and make it sealed, in
+        one transaction (409 if it is not ended, or sealed already)."""
+        now = datetime.now(UTC)
+        with self._write.begin() as session:
+            row = _row_for_update(session, hearing_id)
+            current = _load(session, [row], False)[0]
+            check_transition(current, "sealed")
+            if session.get(SealRow, hearing_id) is not None:
+                raise HearingError(409, f"session {hearing_id} is sealed already")
+            session.add(
+                SealRow(
+                    hearing_id=hearing_id,
+                    sealed_at=now,
+                    sealed_by=actor,
+                    record=record,
+                    signature=signature,
+                    public_key=public_key,
+                )
+            )
+            row.state = "sealed"
+            auditlog.append(
+                session,
+                actor,
+                "session.seal",
+                _target(hearing_id),
+                {"state": "sealed", "signature": signature},
+            )
+        found = self.get(hearing_id)
+        assert found is not None
+        return found
+
+    def seal_of(self, hearing_id: str) -> dict[str, Any] | None:
+        """The seal: {record (the signed text), signature (hex), public_key (PEM), …}."""
+        with self._read() as session:
+            row = session.get(SealRow, hearing_id)
+            if row is None:
+                return None
+            return {
+                "sealed_at": iso(row.sealed_at),
+                "sealed_by": row.sealed_by,
+                "record": row.record,
+                "signature": row.signature,
+                "public_key": row.public_key,
+            }
+
     # ------------------------------------------------------------ directions and comments
 
     def direct(self, hearing_id: str, text: Any, urgent: Any, sender: str) -> Direction:
@@ -331,6 +466,17 @@ def _target(hearing_id: str) -> str:
     return f"session:{hearing_id}"
 
 
+def _interruption(row: InterruptionRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "stream": row.stream_id,
+        "kind": row.kind,
+        "reason": row.reason,
+        "started_at": iso(row.started_at),
+        "ended_at": iso(row.ended_at),
+    }
+
+
 def _row_for_update(session: Session, hearing_id: str) -> HearingRow:
     # The write transaction holds SQLite's write lock; PostgreSQL locks the row.
     row = session.scalar(select(HearingRow).where(HearingRow.id == hearing_id).with_for_update())
@@ -345,6 +491,7 @@ def _load(session: Session, rows: list[HearingRow], full: bool) -> list[Hearing]
     streams: dict[str, list[str]] = {}
     directions: dict[str, list[Direction]] = {}
     comments: dict[str, list[Comment]] = {}
+    interruptions: dict[str, list[dict[str, Any]]] = {}
     if ids:
         for p in session.scalars(
             select(HearingParticipantRow)
@@ -369,6 +516,12 @@ def _load(session: Session, rows: list[HearingRow], full: bool) -> list[Hearing]
                 select(CommentRow).where(CommentRow.hearing_id.in_(ids)).order_by(CommentRow.id)
             ):
                 comments.setdefault(c.hearing_id, []).append(Comment.of(c))
+            for i in session.scalars(
+                select(InterruptionRow)
+                .where(InterruptionRow.hearing_id.in_(ids))
+                .order_by(InterruptionRow.started_at, InterruptionRow.id)
+            ):
+                interruptions.setdefault(i.hearing_id, []).append(_interruption(i))
     return [
         Hearing(
             r.id,
@@ -388,6 +541,7 @@ def _load(session: Session, rows: list[HearingRow], full: bool) -> list[Hearing]
             tuple(streams.get(r.id, ())),
             tuple(directions.get(r.id, ())),
             tuple(comments.get(r.id, ())),
+            tuple(interruptions.get(r.id, ())),
         )
         for r in rows
     ]

@@ -14,6 +14,7 @@ transaction commits, with the audience that may see it (signaling/audience.py).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from datetime import datetime
 from typing import Any
@@ -27,10 +28,11 @@ from .accounts import User
 from .audience import audience
 from .auth import require
 from .errors import SignalingError
-from .hearing import Hearing, HearingError, State
+from .hearing import RECORDING_OFF, Hearing, HearingError, State
 from .json_api import guarded_user, read_json, refused
 from .keys import (
     BUS_KEY,
+    EVIDENCE_KEY,
     HEARINGS_KEY,
     NODE_KEY,
     STATIONS_KEY,
@@ -192,20 +194,99 @@ async def get_session(request: web.Request) -> web.StreamResponse:
     ):
         data["directions"] = []  # private to the director and the prosecutor in court
     data["you"] = {"part": part}
+    hearings = request.app[HEARINGS_KEY]
+    data["interruptions"] = list(hearing.interruptions)
+    seal = await asyncio.to_thread(hearings.seal_of, hearing.id)
+    data["seal"] = None if seal is None else seal_json(seal)
     return web.json_response(data)
+
+
+def seal_json(seal: dict[str, Any]) -> dict[str, Any]:
+    """The seal as GET shows it: the signed record (parsed), signature and key."""
+    return {**seal, "record": json.loads(seal["record"])}
 
 
 async def _transition(request: web.Request, to: State, topic: str) -> web.StreamResponse:
     try:
         user, hearing = await visible(request)
         require_part(user, hearing, SessionAction.RUN)
+        if to == "live" and hearing.kind == "interrogation":
+            _recording_gate(request.app, hearing)
         changed = await asyncio.to_thread(
             request.app[HEARINGS_KEY].transition, hearing.id, to, user.actor
         )
     except SignalingError as exc:
         return refused(exc)
     await _tell(request, topic, {"session": changed.as_json(), **_scope(changed)})
+    if to == "ended" and changed.kind == "interrogation":
+        return await _seal(request, changed, user)  # ending an interrogation seals it
     return web.json_response(changed.as_json())
+
+
+def _recording_gate(app: web.Application, hearing: Hearing) -> None:
+    """An interrogation goes live only with every stream of both sides recorded."""
+    evidence = app.get(EVIDENCE_KEY)
+    if evidence is None:
+        raise HearingError(409, RECORDING_OFF)
+    refusal = evidence.start_refusal(hearing)
+    if refusal is not None:
+        raise HearingError(409, refusal)
+
+
+# Seals being made: they run on when the request that asked is gone (a page reloading).
+_sealing: set[asyncio.Task[Hearing]] = set()
+
+
+async def _seal(request: web.Request, hearing: Hearing, user: User) -> web.StreamResponse:
+    """Seal an ended interrogation; a seal that cannot be made now leaves it ended (the
+    director may try again: POST …/seal) and says why."""
+    task = asyncio.ensure_future(_seal_and_tell(request.app, hearing, user.actor))
+    _sealing.add(task)
+    task.add_done_callback(_sealed)
+    try:
+        sealed = await asyncio.shield(task)
+    except SignalingError as exc:
+        return web.json_response({**hearing.as_json(), "seal_error": exc.reason})
+    return web.json_response(sealed.as_json())
+
+
+def _sealed(task: asyncio.Task[Hearing]) -> None:
+    _sealing.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved (and logged in _seal_and_tell), asked for or not
+
+
+async def _seal_and_tell(app: web.Application, hearing: Hearing, actor: str) -> Hearing:
+    evidence = app.get(EVIDENCE_KEY)
+    try:
+        if evidence is None:
+            raise HearingError(409, RECORDING_OFF)
+        sealed = await evidence.seal(hearing, actor)
+    except SignalingError as exc:
+        logger.warning("session %s not sealed: %s", hearing.id, exc.reason)
+        raise
+    event = Event("session.sealed", {"session": sealed.as_json(), **_scope(sealed)}, _node(app))
+    await app[BUS_KEY].publish(event)
+    return sealed
+
+
+def _node(app: web.Application) -> str:
+    return app[NODE_KEY].node_id
+
+
+@require(Permission.SESSIONS_JOIN, api=True)
+async def seal(request: web.Request) -> web.StreamResponse:
+    """Seal an ended interrogation whose seal could not be made when it ended."""
+    try:
+        user, hearing = await visible(request)
+        require_part(user, hearing, SessionAction.RUN)
+        if hearing.kind != "interrogation":
+            raise HearingError(409, "only an interrogation is sealed")
+        if hearing.state != "ended":
+            raise HearingError(409, f"session {hearing.id} is {hearing.state}: cannot be sealed")
+    except SignalingError as exc:
+        return refused(exc)
+    return await _seal(request, hearing, user)
 
 
 @require(Permission.SESSIONS_JOIN, api=True)
@@ -301,6 +382,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/sessions/{session_id}", get_session)
     app.router.add_post("/api/sessions/{session_id}/start", start)
     app.router.add_post("/api/sessions/{session_id}/end", end)
+    app.router.add_post("/api/sessions/{session_id}/seal", seal)
     app.router.add_post("/api/sessions/{session_id}/directions", direct)
     app.router.add_post("/api/sessions/{session_id}/directions/{direction_id}/read", mark_read)
     app.router.add_post("/api/sessions/{session_id}/comments", comment)

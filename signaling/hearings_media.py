@@ -35,7 +35,10 @@ async def media(request: web.Request) -> web.StreamResponse:
         stream = body.get("stream")
         if stream is not None and not isinstance(stream, str):
             raise HearingError(400, "stream: a stream id")
-        if hearing.state != "live":
+        # An interrogation's participants connect before it starts: it goes live only
+        # once both sides are recorded (hearings_api.start).
+        early = hearing.kind == "interrogation" and hearing.state == "scheduled"
+        if hearing.state != "live" and not early:
             raise HearingError(409, f"session {hearing.id} is {hearing.state}: media needs it live")
         stream_id, action = _media_target(hearing, direction, stream)
         require_part(user, hearing, action)

@@ -11,6 +11,7 @@ from recorder import Recorder
 
 from .accounts import Users
 from .dispatch import Dispatch
+from .hearing import SessionEvidence
 from .hearings import Hearings
 from .login_sessions import LoginSessions
 from .phrases import QuickPhrases
@@ -40,3 +41,5 @@ DISPATCH_KEY = web.AppKey("dispatch", Dispatch)
 LOGIN_LIMITER_KEY = web.AppKey("login_limiter", LoginLimiter)
 PRESENCE_KEY = web.AppKey("presence", PresenceTracker)
 RECEPTION_KEY = web.AppKey("reception", Reception)
+# The recorder's word on sessions (the composition root sets it when recording is on).
+EVIDENCE_KEY = web.AppKey("session_evidence", SessionEvidence)

@@ -44,10 +44,12 @@ def _parser() -> argparse.ArgumentParser:
         "verify", help="check a recording's segments, chain and signature, or the audit log"
     )
     verify.add_argument("target", nargs="?", help="recording id or directory")
+    verify.add_argument("--session", help="check every recording of a session, and its seal")
     verify.add_argument("--audit", action="store_true", help="check the audit log's hash chain")
 
     export = sub.add_parser("export", help="write an evidence package (zip)")
-    export.add_argument("target", help="recording id or directory")
+    export.add_argument("target", nargs="?", help="recording id or directory")
+    export.add_argument("--session", help="one package for a sealed session")
     export.add_argument("-o", "--output", required=True, help="FILE.zip")
 
     roles = ", ".join(TOKEN_ROLES)
@@ -167,12 +169,15 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "verify":
         from . import catalog_cli, evidence_cli
 
-        if args.target is None and not args.audit:
+        if args.target is None and not args.audit and not args.session:
             print(
-                "vdispatch verify: give a recording (id or directory) or --audit", file=sys.stderr
+                "vdispatch verify: give a recording (id or directory), --session or --audit",
+                file=sys.stderr,
             )
             return 2
         status = evidence_cli.verify(settings, args.target) if args.target else 0
+        if args.session:
+            status = max(status, evidence_cli.verify_session(settings, args.session))
         if args.audit:
             status = max(status, catalog_cli.verify_audit(settings))
         return status
@@ -188,6 +193,13 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "export":
         from . import evidence_cli
 
+        if (args.target is None) == (args.session is None):
+            print(
+                "vdispatch export: give a recording (id or directory) or --session", file=sys.stderr
+            )
+            return 2
+        if args.session:
+            return evidence_cli.export_session(settings, args.session, args.output)
         return evidence_cli.export(settings, args.target, args.output)
     if args.command == "token":
         from signaling import TokenIssuer, parse_ttl

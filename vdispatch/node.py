@@ -20,6 +20,7 @@ from signaling import (
     AUTH_SETTINGS_KEY,
     BUS_KEY,
     DISPATCH_KEY,
+    EVIDENCE_KEY,
     GATEWAY_KEY,
     HEARINGS_KEY,
     LOGIN_LIMITER_KEY,
@@ -49,6 +50,7 @@ from signaling import (
 
 from .catalog_bridge import CatalogBridge
 from .recording_bridge import RecordingBridge
+from .sealing import InterruptionWatch, NodeEvidence
 from .session_binding import SessionBinding
 from .settings import Settings
 
@@ -104,6 +106,7 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
         bridge = CatalogBridge(catalog, app[BUS_KEY], node_id)
         recorder = None
         binding = None
+        interruptions = None
         if settings.recorder.enabled:
             # The recorder reads (or makes) the node's key file: a thread.
             recorder = await asyncio.to_thread(
@@ -117,6 +120,13 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
             binding.on_change = recording_bridge.rebind
             await binding.start()  # before the first publication: bound from the start
             gateway.add_listener(recording_bridge)
+            # Interrogations: recorded before they go live, interruptions told, sealed.
+            app[EVIDENCE_KEY] = NodeEvidence(app[HEARINGS_KEY], recorder, gateway, catalog, node_id)
+            interruptions = InterruptionWatch(
+                app[HEARINGS_KEY], app[BUS_KEY], node_id, binding.session_for
+            )
+            interruptions.start()
+            gateway.add_listener(interruptions)
         presence = PresenceTracker(app[STATIONS_KEY], app[BUS_KEY], node_id)
         gateway.add_listener(presence)
         app[PRESENCE_KEY] = presence
@@ -129,6 +139,8 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
         yield
         if binding is not None:
             await binding.close()  # no cut-overs while the node stops
+        if interruptions is not None:
+            await interruptions.close()
         await gateway.close()  # publishers leave: recordings detach, streams go down
         if recorder is not None:
             await recorder.close()  # segments closed, manifests signed

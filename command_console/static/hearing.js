@@ -8,7 +8,7 @@ import { AudioChannel, CityPublisher, PushToTalk, Stage } from "./hearing_media.
 import { bindEvaluation, Comments, Directions, mediaClock } from "./hearing_panels.js";
 import { startRecord } from "./hearing_record.js";
 import { api, showRefusal } from "./sessions_api.js";
-import { messages } from "./session.js";
+import { format, localTime, messages } from "./session.js";
 
 const STREAMS_EVERY = 2000; // ms between looks at which streams are on air
 
@@ -18,6 +18,10 @@ const root = document.getElementById("hearing");
 const base = `/api/sessions/${encodeURIComponent(config.id)}`;
 const errorEl = document.getElementById("h-error");
 const live = config.state === "live";
+// An interrogation's director connects (city camera, talk-back) before the start: the
+// start does not reload the page then, or the city picture would drop as it goes live.
+const mediaOn = live || config.early;
+let starting = false;
 const part = config.part;
 const closers = [];
 // For diagnostics (getStats) from devtools or tests.
@@ -35,9 +39,25 @@ if (live) setInterval(tick, 1000);
 
 async function run(action, button) {
   button.disabled = true;
+  starting = action === "start";
   const answer = await api(`${base}/${action}`, {});
-  if (answer.ok) location.reload();
+  starting = false;
+  if (answer.ok && action === "start" && config.early) goLive(answer.data);
+  else if (answer.ok) location.reload();
   else { button.disabled = false; showRefusal(errorEl, text, answer); }
+}
+
+function goLive(session) {
+  Object.assign(config, { state: "live", started_at: session.started_at, early: false });
+  root.dataset.state = "live";
+  document.getElementById("h-state").textContent = text["state.live"];
+  const notStarted = document.getElementById("not-started");
+  if (notStarted) notStarted.remove();
+  startButton.remove();
+  endButton.hidden = false;
+  comments.startedAt = session.started_at;
+  tick();
+  setInterval(tick, 1000);
 }
 
 const startButton = document.getElementById("start");
@@ -72,6 +92,25 @@ async function load() {
   if (!answer.ok) { showRefusal(errorEl, text, answer); return; }
   if (directions) for (const d of answer.data.directions) directions.show(d);
   for (const c of answer.data.comments) comments.show(c);
+  showInterruptions(answer.data.interruptions || []);
+}
+
+// An interrogation's stream or recording interrupted: an alarm on both sides' pages
+// until it is back (session.interruption / session.interruption-ended).
+const alarmEl = document.getElementById("h-alarm");
+const interrupted = new Map(); // interruption id -> the open interruption
+
+function showInterruptions(list) {
+  for (const i of list) {
+    if (i.ended_at) interrupted.delete(i.id);
+    else interrupted.set(i.id, i);
+  }
+  if (!alarmEl) return;
+  const open = [...interrupted.values()];
+  alarmEl.hidden = open.length === 0;
+  alarmEl.textContent = open
+    .map((i) => format(text["hearing.interruption"], { stream: i.stream, since: localTime(i.started_at) }))
+    .join(" · ");
 }
 
 // ------------------------------------------------------------------ media
@@ -150,6 +189,7 @@ function onEvent(event) {
   const data = event.data || {};
   const mine = (x) => x && x.session === config.id;
   if (event.topic === "session.started" || event.topic === "session.ended") {
+    if (starting && event.topic === "session.started") return; // goLive, once answered
     if (data.session && data.session.id === config.id && data.session.state !== config.state) {
       location.reload();
     }
@@ -159,6 +199,12 @@ function onEvent(event) {
     if (mine(data.comment)) comments.show(data.comment);
   } else if (event.topic === "session.record") {
     if (record && mine(data.record)) record.changed(data.record);
+  } else if (event.topic === "session.interruption" || event.topic === "session.interruption-ended") {
+    if (data.session && data.session.id === config.id && data.interruption) {
+      showInterruptions([data.interruption]);
+    }
+  } else if (event.topic === "session.sealed") {
+    if (data.session && data.session.id === config.id && config.state !== "sealed") location.reload();
   }
 }
 
@@ -168,7 +214,7 @@ const events = connectEvents(onEvent, (state) => {
   showEventsState(state);
   if (state === "open") load(); // and again after a reconnect: nothing missed
 });
-if (live && part) {
+if (mediaOn && part) {
   startMedia();
   watchStreams();
 }
