@@ -69,7 +69,13 @@ async def people(node: Node) -> AsyncIterator[dict[str, Console]]:
         }
 
 
-async def _interrogation(c: dict[str, Console], *, start: bool = True) -> str:
+async def _go_live(node: Node, sid: str) -> None:
+    """Live through the store: these tests are about the record; the start gate (every
+    stream recording first) has its own, in tests/test_seal.py."""
+    await asyncio.to_thread(node.app[HEARINGS_KEY].transition, sid, "live", "user:director")
+
+
+async def _interrogation(node: Node, c: dict[str, Console], *, start: bool = True) -> str:
     status, body = await _call(
         c["director"],
         "POST",
@@ -89,14 +95,14 @@ async def _interrogation(c: dict[str, Console], *, start: bool = True) -> str:
     assert status == 201, body
     sid: str = body["id"]
     if start:
-        assert (await _call(c["director"], "POST", f"/api/sessions/{sid}/start", {}))[0] == 200
+        await _go_live(node, sid)
     return sid
 
 
 async def test_each_save_is_a_version_with_its_sha256_told_to_the_readers_without_text(
     node: Node, people: dict[str, Console]
 ) -> None:
-    sid = await _interrogation(people)
+    sid = await _interrogation(node, people)
     record = f"/api/sessions/{sid}/record"
     status, empty = await _call(people["clerk"], "GET", record)
     assert status == 200 and empty["version"] == 0 and empty["text"] == ""
@@ -154,9 +160,10 @@ async def test_each_save_is_a_version_with_its_sha256_told_to_the_readers_withou
 
 
 async def test_a_stale_base_is_a_409_with_the_current_version_to_merge_with(
+    node: Node,
     people: dict[str, Console],
 ) -> None:
-    sid = await _interrogation(people)
+    sid = await _interrogation(node, people)
     record = f"/api/sessions/{sid}/record"
     clerk = people["clerk"]
     assert (await _call(clerk, "PUT", record, {"text": "甲", "base_version": 0}))[0] == 201
@@ -170,14 +177,15 @@ async def test_a_stale_base_is_a_409_with_the_current_version_to_merge_with(
 
 
 async def test_bounds_control_characters_and_who_may_do_what(
+    node: Node,
     people: dict[str, Console],
 ) -> None:
-    sid = await _interrogation(people, start=False)
+    sid = await _interrogation(node, people, start=False)
     record = f"/api/sessions/{sid}/record"
     clerk = people["clerk"]
     status, reason = await _call(clerk, "PUT", record, {"text": "早", "base_version": 0})
     assert status == 409 and "scheduled" in reason
-    assert (await _call(people["director"], "POST", f"/api/sessions/{sid}/start", {}))[0] == 200
+    await _go_live(node, sid)
 
     too_long = "字" * (MAX_RECORD + 1)
     status, reason = await _call(clerk, "PUT", record, {"text": too_long, "base_version": 0})
@@ -210,12 +218,12 @@ async def test_bounds_control_characters_and_who_may_do_what(
 async def test_the_record_changes_until_the_seal_and_never_after(
     node: Node, people: dict[str, Console]
 ) -> None:
-    sid = await _interrogation(people)
+    sid = await _interrogation(node, people)
     record = f"/api/sessions/{sid}/record"
     clerk = people["clerk"]
     assert (await _call(clerk, "PUT", record, {"text": "问答", "base_version": 0}))[0] == 201
-    assert (await _call(people["director"], "POST", f"/api/sessions/{sid}/end", {}))[0] == 200
-    # Ended: the clerk may still finish the record.
+    # Ended (and not yet sealed): the clerk may still finish the record.
+    await asyncio.to_thread(node.app[HEARINGS_KEY].transition, sid, "ended", "user:director")
     status, saved = await _call(clerk, "PUT", record, {"text": "问答完毕", "base_version": 1})
     assert status == 201 and saved["version"] == 2
     await asyncio.to_thread(node.app[HEARINGS_KEY].transition, sid, "sealed", "user:director")

@@ -17,6 +17,7 @@ from signaling import HEARINGS_KEY
 from .conftest import Node
 from .console import Console, add_station, add_user, logged_in
 from .test_browser import chromium, collect_errors, log_in
+from .waiting import wait_for
 
 DRAFT = "(sid) => localStorage.getItem(`vdispatch.record.${sid}`)"
 # The page dies without a word: no save on blur, hide or pagehide.
@@ -69,7 +70,9 @@ async def test_the_record_survives_a_reload_mid_typing_and_a_crash(
         )
         assert answer.status == 201, answer.text
         sid = json.loads(answer.text)["id"]
-        assert (await director_api.post(f"/api/sessions/{sid}/start", data="{}")).status == 200
+        # Live through the store: this test is about the record; the start gate (every
+        # stream recording first) has its own, in tests/test_seal.py.
+        await asyncio.to_thread(node.app[HEARINGS_KEY].transition, sid, "live", "user:director")
         path = f"/sessions/{sid}"
 
         async with chromium(chromium_path) as browser:
@@ -133,12 +136,16 @@ async def test_the_record_survives_a_reload_mid_typing_and_a_crash(
             await clerk.screenshot(path="/tmp/record-clerk.png", full_page=True)
 
             # Sealed: the clerk's page shows the record, and has no editor.
+            # Ending an interrogation seals it (no recordings here: at once).
             assert (await director_api.post(f"/api/sessions/{sid}/end", data="{}")).status == 200
-            await clerk.locator('#hearing[data-state="ended"]').wait_for(timeout=5000)
-            await asyncio.to_thread(
-                node.app[HEARINGS_KEY].transition, sid, "sealed", "user:director"
+            await wait_for(
+                lambda: asyncio.to_thread(node.app[HEARINGS_KEY].get, sid),
+                lambda h: h is not None and h.state == "sealed",
+                what="the session sealed",
+                timeout=30,
             )
-            await clerk.goto(f"{node.url}{path}")
+            # The page reloads itself on session.sealed.
+            await clerk.locator('#hearing[data-state="sealed"]').wait_for(timeout=10000)
             await clerk.locator('#record[data-mode="read"][data-version="4"]').wait_for()
             assert await clerk.locator("#record-view").text_content() == mine
             assert await clerk.locator("#record-text").count() == 0
