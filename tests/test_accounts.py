@@ -19,7 +19,13 @@ from signaling import AccountError, Hearings, StationError, Stations, Users
 from signaling.login_sessions import LoginSessions
 from signaling.ratelimit import Attack, LoginLimiter
 from signaling.stations import STALE_AFTER
-from vdispatch.demo import ACCOUNTS_FILE, ensure_accounts, ensure_session, ensure_stations
+from vdispatch.demo import (
+    ACCOUNTS_FILE,
+    ensure_accounts,
+    ensure_interrogation,
+    ensure_session,
+    ensure_stations,
+)
 
 from .catalogs import cli
 from .console import PASSWORD
@@ -298,6 +304,8 @@ def test_the_demo_creates_its_accounts_once_and_keeps_the_passwords_private(
         ("commander", "commander"),
         ("prosecutor", "prosecutor"),
         ("observer", "observer"),
+        ("clerk", "clerk"),
+        ("receptionist", "receptionist"),
         ("auditor", "auditor"),
         ("admin", "admin"),
     ]
@@ -325,3 +333,7 @@ def test_the_demo_creates_its_accounts_once_and_keeps_the_passwords_private(
     assert session is not None and session.state == "scheduled"
     assert session.part_of("prosecutor") == "prosecutor" and session.streams == court.streams
     assert ensure_session(hearings, stations) == session  # one, not one per run
+    interrogation = ensure_interrogation(hearings, stations)
+    assert interrogation is not None and interrogation.kind == "interrogation"
+    assert interrogation.part_of("clerk") == "clerk"
+    assert ensure_interrogation(hearings, stations) == interrogation

@@ -11,6 +11,7 @@ import logging
 import os
 import secrets
 import signal
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,12 +21,14 @@ from camera_agents import Agent, AgentConfig
 from media_gateway import set_host_addresses
 from signaling import (
     HEARINGS_KEY,
+    RECEPTION_KEY,
     STATIONS_KEY,
     TOKENS_KEY,
     USERS_KEY,
     Hearing,
     Hearings,
     Role,
+    Station,
     Stations,
     TokenRole,
     Users,
@@ -51,6 +54,8 @@ ACCOUNTS = [
     ("commander", Role.COMMANDER, "值班指挥员", None),
     ("prosecutor", Role.PROSECUTOR, "甲县 出庭公诉人", "甲县"),
     ("observer", Role.OBSERVER, "观摩评议员", None),
+    ("clerk", Role.CLERK, "书记员", None),
+    ("receptionist", Role.RECEPTIONIST, "信访接待员", None),
     ("auditor", Role.AUDITOR, "审计员", None),
     ("admin", Role.ADMIN, "系统管理员", None),
 ]
@@ -58,6 +63,10 @@ ACCOUNTS = [
 SESSION_TITLE = "张某等十四人涉黑案 庭审"
 SESSION_CASE_NO = "甲检刑诉〔2026〕12号"
 SESSION_PARTICIPANTS = [("prosecutor", "prosecutor"), ("observer", "observer")]
+# The interrogation at the detention centre's room: the commander questions, the clerk
+# keeps the record (the start needs the commander's camera and the room's on air).
+INTERROGATION_TITLE = "王某故意伤害案 远程提讯"
+INTERROGATION_CASE_NO = "乙检刑捕〔2026〕31号"
 ACCOUNTS_FILE = "demo-accounts.txt"
 
 
@@ -125,25 +134,66 @@ def ensure_stations(stations: Stations, count: int) -> None:
             stations.update(station_id, county, name, kind, streams, actor="demo")
 
 
+def _scheduled(
+    hearings: Hearings,
+    station: Station | None,
+    kind: str,
+    title: str,
+    case_no: str,
+    participants: list[tuple[str, str]],
+    minutes: int,
+) -> Hearing | None:
+    """A scheduled session of `kind` at `station`, unless one is scheduled or live."""
+    if station is None:
+        return None
+    for h in hearings.list(county=station.county):
+        if h.station == station.id and h.kind == kind and h.state in ("scheduled", "live"):
+            return h
+    return hearings.create(
+        kind=kind,
+        station=station.id,
+        county=station.county,
+        streams=station.streams,
+        title=title,
+        case_no=case_no,
+        creator="commander",
+        participants=participants,
+        scheduled_for=datetime.now(UTC) + timedelta(minutes=minutes),
+    )
+
+
 def ensure_session(hearings: Hearings, stations: Stations) -> Hearing | None:
     """A scheduled direction session at the courtroom, unless one is scheduled or live."""
     court = stations.get(demo_station(0)[0])
-    if court is None:
-        return None
-    for h in hearings.list(county=court.county):
-        if h.station == court.id and h.state in ("scheduled", "live"):
-            return h
-    return hearings.create(
-        kind="direction",
-        station=court.id,
-        county=court.county,
-        streams=court.streams,
-        title=SESSION_TITLE,
-        case_no=SESSION_CASE_NO,
-        creator="commander",
-        participants=SESSION_PARTICIPANTS,
-        scheduled_for=datetime.now(UTC) + timedelta(minutes=10),
+    return _scheduled(
+        hearings, court, "direction", SESSION_TITLE, SESSION_CASE_NO, SESSION_PARTICIPANTS, 10
     )
+
+
+def ensure_interrogation(hearings: Hearings, stations: Stations) -> Hearing | None:
+    """A scheduled interrogation at the detention centre's interrogation room."""
+    room = stations.get(demo_station(1)[0])
+    return _scheduled(
+        hearings,
+        room,
+        "interrogation",
+        INTERROGATION_TITLE,
+        INTERROGATION_CASE_NO,
+        [("clerk", "clerk")],
+        30,
+    )
+
+
+def kiosk_link(app: web.Application, station_id: str, days: int = 1) -> str:
+    """A link for the demo's reception kiosk (a kiosk token bound to its station).
+    Blocking (the reception store records the current link)."""
+    token_id = uuid.uuid4().hex
+    ttl = days * 86400
+    token = app[TOKENS_KEY].mint(
+        [], TokenRole.KIOSK, ttl, name=f"kiosk:{station_id}", station=station_id, token_id=token_id
+    )
+    app[RECEPTION_KEY].linked(station_id, token_id, "demo", ttl)
+    return f"/kiosk/{station_id}?token={token}"
 
 
 async def run_demo(settings: Settings, stations: int) -> None:
@@ -155,9 +205,15 @@ async def run_demo(settings: Settings, stations: int) -> None:
     url = settings.node.public_url
     accounts = await asyncio.to_thread(ensure_accounts, app[USERS_KEY], settings.data_dir)
     await asyncio.to_thread(ensure_stations, app[STATIONS_KEY], stations)
-    session = None
+    session = interrogation = kiosk = None
     if stations > 0:
         session = await asyncio.to_thread(ensure_session, app[HEARINGS_KEY], app[STATIONS_KEY])
+    if stations > 1:
+        interrogation = await asyncio.to_thread(
+            ensure_interrogation, app[HEARINGS_KEY], app[STATIONS_KEY]
+        )
+    if stations > 2:
+        kiosk = await asyncio.to_thread(kiosk_link, app, demo_station(2)[0])
     # The simulated stations run in this process; their ICE agent must reach the node.
     set_host_addresses(list(settings.media.ice_addresses) or None)
     agents = []
@@ -179,12 +235,17 @@ async def run_demo(settings: Settings, stations: int) -> None:
             tasks.append(asyncio.create_task(agent.run()))
     print(f"vdispatch demo: console at {url}/  ({stations} simulated stations; Ctrl-C stops)")
     for name, role, password in accounts:
-        print(f"  {role:<10} login {name:<10} password {password}")
+        print(f"  {role:<12} login {name:<12} password {password}")
     if session is not None:
         print(
             f"  session {session.case_no} at {session.county}: log in as commander and start"
             f" it at {url}/sessions/{session.id}"
         )
+    if interrogation is not None:
+        print(f"  interrogation {interrogation.case_no}: {url}/sessions/{interrogation.id}")
+    if kiosk is not None:
+        print(f"  reception kiosk (a citizen's screen): {url}{kiosk}")
+        print(f"  receptionist's queue: {url}/reception")
     print(f"  (kept in {settings.data_dir / ACCOUNTS_FILE})")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
