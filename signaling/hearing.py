@@ -13,6 +13,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from catalog import CommentRow, DirectionRow, iso
@@ -204,6 +205,20 @@ class SessionEvidence(Protocol):
     async def seal(self, hearing: Hearing, actor: str) -> Hearing:
         """Wait for the session's recordings to close, then write the signed seal record
         and make the session sealed. HearingError(409) when it cannot."""
+
+    async def verify_session(self, hearing_id: str, actor: str) -> dict[str, Any]:
+        """Check the whole session on this node as `vdispatch verify --session` does, off
+        the event loop, audited (`session.verify`): {ok, sealed, seal_ok, seal_problem,
+        problem, failing: {recording, segment}, recordings: [{id, ok, segments, sealed,
+        problem, segment}], summary}. HearingError(404) when there is no session."""
+
+    async def write_package(
+        self, hearing_id: str, actor: str, out: Path, petition: bool
+    ) -> dict[str, Any]:
+        """Write the sealed session's evidence package (as `vdispatch export --session`)
+        to `out`, off the event loop, audited (`session.export`); with `petition`, a
+        reception's ticket goes in as petition.json. HearingError(404) no session, (409)
+        not sealed. Answers {recordings, petition (whether it went in)}."""
 
 
 # A stream missing from an interrogation is a refusal of its start with this text.

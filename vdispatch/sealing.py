@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,9 +37,11 @@ from signaling import (
     HearingError,
     Hearings,
     session_audience,
-    session_city_streams,
     session_gate_streams,
 )
+
+from . import session_package
+from .session_package import session_files, session_recordings, session_streams
 
 logger = logging.getLogger(__name__)
 
@@ -54,33 +56,6 @@ CLOSE_TIMEOUT = 20.0
 def canonical(value: Any) -> bytes:
     """Sorted keys, no spaces, UTF-8: the exact bytes that are signed."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def session_recordings(
-    recordings_dir: Path, session: str, streams: Iterable[str] | None = None
-) -> list[Path]:
-    """The directories of the recordings bound to `session`, oldest first. `streams`:
-    the session's streams, when known (only their recordings' manifests are read: a
-    recording id starts with its stream id)."""
-    found: list[tuple[str, str, Path]] = []
-    if not recordings_dir.is_dir():
-        return []
-    prefixes = tuple(f"{s}-" for s in streams) if streams is not None else ("",)
-    for directory in recordings_dir.iterdir():
-        if not directory.name.startswith(prefixes) or not (directory / mf.MANIFEST).is_file():
-            continue
-        try:
-            manifest = mf.load(directory)
-        except (OSError, ValueError, TypeError, KeyError):
-            continue
-        if manifest.session == session:
-            found.append((manifest.started_at, manifest.recording_id, directory))
-    return [d for _, _, d in sorted(found)]
-
-
-def session_streams(hearing: Hearing) -> list[str]:
-    """Every stream a session's recordings may be of: its own and the city side's."""
-    return list(dict.fromkeys([*hearing.streams, *session_city_streams(hearing.id)]))
 
 
 def recording_entry(directory: Path) -> dict[str, Any]:
@@ -181,6 +156,58 @@ class NodeEvidence:
         sealed = self.hearings.seal(hearing_id, text.decode(), signature, public, actor)
         logger.info("session %s sealed: %d recordings", hearing_id, len(recordings))
         return sealed
+
+    # ------------------------------------------------------------ a sealed session's evidence
+
+    async def verify_session(self, hearing_id: str, actor: str) -> dict[str, Any]:
+        return await asyncio.to_thread(self._verify_session, hearing_id, actor)
+
+    def _files(self, hearing_id: str) -> session_package.SessionFiles:
+        try:
+            return session_files(self.hearings, self.recorder.settings.recordings_dir, hearing_id)
+        except LookupError as exc:
+            raise HearingError(404, str(exc)) from None
+
+    def _verify_session(self, hearing_id: str, actor: str) -> dict[str, Any]:
+        """Blocking: every byte of every recording. Audited with the outcome (the first
+        problem names a recording and a segment, never anyone's personal data)."""
+        files = self._files(hearing_id)
+        check = session_package.verify_session(
+            files, self.recorder.settings.recordings_dir, [self.recorder.key.public_pem]
+        )
+        problem = check.problems[0] if check.problems else None
+        detail = {"ok": check.ok, "recordings": len(check.recordings), "problem": problem}
+        self.catalog.audit(actor, "session.verify", f"session:{hearing_id}", detail)
+        return check.as_json()
+
+    async def write_package(
+        self, hearing_id: str, actor: str, out: Path, petition: bool
+    ) -> dict[str, Any]:
+        return await asyncio.to_thread(self._write_package, hearing_id, actor, out, petition)
+
+    def _write_package(
+        self, hearing_id: str, actor: str, out: Path, petition: bool
+    ) -> dict[str, Any]:
+        """Blocking. Logged before it is written (an export the audit log cannot record
+        does not happen); the row says whether the petition went in, not what it says."""
+        files = self._files(hearing_id)
+        if files.seal is None:
+            state = files.state  # scheduled, live or ended
+            why = f"session {hearing_id} is {state}: only a sealed session is exported"
+            raise HearingError(409, why)
+        ticket = session_package.petition_of(self.catalog.engine, hearing_id) if petition else None
+        target = f"session:{hearing_id}"
+        detail: dict[str, Any] = {"via": "console", "recordings": len(files.directories)}
+        if ticket is not None:
+            detail["petition"] = True
+        self.catalog.audit(actor, "session.export", target, detail)
+        audit = session_package.package_audit(self.catalog, files)
+        try:
+            session_package.write_session_package(files, out, audit, ticket)
+        except Exception as exc:
+            self.catalog.audit(actor, "session.export-failed", target, {"error": str(exc)})
+            raise
+        return {"recordings": len(files.directories), "petition": ticket is not None}
 
 
 class InterruptionWatch(RouterListener):
