@@ -35,7 +35,7 @@ from signaling import (
     require,
 )
 
-from . import archive_data, i18n, i18n_archive, i18n_sessions, session_timeline
+from . import archive_data, archive_seal, i18n, i18n_archive, i18n_sessions, session_timeline
 from .render import page_errors, render
 
 assert i18n_sessions.MESSAGES and i18n_archive.MESSAGES  # merged at import
@@ -248,10 +248,13 @@ async def session_page(request: web.Request) -> web.StreamResponse:
     await asyncio.to_thread(
         archive.catalog.audit, user.actor, "session.view", f"session:{session_id}", {}
     )
-    return render(request, "archive_session.html", **detail)
+    hearings = request.app[HEARINGS_KEY]
+    seal = await asyncio.to_thread(archive_seal.context, hearings, session_id, translate)
+    return render(request, "archive_session.html", **seal, **detail)
 
 
 def add_routes(app: web.Application) -> None:
     """Before the archive's /archive/{recording_id}."""
     app.router.add_get("/archive/sessions", sessions_list)
     app.router.add_get("/archive/sessions/{session_id}", session_page)
+    archive_seal.add_routes(app)
