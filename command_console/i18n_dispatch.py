@@ -62,6 +62,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "dispatch.failed": ("操作失败：{reason}", "Failed: {reason}"),
     "screen.title": ("大屏显示", "Screen"),
     "screen.city": ("市院画面", "City picture"),
+    "screen.alarm": (
+        "录制中断：请暂停讯问，等待恢复",
+        "Recording interrupted: pause the interrogation until it resumes",
+    ),
     "screen.empty": ("暂无调度画面", "Nothing dispatched to this screen"),
     "screen.gone": (
         "此链接已失效（屏幕已删除，或链接已更换、撤销）",

@@ -5,7 +5,9 @@ GET /ws/screens/{name}[?token=]            a wall screen or a station screen (it
 GET /ws/stations/{station_id}/display?token=  a county station's display (its station token)
 
 Each message is `{"topic": "dispatch.screen", "data": {kind, name, title, grid, tiles:
-[{stream, source, label, live}]}}`: the whole state, computed on the server (routing.py)
+[{stream, source, label, live}], alarms: [{session, stream, kind, reason, started_at}]}}`
+(alarms: the open interruptions of a station's live interrogation, so the room sees at
+once what the console sees; a screen has none): the whole state, computed on the server (routing.py)
 when the socket opens and again after every `dispatch.*`, `session.*` and `stream.*`
 event (coalesced), sent when it changed. The page only plays what it is told; WHEP checks
 the same routing again for every tile. The socket closes with 4404 when the receiver may
@@ -26,7 +28,7 @@ from aiohttp import WSMsgType, web
 from .auth import current_session
 from .errors import SignalingError
 from .events_ws import CLOSE_TIMEOUT, SESSION_ENDED, SOCKETS_KEY, same_origin
-from .keys import BUS_KEY, DISPATCH_KEY, GATEWAY_KEY, STATIONS_KEY
+from .keys import BUS_KEY, DISPATCH_KEY, GATEWAY_KEY, HEARINGS_KEY, STATIONS_KEY
 from .routing import Receiver, display, labels, screen_receiver, station_receiver
 
 GONE = 4404  # close code: this receiver shows nothing any more
@@ -49,7 +51,24 @@ def state(request: web.Request, receiver: Receiver) -> dict[str, Any] | None:
         return None
     gateway = request.app.get(GATEWAY_KEY)
     live = {s.stream_id for s in gateway.streams()} if gateway is not None else set()
-    return shown.as_json(labels(request), live)
+    out = shown.as_json(labels(request), live)
+    out["alarms"] = alarms(request, receiver)
+    return out
+
+
+def alarms(request: web.Request, receiver: Receiver) -> list[dict[str, Any]]:
+    """The open interruptions of the sessions live at a station (none for a screen): no
+    more than the stream, the kind and the reason. Blocking."""
+    if receiver.kind != "station" or HEARINGS_KEY not in request.app:
+        return []
+    hearings = request.app[HEARINGS_KEY]
+    out = []
+    for session_id in request.app[DISPATCH_KEY].live_sessions_at(receiver.name):
+        for entry in hearings.interruptions(session_id):
+            if entry["ended_at"] is None:
+                keep = ("stream", "kind", "reason", "started_at")
+                out.append({"session": session_id, **{k: entry[k] for k in keep}})
+    return out
 
 
 async def screen_feed(request: web.Request) -> web.StreamResponse:

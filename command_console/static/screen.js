@@ -5,13 +5,14 @@
 // this script only plays it. With a link's token (data-token) every request carries it;
 // otherwise the console session's cookie and CSRF header do.
 import { LiveStream, fmtResolution } from "./live.js";
-import { csrfHeaders, loginAgain, messages } from "./session.js";
+import { csrfHeaders, localTime, loginAgain, messages } from "./session.js";
 
 const SESSION_ENDED = 4401;
 const GONE = 4404;
 const root = document.getElementById("screen");
 const grid = document.getElementById("grid");
 const notice = document.getElementById("screen-notice");
+const alarm = document.getElementById("screen-alarm");
 const text = messages();
 const { feed, token } = root.dataset;
 const auth = token || csrfHeaders();
@@ -48,8 +49,21 @@ function blank() {
   return el;
 }
 
-// The server's state: {kind, name, title, grid, tiles: [{stream, source, label, live}]}.
+// An interruption of the station's live session (the server's open ones): a banner
+// across the screen until the stream is back.
+function showAlarms(alarms) {
+  const open = alarms || [];
+  alarm.hidden = open.length === 0;
+  root.dataset.alarm = open.length ? "on" : "off";
+  alarm.querySelector(".detail").textContent = open
+    .map((a) => `${a.stream} · ${a.reason} · ${localTime(a.started_at)}`)
+    .join("  |  ");
+}
+
+// The server's state: {kind, name, title, grid, tiles: [{stream, source, label, live}],
+// alarms: [{session, stream, kind, reason, started_at}]}.
 function show(state) {
+  showAlarms(state.alarms);
   document.getElementById("screen-title").textContent = state.title || state.name;
   document.title = `${state.title || state.name} — vdispatch`;
   const wanted = new Set(state.tiles.map((t) => t.stream));
