@@ -42,6 +42,9 @@ def city_streams(hearing_id: str) -> list[str]:
 
 Kind = Literal["direction", "interrogation", "reception"]
 KINDS: tuple[Kind, ...] = ("direction", "interrogation", "reception")
+# Kinds whose end seals them (uniform evidence: a reception is recorded and bound to its
+# session as an interrogation is); a direction session is only ended.
+SEALED_KINDS: tuple[Kind, ...] = ("interrogation", "reception")
 Part = Literal["director", "prosecutor", "observer", "clerk"]
 # Parts a creator may give others (the creator is the director).
 INVITED_PARTS: tuple[Part, ...] = ("prosecutor", "observer", "clerk")
@@ -257,6 +260,6 @@ def check_transition(hearing: Hearing, to: State) -> str:
     action = TRANSITIONS.get((hearing.state, to))
     if action is None:
         raise HearingError(409, f"session {hearing.id} is {hearing.state}: cannot become {to}")
-    if action == "seal" and hearing.kind != "interrogation":
-        raise HearingError(409, "only an interrogation is sealed")
+    if action == "seal" and hearing.kind not in SEALED_KINDS:
+        raise HearingError(409, "only an interrogation or a reception is sealed")
     return action

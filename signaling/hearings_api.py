@@ -14,6 +14,7 @@ transaction commits, with the audience that may see it (signaling/audience.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from datetime import datetime
@@ -28,7 +29,7 @@ from .accounts import User
 from .audience import audience
 from .auth import require
 from .errors import SignalingError
-from .hearing import RECORDING_OFF, Hearing, HearingError, State
+from .hearing import RECORDING_OFF, SEALED_KINDS, Hearing, HearingError, State
 from .json_api import guarded_user, read_json, refused
 from .keys import (
     BUS_KEY,
@@ -218,7 +219,7 @@ async def _transition(request: web.Request, to: State, topic: str) -> web.Stream
     except SignalingError as exc:
         return refused(exc)
     await _tell(request, topic, {"session": changed.as_json(), **_scope(changed)})
-    if to == "ended" and changed.kind == "interrogation":
+    if to == "ended" and changed.kind in SEALED_KINDS:
         return await _seal(request, changed, user)  # ending an interrogation seals it
     return web.json_response(changed.as_json())
 
@@ -270,6 +271,20 @@ async def _seal_and_tell(app: web.Application, hearing: Hearing, actor: str) -> 
     return sealed
 
 
+async def seal_ended(app: web.Application, hearing_id: str, actor: str) -> None:
+    """Seal a session ended elsewhere (a reception closed with its outcome form), as
+    ending it here would; one that cannot be sealed now stays ended (logged, and the
+    director may POST …/seal)."""
+    hearing = await asyncio.to_thread(app[HEARINGS_KEY].get, hearing_id)
+    if hearing is None or hearing.state != "ended" or hearing.kind not in SEALED_KINDS:
+        return
+    task = asyncio.ensure_future(_seal_and_tell(app, hearing, actor))
+    _sealing.add(task)
+    task.add_done_callback(_sealed)
+    with contextlib.suppress(SignalingError):
+        await asyncio.shield(task)
+
+
 def _node(app: web.Application) -> str:
     return app[NODE_KEY].node_id
 
@@ -280,8 +295,8 @@ async def seal(request: web.Request) -> web.StreamResponse:
     try:
         user, hearing = await visible(request)
         require_part(user, hearing, SessionAction.RUN)
-        if hearing.kind != "interrogation":
-            raise HearingError(409, "only an interrogation is sealed")
+        if hearing.kind not in SEALED_KINDS:
+            raise HearingError(409, "only an interrogation or a reception is sealed")
         if hearing.state != "ended":
             raise HearingError(409, f"session {hearing.id} is {hearing.state}: cannot be sealed")
     except SignalingError as exc:

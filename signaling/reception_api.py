@@ -32,6 +32,7 @@ from .audience import audience
 from .auth import current_session, require
 from .errors import Forbidden, SignalingError, Unauthorized
 from .hearing import Hearing
+from .hearings_api import seal_ended
 from .json_api import guarded_user, read_json, refused
 from .keys import BUS_KEY, HEARINGS_KEY, NODE_KEY, RECEPTION_KEY, STATIONS_KEY, TOKENS_KEY
 from .policy import TOKEN_GRANTS, Permission, TokenRole, allows
@@ -210,6 +211,8 @@ async def close(request: web.Request) -> web.StreamResponse:
         ticket = await asyncio.to_thread(_close, request.app, ticket_id, body, user)
     except SignalingError as exc:
         return refused(exc)
+    if ticket.session is not None:  # ended with its outcome: sealed, as an interrogation
+        await seal_ended(request.app, ticket.session, user.actor)
     await _tell(request, "reception.closed", ticket)
     return web.json_response(ticket.as_json(datetime.now(UTC)))
 

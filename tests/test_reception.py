@@ -177,7 +177,7 @@ async def test_two_counties_queue_and_receptionists_take_them_in_order(
         status, closed = await _post(r1, base, outcome)
         assert status == 200 and closed["state"] == "closed", closed
         assert closed["outcome"]["department"] == "劳动局"
-        assert (await r1.json(f"/api/sessions/{session['id']}"))["state"] == "ended"
+        assert (await r1.json(f"/api/sessions/{session['id']}"))["state"] == "sealed"
         assert (await _post(r1, base, outcome))[0] == 409
 
         status, second = await _post(r2, f"/api/reception/queue/{b['id']}/accept")
