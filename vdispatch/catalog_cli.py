@@ -4,13 +4,17 @@ operator commands on the catalog. Each opens (and migrates) the catalog itself."
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from catalog import Catalog, UnknownRecording, run_retention
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from catalog import Catalog, SealRow, UnknownRecording, run_retention
 
 from .settings import Settings
 
@@ -99,6 +103,21 @@ def retention(settings: Settings, dry_run: bool) -> int:
     return 1 if errors else 0
 
 
+def sealed_in(catalog: Catalog, recording_id: str) -> str | None:
+    """The session whose seal lists the recording, if one does (a seal record is
+    canonical JSON: `"id":"…"` appears exactly so)."""
+    with Session(catalog.engine) as session:
+        rows = session.execute(
+            select(SealRow.hearing_id, SealRow.record).where(
+                SealRow.record.contains(f'"id":{json.dumps(recording_id)}')
+            )
+        )
+        for hearing_id, record in rows:
+            if any(r.get("id") == recording_id for r in json.loads(record)["recordings"]):
+                return str(hearing_id)
+    return None
+
+
 def hold(settings: Settings, recording_id: str, held: bool, reason: str) -> int:
     word = "hold" if held else "release"
     directory = settings.recorder.recordings_dir / recording_id
@@ -108,6 +127,14 @@ def hold(settings: Settings, recording_id: str, held: bool, reason: str) -> int:
                 raise UnknownRecording(recording_id)
             if directory.is_dir():
                 catalog.upsert_from_manifest(directory)  # known to the catalog, up to date
+            sealed = None if held else sealed_in(catalog, recording_id)
+            if sealed is not None:
+                print(
+                    f"vdispatch recording release: {recording_id} is sealed in session "
+                    f"{sealed}: a sealed recording stays on legal hold (nothing changed)",
+                    file=sys.stderr,
+                )
+                return 1
             changed = catalog.set_legal_hold(recording_id, held, cli_actor(), reason)
     except CatalogUnavailable as exc:
         print(exc, file=sys.stderr)

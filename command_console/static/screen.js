@@ -17,6 +17,7 @@ const text = messages();
 const { feed, token } = root.dataset;
 const auth = token || csrfHeaders();
 const tiles = new Map(); // stream id -> { el, stream }
+window.screenTiles = tiles; // for diagnostics (getStats) from devtools or tests
 
 const STATE_KEYS = {
   connecting: "wall.connecting",

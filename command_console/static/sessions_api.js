@@ -20,7 +20,14 @@ export async function api(path, body = undefined, method = body === undefined ? 
 export function showRefusal(el, text, answer) {
   const known = text[`sessions.refused.${answer.status}`];
   el.textContent = known || format(text["sessions.failed"], { status: answer.status });
-  el.title = typeof answer.data === "string" ? answer.data.trim() : "";
+  const reason = typeof answer.data === "string" ? answer.data.trim() : "";
+  el.title = reason;
+  // A 409 says why (an interrogation's stream not recorded yet): the server's words too.
+  if (reason && answer.status === 409) {
+    const why = Object.assign(document.createElement("small"), { className: "reason", lang: "en" });
+    why.textContent = ` ${reason}`;
+    el.append(why);
+  }
 }
 
 // A media token for this participant's part: {stream, token, url, expires_in}.
