@@ -118,6 +118,7 @@ async def test_an_interrogation_from_both_sides_and_the_archive(
         await until(lambda: recorder.has_media(CAM), f"the room recorded {r_errors}")
         await director.locator("#start:not([disabled])").click()
         await director.locator('#hearing[data-state="live"]').wait_for(timeout=5000)
+        assert not await director.locator("#h-error").text_content()  # the refusal is gone
 
         # Both sides see and hear each other.
         display, s_errors = await _page(browser, f"{node.url}/station/int-a/display?token={token}")
@@ -181,6 +182,7 @@ async def test_an_interrogation_from_both_sides_and_the_archive(
         assert target.name in (await failed.text_content() or "")
         row = auditor.locator(f'#seal-recordings tr[data-recording="{rid}"]')
         assert await row.get_attribute("data-verified") == "failed"
+        assert target.name in (await row.locator(".result").text_content() or "")
         result = await asyncio.to_thread(cli, data_dir, "verify", "--session", sid)
         assert result.returncode == 1 and target.name in result.stdout, result.stdout
         for errors in (d_errors, s_errors, a_errors):

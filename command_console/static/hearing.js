@@ -42,6 +42,7 @@ async function run(action, button) {
   starting = action === "start";
   const answer = await api(`${base}/${action}`, {});
   starting = false;
+  if (answer.ok) errorEl.replaceChildren(); // an earlier refusal is no longer the case
   if (answer.ok && action === "start" && config.early) goLive(answer.data);
   else if (answer.ok) location.reload();
   else { button.disabled = false; showRefusal(errorEl, text, answer); }

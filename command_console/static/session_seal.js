@@ -27,11 +27,11 @@ function showRows(result) {
     row.dataset.verified = r.ok ? "ok" : "failed";
     const cell = row.querySelector(".result");
     cell.textContent = r.ok ? `✓ ${text["seal.row_ok"]}` : `✗ ${text["seal.row_failed"]}`;
-    if (!r.ok) {
-      const why = document.createElement("small");
-      why.className = "why";
-      why.textContent = ` ${r.segment ? `${r.segment}: ` : ""}${r.problem}`;
-      cell.append(why);
+    cell.title = r.problem || "";
+    if (!r.ok && r.segment) {
+      const where = Object.assign(document.createElement("small"), { className: "why" });
+      where.textContent = ` ${r.segment}`;
+      cell.append(where);
     }
   }
 }
