@@ -91,6 +91,9 @@ const record = (hearing.record = startRecord(base, text, config));
 async function load() {
   const answer = await api(base);
   if (!answer.ok) { showRefusal(errorEl, text, answer); return; }
+  // A state change told while this page was loading (ended, then sealed at once): the
+  // socket opened after it, so the page asks rather than waits for an event gone by.
+  if (!starting && answer.data.state !== config.state) { location.reload(); return; }
   if (directions) for (const d of answer.data.directions) directions.show(d);
   for (const c of answer.data.comments) comments.show(c);
   showInterruptions(answer.data.interruptions || []);
