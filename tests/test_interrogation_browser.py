@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import subprocess
 import time
 import zipfile
 from collections.abc import AsyncIterator
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page
+from sqlalchemy import text
 
 from catalog import run_retention
 from signaling import ARCHIVE_KEY, EVIDENCE_KEY, HEARINGS_KEY, RECEPTION_KEY, RECORDER_KEY
@@ -233,9 +235,24 @@ async def test_the_seal_panel_verifies_and_exports_for_auditors_only(room_node: 
     actions = [r["action"] for r in rows]
     assert "session.verify" in actions and "session.export" in actions
 
+    # The seal record changed in the catalog: Verify says the seal is at fault.
+    def tamper() -> None:
+        with catalog.engine.begin() as conn:
+            conn.execute(
+                text("UPDATE hearing_seals SET record = replace(record, :a, :b)"),
+                {"a": "甲检2026-7", "b": "甲检2026-8"},
+            )
+
+    await asyncio.to_thread(tamper)
+    async with logged_in(node.url, "aud") as aud:
+        answer = await aud.post(f"/archive/sessions/{sid}/verify", data="")
+        result = json.loads(answer.text)
+        assert not result["ok"] and result["seal_ok"] is False, result
+        assert result["problem"] == "the seal's signature does not match its record"
+
 
 async def test_a_reception_is_sealed_and_its_package_holds_the_petition(
-    room_node: Node, caplog: pytest.LogCaptureFixture
+    room_node: Node, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     node, app = room_node, room_node.app
     await add_station(app, "recv-a", ["recv-a-cam"], "甲县", "接访室", "reception_room")
@@ -260,9 +277,14 @@ async def test_a_reception_is_sealed_and_its_package_holds_the_petition(
             petition = json.loads(z.read("petition.json"))
             sums = z.read("SHA256SUMS").decode()
             audit = z.read("audit.jsonl").decode()
+            z.extractall(tmp_path / "package")
         assert petition["petitioner"] == "张三丰" and petition["contact"] == "13800000000"
         assert petition["outcome"]["department"] == "劳动局"
         assert "petition.json" in sums and "张三丰" not in audit
+    checked = subprocess.run(
+        ["sha256sum", "-c", "SHA256SUMS"], cwd=tmp_path / "package", capture_output=True
+    )
+    assert checked.returncode == 0, checked.stdout
     rows = await asyncio.to_thread(app[ARCHIVE_KEY].catalog.audit_rows, target=f"session:{sid}")
     [export] = [r for r in rows if r["action"] == "session.export"]
     assert export["detail"]["petition"] is True
