@@ -66,6 +66,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "录制中断：请暂停讯问，等待恢复",
         "Recording interrupted: pause the interrogation until it resumes",
     ),
+    "screen.alarm_lost": ("{stream} 画面中断，自 {since} 起", "{stream} lost since {since}"),
+    "screen.alarm_failed": (
+        "{stream} 录制故障，自 {since} 起",
+        "{stream}: recording failed since {since}",
+    ),
     "screen.empty": ("暂无调度画面", "Nothing dispatched to this screen"),
     "screen.gone": (
         "此链接已失效（屏幕已删除，或链接已更换、撤销）",

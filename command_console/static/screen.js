@@ -5,7 +5,7 @@
 // this script only plays it. With a link's token (data-token) every request carries it;
 // otherwise the console session's cookie and CSRF header do.
 import { LiveStream, fmtResolution } from "./live.js";
-import { csrfHeaders, localTime, loginAgain, messages } from "./session.js";
+import { csrfHeaders, format, localTime, loginAgain, messages } from "./session.js";
 
 const SESSION_ENDED = 4401;
 const GONE = 4404;
@@ -56,8 +56,9 @@ function showAlarms(alarms) {
   const open = alarms || [];
   alarm.hidden = open.length === 0;
   root.dataset.alarm = open.length ? "on" : "off";
+  const says = { "stream-lost": text["screen.alarm_lost"], "recording-failed": text["screen.alarm_failed"] };
   alarm.querySelector(".detail").textContent = open
-    .map((a) => `${a.stream} · ${a.reason} · ${localTime(a.started_at)}`)
+    .map((a) => format(says[a.kind] || "{stream} · {since}", { stream: a.stream, since: localTime(a.started_at) }))
     .join("  |  ");
 }
 
