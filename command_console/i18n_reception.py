@@ -15,6 +15,8 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "reception.bind": ("接访关联会话", "reception bound to its session"),
     "reception.close": ("接访办结", "reception closed"),
     "reception.kiosk.link": ("生成接访终端链接", "kiosk link made"),
+    "reception.kiosk.revoke": ("撤销接访终端链接", "kiosk link revoked"),
+    "reception.hangup": ("信访人离开通话", "petitioner left the call"),
 }
 
 MESSAGES: dict[str, tuple[str, str]] = {
@@ -68,6 +70,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "kiosk.missing": ("请填写全部信息。", "Please fill in every field."),
     "kiosk.busy": ("队列已满，请稍后再试。", "The queue is full: please try again later."),
     "kiosk.failed": ("提交失败（{status}），请联系工作人员。", "Failed ({status}): ask the staff."),
+    "error.kiosk_revoked": (
+        "此接访终端链接已被撤销，请联系管理员",
+        "This kiosk link was revoked: ask an administrator",
+    ),
     "error.kiosk_link": (
         "接访终端链接无效或已过期，请联系管理员",
         "The kiosk link is invalid or expired: ask an administrator",

@@ -64,6 +64,7 @@ from .keys import (
     TOKENS_KEY,
     USERS_KEY,
 )
+from .kiosk_guard import KioskRevoked, kiosk_middleware, kiosk_route
 from .login import log_in, log_out
 from .login_sessions import LoginSessions
 from .phrases import QuickPhrases
@@ -130,6 +131,7 @@ __all__ = [
     "Hearing",
     "HearingError",
     "Hearings",
+    "KioskRevoked",
     "LoginLimiter",
     "LoginSessions",
     "Permission",
@@ -164,6 +166,8 @@ __all__ = [
     "current_user",
     "is_secure",
     "kiosk_grant",
+    "kiosk_middleware",
+    "kiosk_route",
     "log_in",
     "log_out",
     "may_see_session",

@@ -12,6 +12,7 @@ from media_gateway import MediaError
 from .auth import authorize
 from .errors import SignalingError
 from .keys import GATEWAY_KEY
+from .kiosk_guard import kiosk_route
 from .policy import Permission
 from .routing import authorize_view, authorize_view_delete
 from .tokens import valid_stream_id
@@ -86,6 +87,7 @@ def _created(kind: str, stream_id: str, resource_id: str, answer: str) -> web.Re
     return resp
 
 
+@kiosk_route("publish")  # a kiosk's call tokens: their one stream
 @_errors_as_text
 async def whip_publish(request: web.Request) -> web.StreamResponse:
     stream_id = _stream_id(request)
@@ -97,6 +99,7 @@ async def whip_publish(request: web.Request) -> web.StreamResponse:
     return _created("whip", stream_id, pub.resource_id, pub.peer.answer_sdp)
 
 
+@kiosk_route("view")  # a kiosk's call tokens: their one stream
 @_errors_as_text
 async def whep_subscribe(request: web.Request) -> web.StreamResponse:
     # A viewer token for the stream, or a console session whose role may watch (any
@@ -110,6 +113,7 @@ async def whep_subscribe(request: web.Request) -> web.StreamResponse:
     return _created("whep", stream_id, resource_id, gateway.answer_for(stream_id, resource_id))
 
 
+@kiosk_route("publish")  # a kiosk's call tokens: their one stream
 @_errors_as_text
 async def whip_delete(request: web.Request) -> web.StreamResponse:
     stream_id = _stream_id(request)
@@ -118,6 +122,7 @@ async def whip_delete(request: web.Request) -> web.StreamResponse:
     return web.Response(status=200, text="stopped\n")
 
 
+@kiosk_route("view")  # a kiosk's call tokens: their one stream
 @_errors_as_text
 async def whep_delete(request: web.Request) -> web.StreamResponse:
     stream_id = _stream_id(request)
