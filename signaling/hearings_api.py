@@ -31,6 +31,7 @@ from .errors import SignalingError
 from .hearing import RECORDING_OFF, Hearing, HearingError, State
 from .json_api import guarded_user, read_json, refused
 from .keys import (
+    ARCHIVE_KEY,
     BUS_KEY,
     EVIDENCE_KEY,
     HEARINGS_KEY,
@@ -198,6 +199,12 @@ async def get_session(request: web.Request) -> web.StreamResponse:
     data["interruptions"] = list(hearing.interruptions)
     seal = await asyncio.to_thread(hearings.seal_of, hearing.id)
     data["seal"] = None if seal is None else seal_json(seal)
+    # The recordings bound to it (summaries; their content is the archive's, audited).
+    data["recordings"] = (
+        await asyncio.to_thread(request.app[ARCHIVE_KEY].catalog.recordings, session_id=hearing.id)
+        if ARCHIVE_KEY in request.app
+        else []
+    )
     return web.json_response(data)
 
 
