@@ -98,6 +98,24 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "kiosk.missing": ("请填写全部信息。", "Please fill in every field."),
     "kiosk.busy": ("队列已满，请稍后再试。", "The queue is full: please try again later."),
     "kiosk.failed": ("提交失败（{status}），请联系工作人员。", "Failed ({status}): ask the staff."),
+    "kiosk_link.title": ("接访终端链接", "Kiosk link"),
+    "kiosk_link.none": ("尚无有效链接。", "No valid link."),
+    "kiosk_link.made": (
+        "当前链接由 {by} 于 {at} 生成，{expires} 到期。",
+        "The current link was made by {by} at {at}; it expires at {expires}.",
+    ),
+    "kiosk_link.expired": ("（已过期）", "(expired)"),
+    "kiosk_link.make": (
+        "生成新链接（旧链接立即失效）",
+        "Make a new link (the old one stops at once)",
+    ),
+    "kiosk_link.revoke": ("撤销链接", "Revoke the link"),
+    "kiosk_link.revoked": ("链接已撤销，终端已无法使用。", "Revoked: the kiosk cannot be used."),
+    "kiosk_link.url": (
+        "新链接（仅显示一次，请在接访室终端上打开）：",
+        "The new link (shown once: open it on the reception room's kiosk):",
+    ),
+    "kiosk_link.failed": ("操作失败（{status}）", "Failed ({status})"),
     "error.kiosk_revoked": (
         "此接访终端链接已被撤销，请联系管理员",
         "This kiosk link was revoked: ask an administrator",

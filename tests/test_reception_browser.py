@@ -161,14 +161,28 @@ async def test_a_kiosk_and_a_receptionist_talk_both_ways_recorded_and_the_close_
         await left.wait_for(timeout=5000)
         assert await left.inner_text() == ZH["reception.left_call"]
 
-        # Revoked: the kiosk says so at its next request.
-        async with logged_in(node.url, "admin") as admin:
-            answer = await admin.request("DELETE", "/api/reception/kiosks/recv-b/link")
-            assert answer.status == 200
+        # The admin revokes the link on the station's page; the kiosk says so at its
+        # next request. A new link made there works at once (shown this once).
+        admin = await (await browser.new_context()).new_page()
+        await admin.goto(f"{node.url}/admin/stations/recv-b")
+        await log_in(admin, node.url, "admin")
+        panel = admin.locator('#kiosk-link[data-link="current"]')
+        await panel.wait_for()
+        assert "admin" in await admin.locator("#kiosk-link-state").inner_text()
+        await admin.locator("#kiosk-link-revoke").click()
+        await admin.locator('#kiosk-link[data-link="none"]').wait_for()
+        assert await admin.locator("#kiosk-link-state").inner_text() == ZH["kiosk_link.revoked"]
         await _queue(kiosk_b, "丙")
         await kiosk_b.locator("#kiosk-revoked").wait_for(timeout=5000)
         assert "已被撤销" in await kiosk_b.locator("#kiosk-revoked").inner_text()
         assert not await kiosk_b.locator("#kiosk-form").is_visible()
+        await admin.locator("#kiosk-link-make").click()
+        await admin.locator('#kiosk-link[data-link="current"]').wait_for()
+        link = await admin.locator("#kiosk-link-url").input_value()
+        assert link.startswith(f"{node.url}/kiosk/recv-b?token=")
+        kiosk_c, _ = await _kiosk(browser, node, "recv-b", link.rsplit("=", 1)[1])
+        await _queue(kiosk_c, "丙")
+        await kiosk_c.locator("#kiosk-place", has_text="第 1 位").wait_for()
         thrown = [e for page in errors.values() for e in page if e.startswith("pageerror")]
         assert thrown == []
 
