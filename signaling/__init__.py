@@ -10,6 +10,7 @@ from . import (
     events_ws,
     hearings_api,
     hearings_media,
+    kiosk_guard,
     phrases_api,
     reception_api,
     record_api,
@@ -202,4 +203,5 @@ def add_routes(app: web.Application) -> None:
     reception_api.add_routes(app)
     dispatch_api.add_routes(app)
     events_ws.add_routes(app)
+    kiosk_guard.setup(app)
     displays_ws.add_routes(app)  # after events_ws: shares its socket registry

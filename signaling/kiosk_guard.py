@@ -16,20 +16,26 @@ Bearer, or a `?token=` query) on any request and:
 
 Routes that do not exist (404) or do not take the method (405) answer as they would.
 Any other credential passes untouched: the handlers' checks are unchanged.
+
+The WHIP/WHEP resources a call token opens are kept per kiosk link (KioskCalls): revoking
+or replacing the link ends them on this node at once, not only the requests after it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
+from media_gateway import MediaError
+
 from .errors import SignalingError, Unauthorized
-from .keys import RECEPTION_KEY, TOKENS_KEY
+from .keys import GATEWAY_KEY, RECEPTION_KEY, TOKENS_KEY
 from .policy import TOKEN_GRANTS, Permission, names_station
 from .tokens import Grant
 
@@ -128,3 +134,55 @@ async def kiosk_middleware(request: web.Request, handler: Handler) -> web.Stream
     ):
         return await handler(request)
     return _text(403, OTHERS_REFUSED)
+
+
+# ------------------------------------------------------------------ open calls
+
+CallResource = tuple[Literal["whip", "whep"], str, str]  # kind, stream, resource id
+
+
+class KioskCalls:
+    """The WHIP/WHEP resources opened on this node with each kiosk link's call tokens.
+    A call opens two; retries open more: the last few per link are kept (an older one
+    has ended by then), so a kiosk never grows this."""
+
+    PER_LINK = 16
+
+    def __init__(self) -> None:
+        self._open: dict[str, deque[CallResource]] = {}
+
+    def opened(self, link: str, resource: CallResource) -> None:
+        self._open.setdefault(link, deque(maxlen=self.PER_LINK)).append(resource)
+
+    def take(self, link: str) -> list[CallResource]:
+        return list(self._open.pop(link, ()))
+
+
+KIOSK_CALLS_KEY: web.AppKey[KioskCalls] = web.AppKey("kiosk_calls", KioskCalls)
+
+
+def setup(app: web.Application) -> None:
+    app[KIOSK_CALLS_KEY] = KioskCalls()
+
+
+def track_call(request: web.Request, who: object, resource: CallResource) -> None:
+    """Keep a resource just opened with a call token (anything else: nothing to keep)."""
+    if isinstance(who, Grant) and who.link is not None and KIOSK_CALLS_KEY in request.app:
+        request.app[KIOSK_CALLS_KEY].opened(who.link, resource)
+
+
+async def end_calls(app: web.Application, link: str) -> int:
+    """End what `link`'s call tokens opened on this node; how many were still open."""
+    if KIOSK_CALLS_KEY not in app or GATEWAY_KEY not in app:
+        return 0
+    gateway, ended = app[GATEWAY_KEY], 0
+    for kind, stream, resource in app[KIOSK_CALLS_KEY].take(link):
+        try:
+            if kind == "whip":
+                await gateway.unpublish(stream, resource)
+            else:
+                await gateway.unsubscribe(stream, resource)
+            ended += 1
+        except MediaError:
+            pass  # it had ended already (the kiosk hung up, the peer dropped)
+    return ended

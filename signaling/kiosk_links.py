@@ -58,8 +58,11 @@ class KioskLinks:
         self._read = sessionmaker(engine, expire_on_commit=False)
         self._write = sessionmaker(writer(engine), expire_on_commit=False)
 
-    def make(self, station: str, link_id: str, actor: str, ttl: int) -> KioskLink:
-        """`link_id` becomes the station's one valid link; the one before stops working."""
+    def make(
+        self, station: str, link_id: str, actor: str, ttl: int
+    ) -> tuple[KioskLink, str | None]:
+        """`link_id` becomes the station's one valid link; the one before (its id is
+        returned) stops working."""
         now = datetime.now(UTC)
         with self._write.begin() as session:
             row = session.get(KioskLinkRow, station, with_for_update=True)
@@ -71,7 +74,7 @@ class KioskLinks:
             row.expires_at = now + timedelta(seconds=ttl)
             detail = {"token": link_id, "ttl": ttl, "replaced": replaced}
             auditlog.append(session, actor, "reception.kiosk.link", _target(station), detail)
-            return KioskLink.of(row)
+            return KioskLink.of(row), replaced
 
     def revoke(self, station: str, actor: str) -> KioskLink | None:
         """No valid link for the station any more (None: it had none)."""

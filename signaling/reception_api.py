@@ -41,7 +41,7 @@ from .hearing import Hearing, city_stream, city_streams
 from .hearings_media import MEDIA_TOKEN_TTL
 from .json_api import guarded_user, read_json, refused
 from .keys import BUS_KEY, HEARINGS_KEY, NODE_KEY, RECEPTION_KEY, STATIONS_KEY, TOKENS_KEY
-from .kiosk_guard import current_station, kiosk_route
+from .kiosk_guard import current_station, end_calls, kiosk_route
 from .policy import TOKEN_GRANTS, Permission, TokenRole, allows
 from .reception import Reception, ReceptionError, Ticket
 from .tokens import Grant, valid_stream_id
@@ -332,11 +332,13 @@ async def kiosk_link(request: web.Request) -> web.StreamResponse:
             station=station_id,
             token_id=token_id,
         )
-        link = await asyncio.to_thread(
+        link, replaced = await asyncio.to_thread(
             _store(request).links.make, station_id, token_id, user.actor, ttl
         )
     except SignalingError as exc:
         return refused(exc)
+    if replaced is not None:
+        await end_calls(request.app, replaced)
     url = f"/kiosk/{station_id}?token={token}"
     answer = {"url": url, "token": token, "expires_in": ttl}
     return web.json_response({**answer, **link.as_json(datetime.now(UTC))}, status=201)
@@ -374,7 +376,9 @@ async def revoke_kiosk_link(request: web.Request) -> web.StreamResponse:
         return refused(exc)
     if link is None:
         return refused(ReceptionError(404, f"station {station_id} has no kiosk link"))
-    return web.json_response({**link.as_json(datetime.now(UTC)), "revoked": True})
+    ended = await end_calls(request.app, link.link_id)
+    answer = {**link.as_json(datetime.now(UTC)), "revoked": True, "calls_ended": ended}
+    return web.json_response(answer)
 
 
 def add_routes(app: web.Application) -> None:

@@ -22,6 +22,8 @@ import pytest
 from aiohttp import WSMsgType
 from aiohttp.test_utils import TestServer
 
+from camera_agents import WhipPublisher
+from camera_agents.testsrc import PatternTrack
 from media_gateway import set_host_addresses
 from signaling import ARCHIVE_KEY
 from signaling.kiosk_guard import route_scope
@@ -431,9 +433,23 @@ async def test_a_revoked_or_replaced_kiosk_link_is_refused_everywhere_at_once(no
         status, text = await _call(url, "GET", "/station/recv-a/display", token=publish["token"])
         assert status == 403
 
-        # Revoked: the kiosk token and its call tokens answer 401, the link is gone.
-        revoked = await admin.request("DELETE", "/api/reception/kiosks/recv-a/link")
-        assert revoked.status == 200 and json.loads(revoked.text)["revoked"], revoked
+        # The kiosk's camera on air with its call token (a real WebRTC peer).
+        camera = WhipPublisher(
+            node.whip("recv-a-cam"), publish["token"], [PatternTrack("recv-a-cam", fps=5)]
+        )
+        await camera.start()
+        try:
+            assert node.gateway.publication("recv-a-cam") is not None
+            # Revoked: the open call ends at once; the kiosk token and its call tokens
+            # answer 401, the link is gone.
+            revoked = await admin.request("DELETE", "/api/reception/kiosks/recv-a/link")
+            assert revoked.status == 200, revoked
+            assert (
+                json.loads(revoked.text)["revoked"] and json.loads(revoked.text)["calls_ended"] == 1
+            )
+            assert node.gateway.publication("recv-a-cam") is None
+        finally:
+            await camera.stop()
         assert (await cmd.get("/api/reception/kiosks/recv-a/link")).status == 404
         assert (await admin.request("DELETE", "/api/reception/kiosks/recv-a/link")).status == 404
         assert (await admin.request("DELETE", "/api/reception/kiosks/court-a/link")).status == 400
