@@ -8,7 +8,8 @@ import { whepSubscribe } from "./whep.js";
 import { whipPublish } from "./whip.js";
 
 const RETRY_MS = 1500;
-// A refusal of the grant that no retry changes: revoked (401), refused (403), no call (409).
+// A refusal of the call's token that no retry changes: revoked (401), refused (403), no
+// call any more (409). WHIP/WHEP's own refusals are retried.
 const FINAL = new Set([401, 403, 409]);
 
 export class Call {
@@ -76,9 +77,11 @@ export class Call {
     try {
       const grant = await this.grant("publish");
       if (this.stopped) return;
-      publisher = await whipPublish(grant.stream, grant.token, this.media, { onState: changed });
+      // Its refusals pass (a 409 while the last publication of a reloaded page lingers).
+      publisher = await whipPublish(grant.stream, grant.token, this.media, { onState: changed })
+        .catch((error) => { error.media = true; throw error; });
     } catch (error) {
-      if (this.final(error)) return;
+      if (!error.media && this.final(error)) return;
       this.set("publish", "reconnecting");
       this.later(() => this.publish());
       return;
@@ -106,9 +109,10 @@ export class Call {
     try {
       const grant = await this.grant("view");
       if (this.stopped) return;
-      viewer = await whepSubscribe(grant.stream, grant.token, { onTrack: (stream) => this.play(stream) });
+      viewer = await whepSubscribe(grant.stream, grant.token, { onTrack: (stream) => this.play(stream) })
+        .catch((error) => { error.media = true; throw error; });
     } catch (error) {
-      if (this.final(error)) return;
+      if (!error.media && this.final(error)) return;
       this.later(() => this.view()); // the other side is not on air yet (404)
       return;
     }
