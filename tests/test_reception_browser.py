@@ -123,6 +123,8 @@ async def test_a_kiosk_and_a_receptionist_talk_both_ways_recorded_and_the_close_
         assert await kiosk_a.locator("#call-state").inner_text() == ZH["kiosk.call_live"]
         assert await card.locator(".call-state").inner_text() == ZH["reception.call_live"]
         call_seconds = time.monotonic() - started
+        await kiosk_a.screenshot(path="/tmp/kiosk-call.png")
+        await desk.screenshot(path="/tmp/reception-call.png", full_page=True)
         await kiosk_b.locator("#kiosk-place", has_text="第 1 位").wait_for(timeout=5000)
 
         # Both streams are recorded, bound to the reception's session.
@@ -145,6 +147,7 @@ async def test_a_kiosk_and_a_receptionist_talk_both_ways_recorded_and_the_close_
         await card.wait_for(state="detached", timeout=5000)
         assert await desk.evaluate("window.reception.calls.size") == 0
         await kiosk_a.locator('#kiosk[data-state="form"]').wait_for(timeout=5000)
+        await kiosk_a.screenshot(path="/tmp/kiosk-thanks.png")
         assert await kiosk_a.locator("#kiosk-thanks").inner_text() == ZH["kiosk.thanks"]
         assert await kiosk_a.evaluate("window.kiosk.call") is None
         assert not await kiosk_a.locator("#kiosk-call").is_visible()

@@ -79,9 +79,10 @@ function show(ticket) {
   if (ticket.state === "waiting") {
     place.textContent = format(text["kiosk.place"], { place: ticket.place });
     estimate.textContent = format(text["kiosk.wait"], { minutes: ticket.estimated_minutes });
+  } else if (ticket.state === "accepted" && ticket.left_call_at) {
+    reset("kiosk.left"); // they left the call: the receptionist closes the reception
   } else if (ticket.state === "accepted") {
-    place.textContent = text["kiosk.accepted"]; // and left the call: the receptionist closes it
-    reset("kiosk.left");
+    place.textContent = text["kiosk.accepted"]; // its session is on the way: the call next
   } else if (ticket.state === "closed") {
     reset("kiosk.thanks");
   } else {
