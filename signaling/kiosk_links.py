@@ -16,10 +16,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from catalog import KioskLinkRow, iso, writer
 from catalog import audit as auditlog
+
+from .errors import Refusal
 
 
 @dataclass(frozen=True)
@@ -64,17 +67,20 @@ class KioskLinks:
         """`link_id` becomes the station's one valid link; the one before (its id is
         returned) stops working."""
         now = datetime.now(UTC)
-        with self._write.begin() as session:
-            row = session.get(KioskLinkRow, station, with_for_update=True)
-            replaced = row.link_id if row is not None else None
-            if row is None:
-                row = KioskLinkRow(station_id=station)
-                session.add(row)
-            row.link_id, row.created_at, row.created_by = link_id, now, actor
-            row.expires_at = now + timedelta(seconds=ttl)
-            detail = {"token": link_id, "ttl": ttl, "replaced": replaced}
-            auditlog.append(session, actor, "reception.kiosk.link", _target(station), detail)
-            return KioskLink.of(row), replaced
+        try:
+            with self._write.begin() as session:
+                row = session.get(KioskLinkRow, station, with_for_update=True)
+                replaced = row.link_id if row is not None else None
+                if row is None:
+                    row = KioskLinkRow(station_id=station)
+                    session.add(row)
+                row.link_id, row.created_at, row.created_by = link_id, now, actor
+                row.expires_at = now + timedelta(seconds=ttl)
+                detail = {"token": link_id, "ttl": ttl, "replaced": replaced}
+                auditlog.append(session, actor, "reception.kiosk.link", _target(station), detail)
+                return KioskLink.of(row), replaced
+        except IntegrityError as exc:  # two first links for the station at the same time
+            raise Refusal(409, f"a kiosk link for {station} was made meanwhile: try again") from exc
 
     def revoke(self, station: str, actor: str) -> KioskLink | None:
         """No valid link for the station any more (None: it had none)."""
