@@ -186,6 +186,18 @@ async def test_two_counties_queue_and_receptionists_take_them_in_order(
 
         status, second = await _post(r2, f"/api/reception/queue/{b['id']}/accept")
         assert status == 200 and second["station"] == "recv-b"
+        # The petitioner leaves mid-call: kept on the ticket, no new call tokens; the
+        # receptionist sees it and still closes the reception.
+        leave = f"/api/reception/queue/{b['id']}/leave"
+        status, left = await _call(node.url, "POST", leave, token=tokens["recv-b"])
+        assert status == 200 and left["state"] == "accepted" and left["left_call_at"], left
+        media = f"/api/reception/queue/{b['id']}/media"
+        status, text = await _call(node.url, "POST", media, {"direction": "view"}, tokens["recv-b"])
+        assert status == 409 and "left the call" in text
+        assert (await r2.json("/api/reception/queue"))["mine"][0]["left_call_at"]
+        outcome = {"matter": "土地", "reply": "信访人离开"}
+        status, closed = await _post(r2, f"/api/reception/queue/{b['id']}/close", outcome)
+        assert status == 200 and closed["state"] == "closed"
         # Commanders get no reception.* events (receptionists only).
         seen = []
         while True:
@@ -207,6 +219,7 @@ async def test_two_counties_queue_and_receptionists_take_them_in_order(
         "reception.accept",
         "reception.close",
         "reception.kiosk.link",
+        "reception.hangup",
     }
     logged = json.dumps(rows, default=str, ensure_ascii=False)
     assert NAME not in logged and CONTACT not in logged
