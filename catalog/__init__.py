@@ -14,7 +14,13 @@ from .accounts_schema import LoginSessionRow, PresenceRow, StationRow, StationSt
 from .archive import CONTENT_TYPES, Archive
 from .db import display_url, writer
 from .dispatch_schema import LayoutRow, QuickPhraseRow, ScreenRow
-from .evidence_schema import InterruptionRow, RecordVersionRow, SealRow, TicketRow
+from .evidence_schema import (
+    InterruptionRow,
+    KioskLinkRow,
+    RecordVersionRow,
+    SealRow,
+    TicketRow,
+)
 from .hearings_schema import (
     CommentRow,
     DirectionRow,
@@ -43,6 +49,7 @@ __all__ = [
     "HearingRow",
     "HearingStreamRow",
     "InterruptionRow",
+    "KioskLinkRow",
     "LayoutRow",
     "LoginSessionRow",
     "PresenceRow",

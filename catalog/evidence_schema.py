@@ -5,8 +5,9 @@
 - The interrogation record (笔录): every saved version kept, with its sha256.
 - The seal (封存) of an ended interrogation: the signed seal record.
 - The petition reception queue: tickets at a county station, accepted by a receptionist.
+- Each reception room's one valid kiosk link (revision 0006).
 
-Schema: Alembic revision 0005; these classes must match it.
+Schema: Alembic revisions 0005 and 0006; these classes must match them.
 """
 
 from __future__ import annotations
@@ -95,3 +96,19 @@ class TicketRow(Base):
     department: Mapped[str | None] = mapped_column(String(128))
     closed_by: Mapped[str | None] = mapped_column(String(64))
     closed_at: Mapped[datetime | None]
+    # The petitioner pressed "leave" during the call (the receptionist still closes it).
+    left_call_at: Mapped[datetime | None]
+
+
+class KioskLinkRow(Base):
+    """A reception room's one valid kiosk link: the token id (jti) of the kiosk token the
+    link carries. A new link replaces the row, revoking deletes it; a kiosk token (and
+    every call token minted from it) whose id is not here is refused at once."""
+
+    __tablename__ = "kiosk_links"
+
+    station_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    link_id: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(128))  # the audit log's actor
+    expires_at: Mapped[datetime]

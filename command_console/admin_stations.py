@@ -19,6 +19,7 @@ from signaling import (
     require,
 )
 
+from . import i18n_reception
 from .i18n import Translator, language
 from .i18n_errors import refusal
 from .render import error_page, render, see_other
@@ -94,6 +95,8 @@ async def _edit_page(
     status: int = 200,
     error: str | None = None,
 ) -> web.Response:
+    # A reception room's page also shows its kiosk link (kiosk_link.js, the API decides).
+    translate = Translator(language(request))
     return render(
         request,
         "admin_station.html",
@@ -102,6 +105,7 @@ async def _edit_page(
         form=form,
         kinds=KINDS,
         error=error,
+        messages=i18n_reception.script_messages(translate, "kiosk_link."),
     )
 
 

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from signaling import Permission, SignalingError, kiosk_grant, require, valid_stream_id
+from signaling import (
+    KioskRevoked,
+    Permission,
+    SignalingError,
+    kiosk_grant,
+    kiosk_route,
+    require,
+    valid_stream_id,
+)
 
 from . import i18n, i18n_reception
 from .render import error_page, render
@@ -24,13 +32,16 @@ async def reception_page(request: web.Request) -> web.StreamResponse:
     )
 
 
+@kiosk_route("kiosk")
 async def kiosk_page(request: web.Request) -> web.StreamResponse:
     station = request.match_info["station"]
     token = request.query.get("token", "")
-    if not valid_stream_id(station) or not token:
+    if not valid_stream_id(station) or not (token or "Authorization" in request.headers):
         return error_page(request, 403, "error.kiosk_link")
     try:
-        kiosk_grant(request, station, token)
+        await kiosk_grant(request, station, token or None)
+    except KioskRevoked:
+        return error_page(request, 401, "error.kiosk_revoked")
     except SignalingError:
         return error_page(request, 403, "error.kiosk_link")
     translate = i18n.Translator(i18n.language(request))

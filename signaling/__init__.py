@@ -10,6 +10,7 @@ from . import (
     events_ws,
     hearings_api,
     hearings_media,
+    kiosk_guard,
     phrases_api,
     reception_api,
     record_api,
@@ -64,6 +65,7 @@ from .keys import (
     TOKENS_KEY,
     USERS_KEY,
 )
+from .kiosk_guard import KioskRevoked, kiosk_middleware, kiosk_route
 from .login import log_in, log_out
 from .login_sessions import LoginSessions
 from .phrases import QuickPhrases
@@ -130,6 +132,7 @@ __all__ = [
     "Hearing",
     "HearingError",
     "Hearings",
+    "KioskRevoked",
     "LoginLimiter",
     "LoginSessions",
     "Permission",
@@ -164,6 +167,8 @@ __all__ = [
     "current_user",
     "is_secure",
     "kiosk_grant",
+    "kiosk_middleware",
+    "kiosk_route",
     "log_in",
     "log_out",
     "may_see_session",
@@ -198,4 +203,5 @@ def add_routes(app: web.Application) -> None:
     reception_api.add_routes(app)
     dispatch_api.add_routes(app)
     events_ws.add_routes(app)
+    kiosk_guard.setup(app)
     displays_ws.add_routes(app)  # after events_ws: shares its socket registry

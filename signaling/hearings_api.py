@@ -14,7 +14,6 @@ transaction commits, with the audience that may see it (signaling/audience.py).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from datetime import datetime
@@ -32,6 +31,7 @@ from .errors import SignalingError
 from .hearing import RECORDING_OFF, SEALED_KINDS, Hearing, HearingError, State
 from .json_api import guarded_user, read_json, refused
 from .keys import (
+    ARCHIVE_KEY,
     BUS_KEY,
     EVIDENCE_KEY,
     HEARINGS_KEY,
@@ -199,6 +199,12 @@ async def get_session(request: web.Request) -> web.StreamResponse:
     data["interruptions"] = list(hearing.interruptions)
     seal = await asyncio.to_thread(hearings.seal_of, hearing.id)
     data["seal"] = None if seal is None else seal_json(seal)
+    # The recordings bound to it (summaries; their content is the archive's, audited).
+    data["recordings"] = (
+        await asyncio.to_thread(request.app[ARCHIVE_KEY].catalog.recordings, session_id=hearing.id)
+        if ARCHIVE_KEY in request.app
+        else []
+    )
     return web.json_response(data)
 
 
@@ -273,16 +279,15 @@ async def _seal_and_tell(app: web.Application, hearing: Hearing, actor: str) -> 
 
 async def seal_ended(app: web.Application, hearing_id: str, actor: str) -> None:
     """Seal a session ended elsewhere (a reception closed with its outcome form), as
-    ending it here would; one that cannot be sealed now stays ended (logged, and the
-    director may POST …/seal)."""
+    ending it here would, in the background: the seal waits for the recordings to close
+    (up to the seal's close timeout), which the receptionist need not. One that cannot
+    be sealed now stays ended (logged, and the director may POST …/seal)."""
     hearing = await asyncio.to_thread(app[HEARINGS_KEY].get, hearing_id)
     if hearing is None or hearing.state != "ended" or hearing.kind not in SEALED_KINDS:
         return
     task = asyncio.ensure_future(_seal_and_tell(app, hearing, actor))
     _sealing.add(task)
     task.add_done_callback(_sealed)
-    with contextlib.suppress(SignalingError):
-        await asyncio.shield(task)
 
 
 def _node(app: web.Application) -> str:

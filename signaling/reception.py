@@ -29,6 +29,7 @@ from catalog import TicketRow, iso, writer
 from catalog import audit as auditlog
 
 from .hearing import HearingError, text_field
+from .kiosk_links import KioskLinks
 
 TicketState = Literal["waiting", "accepted", "closed", "abandoned"]
 
@@ -71,6 +72,7 @@ class Ticket:
     department: str | None
     closed_by: str | None
     closed_at: datetime | None
+    left_call_at: datetime | None = None
 
     @staticmethod
     def of(row: TicketRow) -> Ticket:
@@ -94,6 +96,7 @@ class Ticket:
             row.department,
             row.closed_by,
             row.closed_at,
+            row.left_call_at,
         )
 
     def waited(self, now: datetime) -> int:
@@ -118,6 +121,7 @@ class Ticket:
             "accepted_at": iso(self.accepted_at),
             "session": self.session,
             "abandoned_at": iso(self.abandoned_at),
+            "left_call_at": iso(self.left_call_at),
             "outcome": None
             if self.closed_at is None
             else {
@@ -138,6 +142,7 @@ class Ticket:
             "county": self.county,
             "state": self.state,
             "session": self.session,
+            "left_call_at": iso(self.left_call_at),
         }
 
 
@@ -170,6 +175,7 @@ class Reception:
     def __init__(self, engine: Engine) -> None:
         self._read = sessionmaker(engine, expire_on_commit=False)
         self._write = sessionmaker(writer(engine), expire_on_commit=False)
+        self.links = KioskLinks(engine)
 
     # ------------------------------------------------------------ the kiosk
 
@@ -205,10 +211,24 @@ class Reception:
         return Ticket.of(row)
 
     def leave(self, ticket_id: str, station: str, actor: str) -> Ticket:
-        """The petitioner left before being accepted: abandoned, with the time waited."""
+        """The petitioner left: before being accepted, the ticket is abandoned with the
+        time waited; during the call, the time they left is kept (once) and the
+        receptionist still closes the reception with its outcome."""
         now = datetime.now(UTC)
         with self._write.begin() as session:
             row = _own(session, ticket_id, station)
+            if row.state == "accepted":
+                if row.left_call_at is None:
+                    row.left_call_at = now
+                    auditlog.append(
+                        session,
+                        actor,
+                        "reception.hangup",
+                        _target(ticket_id),
+                        {"session": row.hearing_id},
+                    )
+                session.flush()
+                return Ticket.of(row)
             if row.state != "waiting":
                 raise ReceptionError(409, f"ticket {ticket_id} is {row.state}")
             waited = max(0, int((now - _aware(row.created_at)).total_seconds()))
@@ -245,15 +265,9 @@ class Reception:
             return Place(Ticket.of(row), place, math.ceil(place * _average_minutes(session)))
 
     def linked(self, station: str, token_id: str, actor: str, ttl: int) -> None:
-        """A kiosk link was made for `station` (audited: who, which token, how long)."""
-        with self._write.begin() as session:
-            auditlog.append(
-                session,
-                actor,
-                "reception.kiosk.link",
-                f"station:{station}",
-                {"token": token_id, "ttl": ttl},
-            )
+        """A kiosk link was made for `station`: its one valid link from now (audited:
+        who, which token, how long, which link it replaced)."""
+        self.links.make(station, token_id, actor, ttl)
 
     # ------------------------------------------------------------ receptionists
 

@@ -56,6 +56,9 @@ class Grant:
     name: str | None = None  # who holds the token, for the audit log
     screen: str | None = None  # the screen a screen token shows
     station: str | None = None  # the station a kiosk token serves
+    # A call token's kiosk link: the jti of the kiosk token it was minted for, which must
+    # still be the station's current link (kiosk_guard.py).
+    link: str | None = None
 
     def allows(self, permission: Permission, stream_id: str) -> bool:
         """What the token says by itself. Routed permissions (policy.ROUTED) are never
@@ -70,6 +73,12 @@ class Grant:
     def actor(self) -> str:
         """How the audit log names the holder: the token id, and its name if it has one."""
         return f"token:{self.token_id}" + (f" ({self.name})" if self.name else "")
+
+    @property
+    def kiosk_link(self) -> str | None:
+        """The kiosk link this credential stands on (a kiosk token's own id, or a call
+        token's `link`), or None: not a kiosk's."""
+        return self.token_id if names_station(self.role) else self.link
 
 
 class TokenIssuer:
@@ -88,9 +97,11 @@ class TokenIssuer:
         screen: str | None = None,
         station: str | None = None,
         token_id: str | None = None,
+        link: str | None = None,
     ) -> str:
         """`screen`: the screen a screen token shows (required for them, refused for
-        others); `token_id`: the jti, when the caller records it (a screen's link)."""
+        others); `token_id`: the jti, when the caller records it (a screen's link);
+        `link`: the kiosk link a call token is minted for (revoked with it)."""
         checked = parse_token_role(role)
         if checked is None:
             raise ValueError(f"unknown role {role!r}")
@@ -130,6 +141,8 @@ class TokenIssuer:
             claims["screen"] = screen
         if station is not None:
             claims["station"] = station
+        if link is not None:
+            claims["link"] = link
         return jwt.encode(claims, self._secret, algorithm=_ALGORITHM)
 
     def verify(self, token: str) -> Grant:
@@ -156,6 +169,9 @@ class TokenIssuer:
         station = claims.get("station")
         if names_station(role) != isinstance(station, str):
             raise Unauthorized("invalid token: a kiosk token names its station, others none")
+        link = claims.get("link")
+        if link is not None and (not isinstance(link, str) or names_station(role)):
+            raise Unauthorized("invalid token: a call token's link is a kiosk token's id")
         return Grant(
             role,
             tuple(str(s) for s in streams),
@@ -164,6 +180,7 @@ class TokenIssuer:
             str(name) if name is not None else None,
             screen if isinstance(screen, str) else None,
             station if isinstance(station, str) else None,
+            link,
         )
 
     def bearer(self, header: str | None) -> Grant:

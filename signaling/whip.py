@@ -12,6 +12,7 @@ from media_gateway import MediaError
 from .auth import authorize
 from .errors import SignalingError
 from .keys import GATEWAY_KEY
+from .kiosk_guard import kiosk_route, track_call
 from .policy import Permission
 from .routing import authorize_view, authorize_view_delete
 from .tokens import valid_stream_id
@@ -86,30 +87,35 @@ def _created(kind: str, stream_id: str, resource_id: str, answer: str) -> web.Re
     return resp
 
 
+@kiosk_route("publish")  # a kiosk's call tokens: their one stream
 @_errors_as_text
 async def whip_publish(request: web.Request) -> web.StreamResponse:
     stream_id = _stream_id(request)
-    authorize(request, Permission.STREAM_PUBLISH, stream_id)  # before the body is read
+    who = authorize(request, Permission.STREAM_PUBLISH, stream_id)  # before the body is read
     offer = await _read_offer(request)
     gateway = request.app[GATEWAY_KEY]
     pub = await gateway.publish(stream_id, offer)
+    track_call(request, who, ("whip", stream_id, pub.resource_id))
     logger.info("stream %s published (resource %s)", stream_id, pub.resource_id)
     return _created("whip", stream_id, pub.resource_id, pub.peer.answer_sdp)
 
 
+@kiosk_route("view")  # a kiosk's call tokens: their one stream
 @_errors_as_text
 async def whep_subscribe(request: web.Request) -> web.StreamResponse:
     # A viewer token for the stream, or a console session whose role may watch (any
     # stream for now; invitations come with hearing sessions), or a screen's or a
     # station's token while the stream is routed to it (routing.py). Publishing: tokens only.
     stream_id = _stream_id(request)
-    await authorize_view(request, stream_id)
+    who = await authorize_view(request, stream_id)
     offer = await _read_offer(request)
     gateway = request.app[GATEWAY_KEY]
     resource_id = await gateway.subscribe(stream_id, offer)
+    track_call(request, who, ("whep", stream_id, resource_id))
     return _created("whep", stream_id, resource_id, gateway.answer_for(stream_id, resource_id))
 
 
+@kiosk_route("publish")  # a kiosk's call tokens: their one stream
 @_errors_as_text
 async def whip_delete(request: web.Request) -> web.StreamResponse:
     stream_id = _stream_id(request)
@@ -118,6 +124,7 @@ async def whip_delete(request: web.Request) -> web.StreamResponse:
     return web.Response(status=200, text="stopped\n")
 
 
+@kiosk_route("view")  # a kiosk's call tokens: their one stream
 @_errors_as_text
 async def whep_delete(request: web.Request) -> web.StreamResponse:
     stream_id = _stream_id(request)

@@ -267,6 +267,14 @@ async def test_a_reception_is_sealed_and_its_package_holds_the_petition(
         sid = session["id"]
         outcome = {"matter": "讨薪", "reply": "已答复", "follow_up": "转办", "department": "劳动局"}
         await post(recv, f"/api/reception/queue/{ticket.id}/close", outcome)
+        # Sealed in the background, once its recordings (none here) closed.
+        hearings = app[HEARINGS_KEY]
+
+        async def sealed() -> bool:
+            found = await asyncio.to_thread(hearings.get, sid)
+            return found is not None and found.state == "sealed"
+
+        await wait_for(sealed, what="the reception sealed", timeout=20)
         assert (await recv.json(f"/api/sessions/{sid}"))["state"] == "sealed"
     async with logged_in(node.url, "boss") as boss:
         assert (await boss.get(f"/archive/sessions/{sid}/export")).status == 403

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -21,8 +22,11 @@ import pytest
 from aiohttp import WSMsgType
 from aiohttp.test_utils import TestServer
 
+from camera_agents import WhipPublisher
+from camera_agents.testsrc import PatternTrack
 from media_gateway import set_host_addresses
 from signaling import ARCHIVE_KEY
+from signaling.kiosk_guard import route_scope
 from vdispatch.node import build_app
 from vdispatch.settings import load_settings
 
@@ -177,11 +181,26 @@ async def test_two_counties_queue_and_receptionists_take_them_in_order(
         status, closed = await _post(r1, base, outcome)
         assert status == 200 and closed["state"] == "closed", closed
         assert closed["outcome"]["department"] == "劳动局"
+        # Sealed in the background (the seal waits for the recordings to close).
+        sealed = await _next(ws, "session.sealed", 25)
+        assert sealed["data"]["session"]["id"] == session["id"]
         assert (await r1.json(f"/api/sessions/{session['id']}"))["state"] == "sealed"
         assert (await _post(r1, base, outcome))[0] == 409
 
         status, second = await _post(r2, f"/api/reception/queue/{b['id']}/accept")
         assert status == 200 and second["station"] == "recv-b"
+        # The petitioner leaves mid-call: kept on the ticket, no new call tokens; the
+        # receptionist sees it and still closes the reception.
+        leave = f"/api/reception/queue/{b['id']}/leave"
+        status, left = await _call(node.url, "POST", leave, token=tokens["recv-b"])
+        assert status == 200 and left["state"] == "accepted" and left["left_call_at"], left
+        media = f"/api/reception/queue/{b['id']}/media"
+        status, text = await _call(node.url, "POST", media, {"direction": "view"}, tokens["recv-b"])
+        assert status == 409 and "left the call" in text
+        assert (await r2.json("/api/reception/queue"))["mine"][0]["left_call_at"]
+        outcome = {"matter": "土地", "reply": "信访人离开"}
+        status, closed = await _post(r2, f"/api/reception/queue/{b['id']}/close", outcome)
+        assert status == 200 and closed["state"] == "closed"
         # Commanders get no reception.* events (receptionists only).
         seen = []
         while True:
@@ -203,6 +222,7 @@ async def test_two_counties_queue_and_receptionists_take_them_in_order(
         "reception.accept",
         "reception.close",
         "reception.kiosk.link",
+        "reception.hangup",
     }
     logged = json.dumps(rows, default=str, ensure_ascii=False)
     assert NAME not in logged and CONTACT not in logged
@@ -239,21 +259,74 @@ async def test_the_queue_survives_a_restart_and_a_petitioner_who_leaves_is_aband
             assert [t["id"] for t in queue["waiting"]] == ids[:2]
 
 
+def _routes(app: Any, values: dict[str, str]) -> list[tuple[str, str, str | None]]:
+    """Every route of the app as (method, a concrete path, its kiosk scope): path
+    variables filled from `values` ("x" otherwise); static files by one of them."""
+    routes = []
+    for route in app.router.routes():
+        resource = route.resource
+        if resource is None:
+            continue
+        path = resource.get_info().get("formatter", resource.canonical)
+        if path == "/static":
+            path = "/static/console.css"
+        path = re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), "x"), path)
+        routes.append((route.method, path, route_scope(route.handler)))
+    return sorted(set(routes))
+
+
+async def _walk(
+    url: str, routes: list[tuple[str, str, str | None]], token: str, query: bool = False
+) -> dict[tuple[str, str], int]:
+    """The status of each route with `token` (Authorization: Bearer, or `?token=`)."""
+    seen = {}
+    async with aiohttp.ClientSession() as http:
+        for method, path, _ in routes:
+            headers = {} if query else {"Authorization": f"Bearer {token}"}
+            params = {"token": token} if query else None
+            async with http.request(
+                method, url + path, headers=headers, params=params, allow_redirects=False
+            ) as r:
+                seen[(method, path)] = r.status
+    return seen
+
+
 async def test_the_kiosk_token_opens_nothing_else_and_bad_input_is_refused(node: Node) -> None:
     tokens = await _setup(node)
     kiosk = tokens["recv-a"]
     url = node.url
-    # Refused on WHEP, the streams API, recordings, and by the receptionists' routes.
-    status, text, _ = await whip_or_whep(node.whep("recv-a-cam"), kiosk, SDP)
-    assert status == 403, text
-    assert (await _call(url, "GET", "/api/streams", token=kiosk))[0] == 403
-    assert (await _call(url, "GET", "/api/recordings", token=kiosk))[0] == 403
-    assert (await _call(url, "GET", "/api/reception/tickets", token=kiosk))[0] == 401
     status, t = await _call(url, "POST", "/api/reception/queue", _form(), kiosk)
     assert status == 201
-    assert (await _call(url, "POST", f"/api/reception/queue/{t['id']}/accept", token=kiosk))[
-        0
-    ] == 401
+    # Every route of the app but the kiosk's own answers 403 with the reason, as a
+    # Bearer header and as a ?token= query alike (404/405 only where it cannot apply).
+    values = {"stream_id": "recv-a-cam", "station": "recv-a", "station_id": "recv-a", "n": "1"}
+    values |= {"action": "disable"}
+    routes = _routes(node.app, {**values, "ticket": t["id"]})
+    others = [r for r in routes if r[2] != "kiosk"]
+    assert len(others) > 100 and ("POST", "/whep/recv-a-cam", "view") in others
+    assert ("GET", "/ws/events", None) in others and ("GET", "/static/console.css", None) in others
+    for query in (False, True):
+        seen = await _walk(url, others, kiosk, query)
+        wrong = {k: v for k, v in seen.items() if v not in (403, 404, 405)}
+        assert not wrong, (query, wrong)
+        assert {k: v for k, v in seen.items() if v != 403} == {}, query
+    status, text = await _call(url, "GET", "/api/reception/tickets", token=kiosk)
+    assert status == 403 and "kiosk" in text
+    status, text, _ = await whip_or_whep(node.whep("recv-a-cam"), kiosk, SDP)
+    assert status == 403, text
+    # The kiosk's own routes: what a kiosk does, and nothing of a receptionist's.
+    kiosk_routes = {(m, p) for m, p, scope in routes if scope == "kiosk"}
+    assert kiosk_routes == {
+        ("GET", "/api/reception/queue"),
+        ("HEAD", "/api/reception/queue"),
+        ("POST", "/api/reception/queue"),
+        ("POST", f"/api/reception/queue/{t['id']}/leave"),
+        ("POST", f"/api/reception/queue/{t['id']}/media"),
+        ("GET", "/kiosk/recv-a"),
+        ("HEAD", "/kiosk/recv-a"),
+    }
+    accept = f"/api/reception/queue/{t['id']}/accept"
+    assert (await _call(url, "POST", accept, token=kiosk))[0] == 403
     # Other tokens and console logins may not queue.
     station = node.tokens.mint(["recv-a-cam"], "station", 600)  # type: ignore[arg-type]
     assert (await _call(url, "POST", "/api/reception/queue", _form(), station))[0] == 403
@@ -311,3 +384,108 @@ async def test_the_kiosk_page_opens_with_its_own_link_only_and_receptionists_hav
         assert 'href="/reception"' in page.text  # in the navigation bar
     async with logged_in(node.url, "cmd") as cmd:
         assert (await cmd.get("/reception")).status == 403
+
+
+async def test_a_revoked_or_replaced_kiosk_link_is_refused_everywhere_at_once(node: Node) -> None:
+    tokens = await _setup(node)
+    url, old = node.url, tokens["recv-a"]
+    status, t = await _call(url, "POST", "/api/reception/queue", _form(), old)
+    assert status == 201
+    async with logged_in(url, "admin") as admin, logged_in(url, "cmd") as cmd:
+        # Listed (never the token): when made, by whom, until when.
+        listed = await cmd.json("/api/reception/kiosks")
+        assert [x["station"] for x in listed["links"]] == ["recv-a", "recv-b"]
+        assert listed["links"][0]["created_by"] == "user:admin"
+        assert listed["links"][0]["expires_at"] > listed["links"][0]["created_at"]
+        assert old not in json.dumps(listed)
+        # A new link replaces the old one: the old token is refused at once, everywhere.
+        status, link = await _post(cmd, "/api/reception/kiosks/recv-a/link", {"days": 2})
+        assert status == 201 and link["created_by"] == "user:cmd", link
+        new = link["token"]
+        values = {"stream_id": "recv-a-cam", "station": "recv-a", "station_id": "recv-a"}
+        routes = _routes(node.app, {**values, "ticket": t["id"], "n": "1", "action": "disable"})
+        for query in (False, True):
+            seen = await _walk(url, routes, old, query)
+            assert {k: v for k, v in seen.items() if v != 401} == {}, query
+        status, text = await _call(url, "GET", f"/api/reception/queue?ticket={t['id']}", token=old)
+        assert status == 401 and "revoked" in text
+        async with console(url) as kiosk:
+            page = await kiosk.get(f"/kiosk/recv-a?token={old}")
+            assert page.status == 401 and "此接访终端链接已被撤销" in page.text
+            assert (await kiosk.get(f"/kiosk/recv-a?token={new}")).status == 200
+        status, place = await _call(url, "GET", f"/api/reception/queue?ticket={t['id']}", token=new)
+        assert status == 200 and place["place"] == 1  # the petitioner keeps the place
+
+        # The call: the kiosk mints a call token per stream; revoking stops them too.
+        assert (await _post(cmd, f"/api/reception/queue/{t['id']}/media"))[0] == 403
+        media = f"/api/reception/queue/{t['id']}/media"
+        status, text = await _call(url, "POST", media, {"direction": "publish"}, new)
+        assert status == 409 and "waiting" in text  # no call before it is accepted
+        async with logged_in(url, "r1") as r1:
+            status, session = await _post(r1, f"/api/reception/queue/{t['id']}/accept")
+            assert status == 200
+        assert (await _call(url, "POST", media, {"direction": "talk"}, new))[0] == 400
+        assert (await _call(url, "POST", media, {"direction": "view"}, tokens["recv-b"]))[0] == 404
+        status, publish = await _call(url, "POST", media, {"direction": "publish"}, new)
+        assert status == 201 and publish["stream"] == "recv-a-cam", publish
+        status, view = await _call(url, "POST", media, {"direction": "view"}, new)
+        assert status == 201 and view["stream"] == f"{session['id']}-city"
+        assert view["expires_in"] <= 120
+        # Each call token opens its one stream (400 bad SDP, 404 not on air: past every
+        # check of the credential) and
+        # nothing else: not the other stream, not the other direction, no other route.
+        assert (await whip_or_whep(node.whip("recv-a-cam"), publish["token"], SDP))[0] == 400
+        assert (await whip_or_whep(node.whep(view["stream"]), view["token"], SDP))[0] == 404
+        assert (await whip_or_whep(node.whep("recv-a-cam"), publish["token"], SDP))[0] == 403
+        assert (await whip_or_whep(node.whip(view["stream"]), view["token"], SDP))[0] == 403
+        assert (await whip_or_whep(node.whep(view["stream"]), publish["token"], SDP))[0] == 403
+        for call in (publish["token"], view["token"]):
+            seen = await _walk(url, routes, call)
+            opened = {k for k, v in seen.items() if v != 403}
+            assert opened <= {
+                ("POST", "/whip/recv-a-cam"),
+                ("DELETE", "/whip/recv-a-cam/x"),
+            }, opened
+        status, text = await _call(url, "GET", "/station/recv-a/display", token=publish["token"])
+        assert status == 403
+
+        # The kiosk's camera on air with its call token (a real WebRTC peer).
+        camera = WhipPublisher(
+            node.whip("recv-a-cam"), publish["token"], [PatternTrack("recv-a-cam", fps=5)]
+        )
+        await camera.start()
+        try:
+            assert node.gateway.publication("recv-a-cam") is not None
+            # Revoked: the open call ends at once; the kiosk token and its call tokens
+            # answer 401, the link is gone.
+            revoked = await admin.request("DELETE", "/api/reception/kiosks/recv-a/link")
+            assert revoked.status == 200, revoked
+            assert (
+                json.loads(revoked.text)["revoked"] and json.loads(revoked.text)["calls_ended"] == 1
+            )
+            assert node.gateway.publication("recv-a-cam") is None
+        finally:
+            await camera.stop()
+        assert (await cmd.get("/api/reception/kiosks/recv-a/link")).status == 404
+        assert (await admin.request("DELETE", "/api/reception/kiosks/recv-a/link")).status == 404
+        assert (await admin.request("DELETE", "/api/reception/kiosks/court-a/link")).status == 400
+        for token in (new, publish["token"], view["token"]):
+            seen = await _walk(url, routes, token)
+            assert {k: v for k, v in seen.items() if v != 401} == {}
+        assert (await whip_or_whep(node.whip("recv-a-cam"), publish["token"], SDP))[0] == 401
+        assert (await _call(url, "POST", media, {"direction": "view"}, new))[0] == 401
+        # recv-b's link is untouched; receptionists and auditors may not manage links.
+        status, _ = await _call(
+            url, "GET", "/api/reception/queue?ticket=none", token=tokens["recv-b"]
+        )
+        assert status == 404
+    async with logged_in(url, "r1") as r1:
+        assert (await r1.get("/api/reception/kiosks")).status == 403
+        assert (await r1.request("DELETE", "/api/reception/kiosks/recv-b/link")).status == 403
+    rows = await asyncio.to_thread(node.app[ARCHIVE_KEY].catalog.audit_rows)
+    links = [r for r in rows if str(r.get("action", "")).startswith("reception.kiosk.")]
+    assert [(r["action"], r["actor"]) for r in links][-2:] == [
+        ("reception.kiosk.link", "user:cmd"),
+        ("reception.kiosk.revoke", "user:admin"),
+    ]
+    assert links[-2]["detail"]["replaced"] == links[0]["detail"]["token"]

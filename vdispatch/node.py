@@ -46,6 +46,7 @@ from signaling import (
     TokenIssuer,
     Users,
     auth_middleware,
+    kiosk_middleware,
 )
 
 from .catalog_bridge import CatalogBridge
@@ -64,7 +65,9 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
         logger.warning(
             "REDIS_URL is set but clustering is not implemented yet: running as a single node"
         )
-    app = web.Application(client_max_size=1024 * 1024, middlewares=[auth_middleware])
+    app = web.Application(
+        client_max_size=1024 * 1024, middlewares=[kiosk_middleware, auth_middleware]
+    )
     app[NODE_KEY] = settings.node
     app[TOKENS_KEY] = TokenIssuer(settings.token_secret())
     app[BUS_KEY] = InProcessBus()

@@ -1,9 +1,13 @@
 // The receptionists' page: the city's queue across counties (live: reception.* events
 // say something changed, the page reads the queue again; personal data never travels
 // in events), accept the next petitioner (409: another receptionist took them), and the
-// outcome form of one's open receptions. Text goes in with textContent: never as HTML.
+// outcome form of one's open receptions, each with its call: the receptionist's camera
+// and microphone as the session's city picture, the kiosk's picture and sound played
+// (reception_call.js); closing the reception, or the petitioner leaving, ends the call.
+// Text goes in with textContent: never as HTML.
 import { connectEvents } from "./events.js";
-import { api } from "./sessions_api.js";
+import { Call } from "./reception_call.js";
+import { api, mediaToken } from "./sessions_api.js";
 import { format, messages } from "./session.js";
 
 const text = messages();
@@ -14,6 +18,16 @@ const mine = document.getElementById("reception-mine");
 const error = document.getElementById("reception-error");
 const live = document.getElementById("reception-live");
 const REFRESH_MS = 15000; // waiting times tick on even without events
+const CALL_STATES = {
+  connecting: text["reception.call_connecting"],
+  waiting: text["reception.call_waiting"],
+  reconnecting: text["reception.call_reconnecting"],
+  live: text["reception.call_live"],
+  no_camera: text["reception.no_camera"],
+};
+const calls = new Map(); // ticket id -> its Call
+// For diagnostics (getStats) from devtools or tests.
+window.reception = { calls };
 
 function cell(row, value) {
   const td = document.createElement("td");
@@ -67,10 +81,67 @@ function outcomeForm(ticket) {
     event.preventDefault();
     const data = Object.fromEntries(new FormData(form).entries());
     const answer = await api(`/api/reception/queue/${encodeURIComponent(ticket.id)}/close`, data);
-    if (answer.ok) refresh(); else refused(answer);
+    if (answer.ok) { endCall(ticket.id); refresh(); } else refused(answer);
   });
-  card.append(title, link, form);
+  card.append(title, link, callPanel(ticket, card), form);
   return card;
+}
+
+// The kiosk's picture and sound, one's own preview, the call's state; the call starts
+// with the card and stops when the reception is closed or the petitioner left.
+function callPanel(ticket, card) {
+  const panel = document.createElement("div");
+  panel.className = "reception-call";
+  const remote = document.createElement("video");
+  Object.assign(remote, { autoplay: true, playsInline: true, className: "call-remote" });
+  const preview = document.createElement("video");
+  Object.assign(preview, { autoplay: true, muted: true, playsInline: true, className: "call-preview" });
+  const side = document.createElement("div");
+  const state = document.createElement("p");
+  state.className = "call-state";
+  state.textContent = CALL_STATES.connecting;
+  const left = document.createElement("p");
+  left.className = "call-left";
+  left.textContent = text["reception.left_call"];
+  left.hidden = true;
+  const sound = document.createElement("button");
+  sound.type = "button";
+  sound.textContent = text["reception.sound"];
+  sound.hidden = true;
+  side.append(state, left, sound);
+  panel.append(remote, preview, side);
+  if (!ticket.session || ticket.left_call_at) return panel;
+  let kioskStream = null;
+  const call = new Call({
+    preview,
+    remote,
+    grant: async (direction) => {
+      if (direction === "publish") return mediaToken(ticket.session, "publish", "city");
+      if (!kioskStream) {
+        const answer = await api(`/api/sessions/${encodeURIComponent(ticket.session)}/streams`);
+        const found = answer.ok ? answer.data.streams.find((s) => s.source === "station") : null;
+        if (!found) throw Object.assign(new Error("no kiosk stream"), { status: answer.status });
+        kioskStream = found.id;
+      }
+      return mediaToken(ticket.session, "view", kioskStream);
+    },
+    onState: (which, value) => {
+      card.dataset[which === "publish" ? "publish" : "view"] = value;
+      state.textContent = CALL_STATES[card.dataset.view || "waiting"] || CALL_STATES.connecting;
+      if (which === "publish" && value === "no_camera") state.textContent = CALL_STATES.no_camera;
+    },
+    onMuted: (muted) => { sound.hidden = !muted; },
+  });
+  sound.addEventListener("click", () => call.unmute());
+  calls.set(ticket.id, call);
+  call.start();
+  return panel;
+}
+
+function endCall(ticketId) {
+  const call = calls.get(ticketId);
+  calls.delete(ticketId);
+  if (call) call.stop();
 }
 
 async function accept(ticket) {
@@ -106,12 +177,20 @@ async function refresh() {
   count.textContent = String(waiting.length);
   const forms = [];
   for (const ticket of open) {
-    const existing = mine.querySelector(`[data-ticket="${CSS.escape(ticket.id)}"]`);
-    if (existing) { forms.push(existing); continue; } // keep what is being typed
-    const card = outcomeForm(ticket);
-    card.dataset.ticket = ticket.id;
+    let card = mine.querySelector(`[data-ticket="${CSS.escape(ticket.id)}"]`);
+    if (!card) { // an existing card keeps what is being typed, and its call
+      card = outcomeForm(ticket);
+      card.dataset.ticket = ticket.id;
+    }
+    if (ticket.left_call_at) { // the petitioner left: their side of the call is over
+      card.dataset.left = "true";
+      card.querySelector(".call-left").hidden = false;
+      endCall(ticket.id);
+    }
     forms.push(card);
   }
+  const still = new Set(open.map((t) => t.id));
+  for (const id of [...calls.keys()]) if (!still.has(id)) endCall(id);
   mine.replaceChildren(...forms);
 }
 
@@ -124,3 +203,4 @@ connectEvents(
 );
 refresh();
 setInterval(refresh, REFRESH_MS);
+window.addEventListener("pagehide", () => { for (const call of calls.values()) call.closeOnUnload(); });

@@ -14,7 +14,9 @@ export async function whipPublish(streamId, token, stream, { onState } = {}) {
   });
   if (resp.status !== 201) {
     pc.close();
-    throw new Error(`WHIP ${resp.status}: ${(await resp.text()).trim()}`);
+    const error = new Error(`WHIP ${resp.status}: ${(await resp.text()).trim()}`);
+    error.status = resp.status;
+    throw error;
   }
   const location = resp.headers.get("Location");
   await pc.setRemoteDescription({ type: "answer", sdp: await resp.text() });
