@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .schema import Base
@@ -98,6 +98,19 @@ class TicketRow(Base):
     closed_at: Mapped[datetime | None]
     # The petitioner pressed "leave" during the call (the receptionist still closes it).
     left_call_at: Mapped[datetime | None]
+
+    # A reception room has one camera and one kiosk: one call at a time. The database
+    # holds it, so two receptionists accepting two petitioners of one room at once
+    # cannot both win (revision 0006).
+    __table_args__ = (
+        Index(
+            "one_call_per_room",
+            "station_id",
+            unique=True,
+            sqlite_where=text("state = 'accepted'"),
+            postgresql_where=text("state = 'accepted'"),
+        ),
+    )
 
 
 class KioskLinkRow(Base):

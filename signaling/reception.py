@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlalchemy import Engine, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog import TicketRow, iso, writer
@@ -306,7 +307,27 @@ class Reception:
 
     def take(self, ticket_id: str, receptionist: str) -> Ticket:
         """Accept: waiting → accepted in one conditional UPDATE; 409 when it is not
-        waiting any more (another receptionist took it, or the petitioner left)."""
+        waiting any more (another receptionist took it, or the petitioner left), or when
+        its room is in a call with another petitioner (one camera, one kiosk: the
+        catalog's unique index `one_call_per_room` decides a race)."""
+        try:
+            return self._take(ticket_id, receptionist)
+        except IntegrityError:
+            raise self._room_busy(ticket_id) from None
+
+    def _room_busy(self, ticket_id: str) -> ReceptionError:
+        with self._read() as session:
+            row = session.get(TicketRow, ticket_id)
+            station = row.station_id if row is not None else "?"
+            other = session.scalar(
+                select(TicketRow.id).where(
+                    TicketRow.station_id == station, TicketRow.state == "accepted"
+                )
+            )
+        why = f"reception room {station} is in a call (ticket {other}): close that one first"
+        return ReceptionError(409, why)
+
+    def _take(self, ticket_id: str, receptionist: str) -> Ticket:
         now = datetime.now(UTC)
         with self._write.begin() as session:
             row = session.get(TicketRow, ticket_id)

@@ -489,3 +489,38 @@ async def test_a_revoked_or_replaced_kiosk_link_is_refused_everywhere_at_once(no
         ("reception.kiosk.revoke", "user:admin"),
     ]
     assert links[-2]["detail"]["replaced"] == links[0]["detail"]["token"]
+
+
+async def test_a_room_in_a_call_takes_its_next_petitioner_only_after_the_close(
+    node: Node,
+) -> None:
+    """One camera and one kiosk per room: a second petitioner of a room in a call waits,
+    even when two receptionists accept the two at once (the catalog decides)."""
+    tokens = await _setup(node)
+    queued = []
+    for subject in ("讨薪", "土地", "医保"):
+        status, ticket = await _call(
+            node.url, "POST", "/api/reception/queue", _form(subject), tokens["recv-a"]
+        )
+        assert status == 201, ticket
+        queued.append(ticket["id"])
+    first, second, third = queued
+    async with logged_in(node.url, "r1") as r1, logged_in(node.url, "r2") as r2:
+        answers = await asyncio.gather(
+            _post(r1, f"/api/reception/queue/{first}/accept"),
+            _post(r2, f"/api/reception/queue/{second}/accept"),
+        )
+        assert sorted(status for status, _ in answers) == [200, 409], answers
+        (_, session), (_, text) = sorted(answers, key=lambda a: a[0])
+        assert "recv-a is in a call" in text, text
+        taken = session["ticket"]
+        waiting = second if taken == first else first
+        # The loser is still waiting, first in line, and the third behind it.
+        queue = await r1.json("/api/reception/queue")
+        assert [t["id"] for t in queue["waiting"]] == [waiting, third]
+        closer = r1 if session["created_by"] == "r1" else r2
+        outcome = {"matter": "讨薪", "reply": "已答复"}
+        status, _ = await _post(closer, f"/api/reception/queue/{taken}/close", outcome)
+        assert status == 200
+        status, again = await _post(r2, f"/api/reception/queue/{waiting}/accept")
+        assert status == 200 and again["station"] == "recv-a", again

@@ -1,5 +1,5 @@
-"""Reception kiosk links (one valid link per reception room, revocable) and the time a
-petitioner left the call.
+"""Reception kiosk links (one valid link per reception room, revocable), the time a
+petitioner left the call, and one call at a time per reception room.
 
 Models: catalog/evidence_schema.py.
 
@@ -32,9 +32,19 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("reception_tickets") as batch:
         batch.add_column(sa.Column("left_call_at", UTC_TIME, nullable=True))
+    accepted = sa.text("state = 'accepted'")
+    op.create_index(
+        "one_call_per_room",
+        "reception_tickets",
+        ["station_id"],
+        unique=True,
+        sqlite_where=accepted,
+        postgresql_where=accepted,
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("one_call_per_room", table_name="reception_tickets")
     with op.batch_alter_table("reception_tickets") as batch:
         batch.drop_column("left_call_at")
     op.drop_table("kiosk_links")
