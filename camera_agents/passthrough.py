@@ -30,6 +30,7 @@ from .source import AUDIO_RATE, OPUS_FRAME, VIDEO_CLOCK, CameraSource, Media, Su
 VIDEO_TB = fractions.Fraction(1, VIDEO_CLOCK)
 AUDIO_TB = fractions.Fraction(1, AUDIO_RATE)
 SLICES = {1, 5}  # coded slices: a non-IDR picture, an IDR picture
+MAX_STEP = 2.0  # seconds between two pictures beyond which the camera's clock jumped
 
 
 class SourceError(Exception):
@@ -76,9 +77,11 @@ class PassthroughSource(CameraSource):
 
     def _run_thread(self) -> None:
         delay = self.backoff.initial
+        looping = False
         while not self._stop.is_set():
-            self._state("connecting")
-            slow = False
+            if not looping:  # a file's next pass goes on live
+                self._state("connecting")
+            looping, slow = False, False
             try:
                 container = self._open()
             except SourceError as exc:
@@ -88,7 +91,8 @@ class PassthroughSource(CameraSource):
                 try:
                     if self._pump(container):
                         delay = self.backoff.initial
-                    if self.loop_input and not self._stop.is_set():
+                        looping = self.loop_input
+                    if looping:
                         continue  # a file's end: the next pass at once
                     if not self._stop.is_set():
                         self._state("retrying", "the camera ended the stream")
@@ -134,8 +138,10 @@ class PassthroughSource(CameraSource):
         sent = False
         audio_next = 0  # samples handed on in this pass
 
+        step = float(1 / (video.average_rate or 30))
+
         def flush() -> None:
-            nonlocal sets, sent, last
+            nonlocal sets, sent, last, base
             if not pending or pending_pts is None:
                 pending.clear()
                 return
@@ -150,6 +156,11 @@ class PassthroughSource(CameraSource):
                 sets = inband
             au = with_parameter_sets(au, sets)
             seconds = float(pending_pts * video_tb) - (base or 0.0)
+            if sent and not last < seconds <= last + MAX_STEP:
+                # The camera's clock jumped (an RTCP resync, a wrap, a bad pts): keep our
+                # timestamps rising at the frame rate, then follow the camera again.
+                base = (base or 0.0) + seconds - last - step
+                seconds = last + step
             if self.realtime:
                 ahead = started + seconds - time.monotonic()
                 if ahead > 0 and not self._sleep(ahead):
@@ -197,6 +208,5 @@ class PassthroughSource(CameraSource):
                         self._emit(Media("audio", out, False, packet.size))
         flush()
         if self.loop_input and base is not None:
-            rate = video.average_rate or 30
-            self._offset += last + float(1 / rate)
+            self._offset += last + step
         return sent

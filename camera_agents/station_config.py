@@ -152,9 +152,18 @@ def load_station_config(path: str | Path) -> StationConfig:
     except tomllib.TOMLDecodeError as exc:
         raise StationConfigError(f"{path}: not TOML: {exc}") from None
     try:
-        return StationConfig.model_validate(data)
+        config = StationConfig.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise StationConfigError(f"{path}: {where}: {first['msg']}{more}") from None
+    # Files named in the config are found beside it.
+    here = path.parent
+    cameras = [
+        c.model_copy(update={"password_file": here / c.password_file})
+        if c.password_file is not None
+        else c
+        for c in config.cameras
+    ]
+    return config.model_copy(update={"token_file": here / config.token_file, "cameras": cameras})
