@@ -5,7 +5,7 @@ come as several packets with one timestamp) are joined into one Annex B access u
 samples (MP4/MKV) are converted, and SPS/PPS go in front of every keyframe that lacks them
 (from the stream's extradata or the last in-band ones), so a viewer can start at any
 keyframe. Timestamps are the camera's own (its pts, on a 90 kHz clock). Audio (AAC,
-G.711, …) is decoded here and handed on as 48 kHz frames; aiortc encodes Opus.
+G.711, …) is decoded and encoded to Opus here (camera_agents/opus.py).
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from bitstream import (
     with_parameter_sets,
 )
 
-from .source import AUDIO_RATE, OPUS_FRAME, VIDEO_CLOCK, CameraSource, Media, SubscriptionTrack
+from .opus import OpusEncoder
+from .source import VIDEO_CLOCK, CameraSource, Media, SubscriptionTrack
 
 VIDEO_TB = fractions.Fraction(1, VIDEO_CLOCK)
-AUDIO_TB = fractions.Fraction(1, AUDIO_RATE)
 SLICES = {1, 5}  # coded slices: a non-IDR picture, an IDR picture
 MAX_STEP = 2.0  # seconds between two pictures beyond which the camera's clock jumped
 
@@ -72,7 +72,7 @@ class PassthroughSource(CameraSource):
     def tracks(self) -> list[MediaStreamTrack]:
         tracks: list[MediaStreamTrack] = [SubscriptionTrack(self, "video", "video/H264")]
         if self.audio:
-            tracks.append(SubscriptionTrack(self, "audio"))
+            tracks.append(SubscriptionTrack(self, "audio", "audio/opus"))
         return tracks
 
     def _run_thread(self) -> None:
@@ -123,12 +123,10 @@ class PassthroughSource(CameraSource):
             sets = parameter_sets_of(extradata)
         streams: list[av.stream.Stream] = [video]
         audio = container.streams.audio[0] if self.audio and container.streams.audio else None
-        resampler = None
+        opus = None
         if audio is not None:
             streams.append(audio)
-            resampler = av.AudioResampler(
-                format="s16", layout="mono", rate=AUDIO_RATE, frame_size=OPUS_FRAME
-            )
+            opus = OpusEncoder()
         video_tb = video.time_base or VIDEO_TB
         base: float | None = None  # the first pts of this pass (seconds)
         started = time.monotonic()
@@ -136,7 +134,6 @@ class PassthroughSource(CameraSource):
         pending_pts: int | None = None
         last = 0.0
         sent = False
-        audio_next = 0  # samples handed on in this pass
 
         step = float(1 / (video.average_rate or 30))
 
@@ -192,20 +189,17 @@ class PassthroughSource(CameraSource):
                         base = float(packet.pts * video_tb)
                     pending_pts = packet.pts
                 pending += data
-            elif audio is not None and resampler is not None and base is not None:
+            elif audio is not None and opus is not None and base is not None:
                 try:
                     frames = packet.decode()
+                    encoded = [
+                        p for f in frames if isinstance(f, av.AudioFrame) for p in opus.encode(f)
+                    ]
                 except av.FFmpegError as exc:
                     self._skip(f"audio: {exc}")
                     continue
-                for frame in frames:
-                    if not isinstance(frame, av.AudioFrame):
-                        continue
-                    for out in resampler.resample(frame):
-                        out.pts = audio_next + round(self._offset * AUDIO_RATE)
-                        out.time_base = AUDIO_TB
-                        audio_next += out.samples
-                        self._emit(Media("audio", out, False, packet.size))
+                for out in encoded:
+                    self._emit(Media("audio", out, False, out.size))
         flush()
         if self.loop_input and base is not None:
             self._offset += last + step

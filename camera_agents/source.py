@@ -32,11 +32,6 @@ Payload = av.Packet | av.VideoFrame | av.AudioFrame
 Sink = Callable[[Kind, Payload, bool], None]
 
 VIDEO_CLOCK = 90000
-AUDIO_RATE = 48000
-# Audio is handed to aiortc in 20 ms frames: its Opus encoder gives every packet encoded
-# from one frame the same RTP timestamp, so a longer frame (AAC's 1024 samples) would
-# send two packets at one time.
-OPUS_FRAME = AUDIO_RATE // 50
 BITRATE_WINDOW = 5.0  # seconds the status page's bitrate is averaged over
 
 

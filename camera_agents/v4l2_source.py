@@ -9,8 +9,9 @@ import time
 import av
 from aiortc import MediaStreamTrack
 
-from .passthrough import AUDIO_TB, Backoff
-from .source import AUDIO_RATE, OPUS_FRAME, VIDEO_CLOCK, CameraSource, Media, SubscriptionTrack
+from .opus import OpusEncoder
+from .passthrough import Backoff
+from .source import VIDEO_CLOCK, CameraSource, Media, SubscriptionTrack
 
 VIDEO_TB = fractions.Fraction(1, VIDEO_CLOCK)
 CODECS = {"h264": "video/H264", "vp8": "video/VP8"}
@@ -103,7 +104,7 @@ class V4l2Source(_DeviceSource):
 
 
 class AlsaSource(_DeviceSource):
-    """A microphone: `hw:1`, `default`, … as 48 kHz mono frames (aiortc encodes Opus)."""
+    """A microphone: `hw:1`, `default`, … encoded to Opus here."""
 
     kind_name = "alsa"
 
@@ -116,22 +117,18 @@ class AlsaSource(_DeviceSource):
         return f"alsa:{self.device}"
 
     def tracks(self) -> list[MediaStreamTrack]:
-        return [SubscriptionTrack(self, "audio")]
+        return [SubscriptionTrack(self, "audio", "audio/opus")]
 
     def _open(self) -> av.container.InputContainer:
         return av.open(self.device, format="alsa")
 
     def _read(self, container: av.container.InputContainer) -> None:
         stream = container.streams.audio[0]
-        resampler = av.AudioResampler(
-            format="s16", layout="mono", rate=AUDIO_RATE, frame_size=OPUS_FRAME
-        )
-        samples = 0
+        opus = OpusEncoder()
         for packet in container.demux(stream):
             if self._stop.is_set():
                 return
             for frame in packet.decode():
-                for out in resampler.resample(frame):
-                    out.pts, out.time_base = samples, AUDIO_TB
-                    samples += out.samples
-                    self._emit(Media("audio", out, False, packet.size))
+                if isinstance(frame, av.AudioFrame):
+                    for out in opus.encode(frame):
+                        self._emit(Media("audio", out, False, out.size))

@@ -27,12 +27,14 @@ def main() -> int:
     parser.add_argument("--user")
     parser.add_argument("--password")
     parser.add_argument("--no-audio", action="store_true")
+    parser.add_argument("--pattern", default="ball", help="videotestsrc pattern (snow: busy)")
     args = parser.parse_args()
     Gst.init(None)
     width, height = args.size.split("x")
     video = (
-        f"videotestsrc is-live=true pattern=ball ! video/x-raw,width={width},height={height},"
-        f"framerate={args.fps}/1 ! x264enc tune=zerolatency speed-preset=ultrafast"
+        f"videotestsrc is-live=true pattern={args.pattern}"
+        f" ! video/x-raw,width={width},height={height},framerate={args.fps}/1"
+        " ! x264enc tune=zerolatency speed-preset=ultrafast"
         f" key-int-max={args.fps} bitrate={args.bitrate} ! video/x-h264,profile=baseline"
         " ! rtph264pay name=pay0 pt=96 config-interval=-1"
     )
