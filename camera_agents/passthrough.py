@@ -44,7 +44,7 @@ class SourceError(Exception):
 @dataclass
 class Backoff:
     initial: float = 0.5
-    fast_max: float = 1.0  # camera unreachable or rebooting: look again soon
+    fast_max: float = 0.5  # camera unreachable or rebooting: look again soon
     slow_max: float = 30.0  # refused (credentials, not H.264): no hammering
 
     def next(self, delay: float, slow: bool) -> float:
@@ -72,7 +72,7 @@ class PassthroughSource(CameraSource):
     def tracks(self) -> list[MediaStreamTrack]:
         tracks: list[MediaStreamTrack] = [SubscriptionTrack(self, "video", "video/H264")]
         if self.audio:
-            tracks.append(SubscriptionTrack(self, "audio", "audio/opus"))
+            tracks.append(SubscriptionTrack(self, "audio", "audio/opus", pace=True))
         return tracks
 
     def _run_thread(self) -> None:

@@ -33,6 +33,9 @@ Sink = Callable[[Kind, Payload, bool], None]
 
 VIDEO_CLOCK = 90000
 BITRATE_WINDOW = 5.0  # seconds the status page's bitrate is averaged over
+AUDIO_WAIT = 0.04  # audio waits at most this long for a picture to go to the loop with
+PACE_DELAY = 0.06  # a paced track runs this far behind its source (absorbs bursts)
+PACE_RESYNC = 0.2  # a paced track this late starts over (the source's clock drifted)
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,8 @@ class CameraSource:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._inbox: deque[Media] = deque()  # thread -> loop (deque: thread-safe ends)
+        self._inbox_since: float | None = None  # (the thread's) oldest media not yet sent
 
     # ---- for the agent ----
 
@@ -166,9 +171,20 @@ class CameraSource:
         raise NotImplementedError
 
     def _emit(self, media: Media) -> None:
-        if self._loop is not None and not self._stop.is_set():
-            with contextlib.suppress(RuntimeError):  # the loop closed under us
-                self._loop.call_soon_threadsafe(self._deliver, media)
+        """Queue media for the loop. Waking the loop costs more than the media's own
+        handling (a self-pipe write and a GIL hand-over each time), so audio rides along
+        with the next picture unless it has waited AUDIO_WAIT: one wake-up per picture."""
+        if self._loop is None or self._stop.is_set():
+            return
+        now = time.monotonic()
+        self._inbox.append(media)
+        if self._inbox_since is None:
+            self._inbox_since = now
+        if media.kind == "audio" and now - self._inbox_since < AUDIO_WAIT:
+            return
+        self._inbox_since = None
+        with contextlib.suppress(RuntimeError):  # the loop closed under us
+            self._loop.call_soon_threadsafe(self._drain)
 
     def _state(self, state: str, error: str | None = None) -> None:
         if self._loop is not None:
@@ -185,6 +201,10 @@ class CameraSource:
         return not self._stop.wait(seconds)
 
     # ---- on the loop ----
+
+    def _drain(self) -> None:
+        while self._inbox:
+            self._deliver(self._inbox.popleft())
 
     def _deliver(self, media: Media) -> None:
         if not self.live.is_set():
@@ -204,6 +224,7 @@ class CameraSource:
                 sub.put(media)
 
     def _apply_state(self, state: str, error: str | None) -> None:
+        self._drain()  # what the source sent before it changed state goes first
         status = self.status
         if error is not None:
             status.last_error, status.last_error_at = error, time.time()
@@ -237,21 +258,40 @@ class CameraSource:
 
 class SubscriptionTrack(MediaStreamTrack):
     """A track of one publication, reading the source's media of its kind. `codec` names
-    the codec the publisher must offer (H.264 for a passed-through camera)."""
+    the codec the publisher must offer (H.264 for a passed-through camera).
 
-    def __init__(self, source: CameraSource, kind: Kind, codec: str | None = None) -> None:
+    `pace`: hand media on at the pace of its timestamps, a little behind (PACE_DELAY), not
+    as it arrives. For audio: aiortc's sender reports pair each packet's timestamp with
+    the time it was sent, so audio sent in bursts (a camera over UDP, two packets per
+    wake-up) gives the receiver a jittering clock, and the node's recorder writes audio
+    out of order."""
+
+    def __init__(
+        self, source: CameraSource, kind: Kind, codec: str | None = None, pace: bool = False
+    ) -> None:
         super().__init__()
         self.kind = kind
         self.codec = codec
         self._kind: Kind = kind
         self._source = source
         self._sub: Subscription | None = None
+        self._pace = pace
+        self._anchor: float | None = None  # monotonic time of timestamp 0
 
     async def recv(self) -> Payload:
         if self._sub is None:
             # subscribed at the first read: the publication is up, video starts at a keyframe
             self._sub = self._source.subscribe(self._kind)
-        return await self._sub.get()
+        payload = await self._sub.get()
+        if self._pace and payload.pts is not None and payload.time_base is not None:
+            at = float(payload.pts * payload.time_base)
+            now = time.monotonic()
+            if self._anchor is None or now - (self._anchor + at) > PACE_RESYNC:
+                self._anchor = now - at + PACE_DELAY  # the first, or far behind: start over
+            due = self._anchor + at
+            if due > now:
+                await asyncio.sleep(due - now)
+        return payload
 
     def stop(self) -> None:
         super().stop()

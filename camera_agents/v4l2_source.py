@@ -117,7 +117,7 @@ class AlsaSource(_DeviceSource):
         return f"alsa:{self.device}"
 
     def tracks(self) -> list[MediaStreamTrack]:
-        return [SubscriptionTrack(self, "audio", "audio/opus")]
+        return [SubscriptionTrack(self, "audio", "audio/opus", pace=True)]
 
     def _open(self) -> av.container.InputContainer:
         return av.open(self.device, format="alsa")
