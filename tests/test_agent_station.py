@@ -22,7 +22,16 @@ from bitstream import (
     nal_types,
     with_parameter_sets,
 )
-from camera_agents import FileSource, V4l2Source, WhipPublisher, load_station_config
+from camera_agents import (
+    CameraSource,
+    FileSource,
+    RtspSource,
+    V4l2Source,
+    WhipPublisher,
+    load_station_config,
+    redact,
+)
+from camera_agents.source import Media
 from camera_agents.station_config import STREAM_ID_RE, StationConfigError
 from signaling.tokens import STREAM_ID_RE as GATEWAY_STREAM_ID_RE
 
@@ -253,3 +262,36 @@ async def test_a_usb_camera_is_published(node: Node) -> None:
             await publisher.stop()
     finally:
         await source.stop()
+
+
+async def test_a_reader_that_falls_behind_gets_the_latest_picture_from_a_keyframe() -> None:
+    source = CameraSource("slow")
+    sub = source.subscribe("video")
+
+    def au(i: int) -> Media:
+        key = i % 10 == 0
+        data = (b"\x00\x00\x00\x01\x65" if key else b"\x00\x00\x00\x01\x41") + bytes([i])
+        packet = av.Packet(data)
+        packet.pts = i
+        return Media("video", packet, key, len(data))
+
+    for i in range(45):  # the reader reads nothing: its queue (30) overflows
+        source._deliver(au(i))
+    first = await sub.get()
+    # the full queue was dropped when it overflowed: it resumes at that keyframe
+    assert bytes(first)[4] == 0x65 and first.pts == 30
+    assert source.status.drops == 30 and source.status.frames == 45
+    rest = [(await sub.get()).pts for _ in range(14)]
+    assert rest == list(range(31, 45))
+
+
+def test_rtsp_urls_are_shown_without_their_password() -> None:
+    assert redact("rtsp://admin:s3cret@10.0.0.5:554/h264") == "rtsp://admin:***@10.0.0.5:554/h264"
+    assert redact("rtsp://10.0.0.5/h264") == "rtsp://10.0.0.5/h264"
+    source = RtspSource(
+        "judge", "rtsp://10.0.0.5/x?transport=udp&a=1", username="op", password="p@ss:w"
+    )
+    assert source.transport == "udp"
+    assert source.description == "rtsp://op:***@10.0.0.5/x?a=1 (udp)"
+    with pytest.raises(ValueError, match="tcp or udp"):
+        RtspSource("judge", "rtsp://10.0.0.5/x?transport=http")
