@@ -10,6 +10,9 @@ and its threads over the same window, once media flows):
 - agent/testsrc: the same agent on `testsrc` (a 720p pattern aiortc encodes): what
   encoding at the station would cost instead.
 
+Each is printed as user + system CPU; on loopback the system part includes the kernel's
+delivery of every RTP packet into the node's socket (charged to the sender).
+
 The node (recording off) and the RTSP server are separate processes, not counted.
 Needs /usr/bin/python3 with gi and gst-rtsp-server (make system-deps).
 Run: .venv/bin/python bench/agent_cpu.py [--seconds 30] [--size 1920x1080]
@@ -57,17 +60,15 @@ def status(port: int) -> dict:
         return json.load(r)["cameras"][0]
 
 
-def cpu_of(proc: psutil.Process) -> float:
-    t = proc.cpu_times()
-    return t.user + t.system
-
-
-def measure(pid: int, seconds: float) -> float:
-    """Percent of one core over `seconds`."""
+def measure(pid: int, seconds: float) -> tuple[float, float]:
+    """(user, system) percent of one core over `seconds`. System time includes, on
+    loopback, the kernel delivering each UDP packet into the node's socket: over a NIC
+    the sender pays less of it."""
     proc = psutil.Process(pid)
-    c0, t0 = cpu_of(proc), time.monotonic()
+    c0, t0 = proc.cpu_times(), time.monotonic()
     time.sleep(seconds)
-    return 100 * (cpu_of(proc) - c0) / (time.monotonic() - t0)
+    c1, took = proc.cpu_times(), time.monotonic() - t0
+    return 100 * (c1.user - c0.user) / took, 100 * (c1.system - c0.system) / took
 
 
 def run_agent(
@@ -147,7 +148,7 @@ def main() -> None:
             )
             return out.stdout.strip()
 
-        results: dict[str, float] = {}
+        results: dict[str, tuple[float, float]] = {}
         agent, port = run_agent(env, tmp, node_url, token("bench-rtsp"), url, "rtsp")
         procs.append(agent)
         results["agent/rtsp (1080p30 passthrough)"] = measure(agent.pid, args.seconds)
@@ -177,8 +178,11 @@ def main() -> None:
         audio = "" if args.no_audio else " + AAC"
         print(f"camera {args.size}@30 H.264 {args.bitrate} kbit/s{audio}; {args.seconds:g} s each")
         print(f"  passthrough: {frames} frames, {drops} drops, {bitrate / 1e6:.2f} Mbit/s")
-        for what, percent in results.items():
-            print(f"  {what:34s} {percent:6.1f} % of one core")
+        for what, (user, system) in results.items():
+            print(
+                f"  {what:34s} {user + system:6.1f} % of one core"
+                f" (user {user:.1f}, system {system:.1f})"
+            )
         print(f"  target: agent/rtsp < 5 % of one core ({os.cpu_count()} cores here, shared)")
     finally:
         for p in reversed(procs):

@@ -236,6 +236,10 @@ audio = false
         assert {c["stream"] for c in seen.values()} == set(streams)
         assert seen["panorama"]["role"] == "panorama"
         assert seen["panorama"]["gateway"] == node.url
+        # systemd stops it with SIGTERM: each publication ends with a WHIP DELETE
+        agent.terminate()
+        assert await asyncio.wait_for(agent.wait(), 25) == 0
+        await wait_for(lambda: not node.gateway.streams(), what="both streams ended", timeout=3)
     finally:
         await viewer.close()
         if agent.returncode is None:

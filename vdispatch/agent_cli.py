@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import signal
 import sys
 
 from camera_agents import (
@@ -23,6 +24,7 @@ from media_gateway import set_host_addresses
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
+STOP_TIMEOUT = 20.0  # seconds for every camera to stop
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -72,9 +74,18 @@ def _station(path: str) -> int:
         station = Station(config, token)
         runner = await serve_status(station.status, config.status_port)
         logger.info("station=%s status=http://127.0.0.1:%d/", config.station, bound_port(runner))
+        # SIGTERM (systemd) and SIGINT end every publication cleanly (WHIP DELETE), so the
+        # node closes the recordings at once instead of after its grace period.
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stopping.set)
+        await station.start()
         try:
-            await station.run()
+            await stopping.wait()
+            logger.info("station=%s stopping", config.station)
         finally:
+            await asyncio.wait_for(station.stop(), STOP_TIMEOUT)
             await runner.cleanup()
 
     try:
