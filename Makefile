@@ -21,7 +21,9 @@ install: $(VENV)/.installed
 
 # Debian packages the tests use: Chromium for the browser tests, ffmpeg for ffprobe,
 # and for the WHIP interop test with GStreamer (tests/test_interop_gstreamer.py):
-# webrtcbin, python3-gi for /usr/bin/python3, iproute2 (FFmpeg's WHIP muxer comes with PyAV).
+# webrtcbin, python3-gi for /usr/bin/python3, iproute2 (FFmpeg's WHIP muxer comes with PyAV);
+# and a test IP camera for the agent's tests (tests/interop/rtsp_server.py): gst-rtsp-server,
+# x264enc (plugins-ugly), avenc_aac (libav), the RTSP plugins.
 # Only installed when missing, and only when we are root (CI is).
 system-deps:
 	@missing=""; \
@@ -30,7 +32,8 @@ system-deps:
 	command -v ip >/dev/null || missing="$$missing iproute2"; \
 	for deb in gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
 	    gstreamer1.0-plugins-bad gstreamer1.0-nice python3-gi gir1.2-gstreamer-1.0 \
-	    gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0; do \
+	    gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0 \
+	    gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-plugins-ugly gstreamer1.0-libav; do \
 	  dpkg-query -W -f='$${Status}' $$deb 2>/dev/null | grep -q 'ok installed' \
 	    || missing="$$missing $$deb"; \
 	done; \

@@ -119,3 +119,71 @@ def picture_size(mime: str, keyframe: bytes) -> tuple[int, int] | None:
             except (ValueError, IndexError):
                 return None
     return None
+
+
+# ---- Annex B for passthrough (camera agents): AVCC to start codes, parameter sets ----
+
+START_CODE = b"\x00\x00\x00\x01"
+NAL_IDR, NAL_SPS, NAL_PPS = 5, 7, 8
+
+
+def annexb_nals(data: bytes) -> list[bytes]:
+    """The NAL units of an Annex B byte stream (3- or 4-byte start codes), headers kept."""
+    nals = []
+    for part in data.split(b"\x00\x00\x01"):
+        part = part.rstrip(b"\x00")
+        if part:
+            nals.append(part)
+    return nals
+
+
+def nal_types(annexb: bytes) -> list[int]:
+    return [n[0] & 0x1F for n in annexb_nals(annexb)]
+
+
+def avcc_parameter_sets(avcc: bytes) -> tuple[int, bytes]:
+    """(NAL length size, SPS and PPS as Annex B) from an avcC box (MP4/MKV extradata)."""
+    if len(avcc) < 7 or avcc[0] != 1:
+        raise ValueError("not an avcC record")
+    length_size = (avcc[4] & 3) + 1
+    out, pos = bytearray(), 5
+    for count_mask in (0x1F, 0xFF):  # SPS count has 5 bits, PPS count 8
+        count = avcc[pos] & count_mask
+        pos += 1
+        for _ in range(count):
+            size = int.from_bytes(avcc[pos : pos + 2], "big")
+            nal = avcc[pos + 2 : pos + 2 + size]
+            if len(nal) != size:
+                raise ValueError("truncated avcC record")
+            out += START_CODE + nal
+            pos += 2 + size
+    return length_size, bytes(out)
+
+
+def length_prefixed_to_annexb(data: bytes, length_size: int = 4) -> bytes:
+    """AVCC samples (each NAL preceded by its big-endian length) as Annex B."""
+    out, pos = bytearray(), 0
+    while pos + length_size <= len(data):
+        size = int.from_bytes(data[pos : pos + length_size], "big")
+        pos += length_size
+        if size == 0 or pos + size > len(data):
+            raise ValueError("bad NAL length in an AVCC sample")
+        out += START_CODE + data[pos : pos + size]
+        pos += size
+    if pos != len(data):
+        raise ValueError("trailing bytes in an AVCC sample")
+    return bytes(out)
+
+
+def with_parameter_sets(annexb: bytes, parameter_sets: bytes) -> bytes:
+    """An access unit with SPS/PPS in front of its IDR slice when it has none of its own."""
+    types = nal_types(annexb)
+    if NAL_IDR not in types or NAL_SPS in types or not parameter_sets:
+        return annexb
+    return parameter_sets + annexb
+
+
+def parameter_sets_of(annexb: bytes) -> bytes:
+    """The SPS and PPS NAL units an access unit carries (Annex B, empty when none)."""
+    sets = [n for n in annexb_nals(annexb) if n[0] & 0x1F in (NAL_SPS, NAL_PPS)]
+    return b"".join(START_CODE + n for n in sets)

@@ -1,6 +1,33 @@
 """Camera agents: capture at the county station and publish to the city over WHIP."""
 
 from .agent import Agent, AgentConfig
+from .file_source import FileSource
+from .rtsp_source import RtspSource, redact
+from .source import CameraSource, Sink, SourceStatus
+from .station import Station
+from .station_config import CameraConfig, StationConfig, StationConfigError, load_station_config
+from .status_page import bound_port, serve_status
+from .v4l2_source import AlsaSource, V4l2Source
 from .whip_client import WhipError, WhipPublisher
 
-__all__ = ["Agent", "AgentConfig", "WhipError", "WhipPublisher"]
+__all__ = [
+    "Agent",
+    "AgentConfig",
+    "AlsaSource",
+    "CameraConfig",
+    "CameraSource",
+    "FileSource",
+    "RtspSource",
+    "Sink",
+    "SourceStatus",
+    "Station",
+    "StationConfig",
+    "StationConfigError",
+    "V4l2Source",
+    "WhipError",
+    "WhipPublisher",
+    "bound_port",
+    "load_station_config",
+    "redact",
+    "serve_status",
+]

@@ -1,4 +1,9 @@
-"""The camera agent: capture, publish over WHIP, reconnect with back-off and fail-over."""
+"""The camera agent: capture, publish over WHIP, reconnect with back-off and fail-over.
+
+With a source (a camera that can go away: RTSP, a file, a USB camera), the agent publishes
+only while the source is live, and ends the publication when the camera is lost: the
+gateway's recording then logs the gap (a publisher disconnect) instead of a silent hole,
+and the agent publishes again as soon as the camera is back."""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from dataclasses import dataclass, field
 import aiohttp
 from aiortc import MediaStreamTrack
 
+from .source import CameraSource
 from .testsrc import PatternTrack, ToneTrack
 from .whip_client import WhipError, WhipPublisher
 
@@ -27,6 +33,10 @@ class AgentConfig:
     ice_servers: list[str] = field(default_factory=list)
     backoff_initial: float = 0.5
     backoff_max: float = 10.0
+    # A refusal retrying cannot help (401/403, …) ends run() — or, for one camera of a
+    # station (whose other cameras go on), is retried every `backoff_max` seconds.
+    give_up_when_refused: bool = True
+    camera: str | None = None  # the station's camera id, for the logs
 
 
 def make_tracks(config: AgentConfig) -> list[MediaStreamTrack]:
@@ -42,18 +52,40 @@ class Agent:
         self,
         config: AgentConfig,
         track_factory: Callable[[AgentConfig], list[MediaStreamTrack]] = make_tracks,
+        source: CameraSource | None = None,
     ):
         self.config = config
         self._track_factory = track_factory
+        self.source = source
         self.publisher: WhipPublisher | None = None
         self.connected = asyncio.Event()
         self.sessions = 0
+        self.gateway: str | None = None  # where it publishes now
+        self.last_error: str | None = None
+        self.refused = False
         self._stopping = False
+
+    async def _until_ended(self, publisher: WhipPublisher) -> bool:
+        """Wait for the publication to end; True when it ended because the camera went."""
+        if self.source is None:
+            await publisher.wait_ended()
+            return False
+        ended = asyncio.ensure_future(publisher.wait_ended())
+        lost = asyncio.ensure_future(self.source.down.wait())
+        try:
+            await asyncio.wait([ended, lost], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
+            lost.cancel()
+        return self.source.down.is_set()
 
     async def run(self) -> None:
         delay = self.config.backoff_initial
         attempt = 0
+        what = f"camera={self.config.camera} " if self.config.camera else ""
         while not self._stopping:
+            if self.source is not None and not self.source.live.is_set():
+                await self.source.live.wait()  # publish only what a live camera sends
             base = self.config.gateways[attempt % len(self.config.gateways)]
             url = f"{base.rstrip('/')}/whip/{self.config.stream_id}"
             publisher = WhipPublisher(
@@ -64,20 +96,33 @@ class Agent:
                 await publisher.start()
                 self.sessions += 1
                 self.connected.set()
-                logger.info("publishing %s to %s", self.config.stream_id, base)
+                self.gateway, self.last_error, self.refused = base, None, False
+                logger.info("%sstream=%s publishing to %s", what, self.config.stream_id, base)
                 delay = self.config.backoff_initial
-                await publisher.wait_ended()
+                camera_lost = await self._until_ended(publisher)
+                if camera_lost and not self._stopping:
+                    logger.warning(
+                        "%sstream=%s camera lost: publication ended", what, self.config.stream_id
+                    )
+                    continue  # (finally: DELETE) then wait for the camera, no back-off
                 if not self._stopping:
-                    logger.warning("lost %s on %s", self.config.stream_id, base)
+                    self.last_error = f"lost the gateway {base}"
+                    logger.warning("%sstream=%s lost on %s", what, self.config.stream_id, base)
             except WhipError as exc:
+                self.last_error = f"gateway {base} refused: {exc}"
                 if exc.permanent:
-                    await publisher.stop()
-                    raise
-                logger.warning("gateway %s refused %s: %s", base, self.config.stream_id, exc)
+                    self.refused = True
+                    if self.config.give_up_when_refused:
+                        await publisher.stop()
+                        raise
+                    delay = self.config.backoff_max
+                logger.warning("%sstream=%s %s", what, self.config.stream_id, self.last_error)
             except (OSError, TimeoutError, ConnectionError, aiohttp.ClientError) as exc:
-                logger.warning("gateway %s unreachable: %s", base, exc or type(exc).__name__)
+                self.last_error = f"gateway {base} unreachable: {exc or type(exc).__name__}"
+                logger.warning("%sstream=%s %s", what, self.config.stream_id, self.last_error)
             finally:
                 self.connected.clear()
+                self.gateway = None
                 await publisher.stop()
             if self._stopping:
                 break

@@ -14,6 +14,8 @@ import cv2
 import numpy as np
 from aiortc import MediaStreamTrack
 
+from .source import CameraSource, SourceStatus
+
 VIDEO_CLOCK = 90000
 AUDIO_RATE = 48000
 
@@ -81,17 +83,27 @@ class PatternRenderer:
 class PatternTrack(MediaStreamTrack):
     kind = "video"
 
-    def __init__(self, station: str, fps: float = 30.0, width: int = 1280, height: int = 720):
+    def __init__(
+        self,
+        station: str,
+        fps: float = 30.0,
+        width: int = 1280,
+        height: int = 720,
+        status: SourceStatus | None = None,
+    ):
         super().__init__()
         self._renderer = PatternRenderer(station, width, height)
         self._pacer = _Pacer(fps)
         self._fps = fps
+        self._status = status
 
     async def recv(self) -> av.VideoFrame:
         index = await self._pacer.next()
         frame = await asyncio.get_running_loop().run_in_executor(None, self._renderer.frame, index)
         frame.pts = round(index * VIDEO_CLOCK / self._fps)
         frame.time_base = fractions.Fraction(1, VIDEO_CLOCK)
+        if self._status is not None:
+            self._status.frames += 1
         return frame
 
 
@@ -117,3 +129,24 @@ class ToneTrack(MediaStreamTrack):
         frame.pts = start
         frame.time_base = fractions.Fraction(1, AUDIO_RATE)
         return frame
+
+
+class PatternSource(CameraSource):
+    """`testsrc` as a station camera: always live, drawn per publication."""
+
+    kind_name = "testsrc"
+
+    def __init__(self, camera: str, label: str, audio: bool = True) -> None:
+        super().__init__(camera)
+        self.label = label
+        self.audio = audio
+
+    async def start(self) -> None:
+        self._apply_state("live", None)
+
+    async def stop(self) -> None:
+        self._apply_state("stopped", None)
+
+    def tracks(self) -> list[MediaStreamTrack]:
+        tracks: list[MediaStreamTrack] = [PatternTrack(self.label, status=self.status)]
+        return [*tracks, ToneTrack()] if self.audio else tracks

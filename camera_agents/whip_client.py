@@ -13,10 +13,22 @@ from aiortc import (
     RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
+    RTCRtpSender,
+    RTCRtpTransceiver,
     RTCSessionDescription,
 )
 
 logger = logging.getLogger(__name__)
+
+
+def prefer_codec(transceiver: RTCRtpTransceiver, mime: str) -> None:
+    """Offer only this codec (and RTX) on the transceiver."""
+    caps = RTCRtpSender.getCapabilities(transceiver.kind).codecs
+    wanted = [c for c in caps if c.mimeType.lower() == mime.lower()]
+    if not wanted:
+        raise ValueError(f"aiortc cannot send {mime}")
+    rtx = [c for c in caps if c.mimeType.lower() == f"{transceiver.kind}/rtx"]
+    transceiver.setCodecPreferences(wanted + rtx)
 
 
 class WhipError(Exception):
@@ -56,7 +68,10 @@ class WhipPublisher:
     async def start(self, timeout: float = 15.0) -> None:
         """Offer, POST, answer; returns once media flows (ICE and DTLS connected)."""
         for track in self.tracks:
-            self.pc.addTransceiver(track, direction="sendonly")
+            transceiver = self.pc.addTransceiver(track, direction="sendonly")
+            codec = getattr(track, "codec", None)
+            if codec:  # an encoded source (passed through) or a configured encoder
+                prefer_codec(transceiver, codec)
         await self.pc.setLocalDescription(await self.pc.createOffer())
         headers = {"Content-Type": "application/sdp", "Authorization": f"Bearer {self.token}"}
         async with (
@@ -92,4 +107,6 @@ class WhipPublisher:
                 ):
                     pass
         await self.pc.close()
+        for track in self.tracks:
+            track.stop()  # a source's track lets go of its queue
         self._ended.set()

@@ -27,15 +27,23 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
 
-    agent = sub.add_parser("agent", help="camera agent: publish a source over WHIP")
+    agent = sub.add_parser(
+        "agent",
+        help="camera agent: publish a station's cameras (--config) or one source over WHIP",
+    )
+    agent.add_argument(
+        "--config",
+        dest="station_config",
+        metavar="STATION.toml",
+        help="a station: its gateways, token file and cameras (docs/operations.md)",
+    )
     agent.add_argument(
         "--gateway",
         action="append",
-        required=True,
         help="gateway base URL; repeat for fail-over order",
     )
-    agent.add_argument("--stream", required=True)
-    agent.add_argument("--token", required=True)
+    agent.add_argument("--stream")
+    agent.add_argument("--token")
     agent.add_argument("--source", default="testsrc")
     agent.add_argument("--name", help="station name burned into the test pattern")
     agent.add_argument("--spool", help="local spool directory (not yet used)")
@@ -246,26 +254,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             asyncio.run(run_demo(settings, args.stations))
         return 0
     if args.command == "agent":
-        from camera_agents import Agent, AgentConfig, WhipError
-        from media_gateway import set_host_addresses
+        from . import agent_cli
 
-        # The agent's aiortc peer gathers these (the one aioice patch, the gateway's).
-        set_host_addresses(list(settings.media.ice_addresses) or None)
-        config = AgentConfig(
-            gateways=args.gateway,
-            stream_id=args.stream,
-            token=args.token,
-            source=args.source,
-            station_name=args.name,
-            ice_servers=list(settings.media.ice_servers),
-        )
-        try:
-            with contextlib.suppress(KeyboardInterrupt):
-                asyncio.run(Agent(config).run())
-        except (WhipError, ValueError) as exc:
-            print(f"vdispatch agent: {exc}", file=sys.stderr)
-            return 1
-        return 0
+        return agent_cli.run(args, settings)
     raise AssertionError(args.command)
 
 
