@@ -17,8 +17,17 @@ import av
 
 from .manifest import fsync_dir
 
-# Matroska counts in milliseconds; MP4 keeps the RTP clock.
-_TIME_BASE = {"webm": Fraction(1, 1000), "mp4": Fraction(1, 90000)}
+# Each stream's timestamps are counted in the time base its muxer really keeps, or
+# the "strictly rising" guard in write() is void: two stamps one tick apart in a finer
+# base can round to the same tick when PyAV rescales them, and the muxer then refuses
+# the packet (EINVAL). Matroska counts in milliseconds; MP4 keeps the RTP clock for
+# video and the sample rate (Opus: always 48 kHz) for audio.
+_TIME_BASE = {
+    ("webm", "video"): Fraction(1, 1000),
+    ("webm", "audio"): Fraction(1, 1000),
+    ("mp4", "video"): Fraction(1, 90000),
+    ("mp4", "audio"): Fraction(1, 48000),
+}
 _VIDEO_CODEC = {"video/vp8": "vp8", "video/h264": "h264"}
 
 
@@ -44,7 +53,6 @@ class SegmentFile:
         self.container = container
         self.path = directory / segment_name(index, container)
         self.part = self.path.with_name(self.path.name + ".part")
-        self._tb = _TIME_BASE[container]
         # Written so that a crash leaves a readable prefix: WebM clusters and MP4
         # fragments of at most a second each.
         options = (
@@ -63,7 +71,7 @@ class SegmentFile:
             else:
                 # An opened (never used) libopus context gives the stream its OpusHead.
                 s = self._out.add_stream("libopus", rate=48000, layout="stereo")
-            s.time_base = self._tb
+            s.time_base = _TIME_BASE[container, t.kind]
             self._streams[t.kind] = s
         self.first_wall: float | None = None
         self.last_wall: float | None = None
@@ -76,7 +84,8 @@ class SegmentFile:
         stream = self._streams.get(kind)
         if stream is None:
             return
-        pts = max(0, round((wall - base_wall) / self._tb))
+        tb = _TIME_BASE[self.container, kind]
+        pts = max(0, round((wall - base_wall) / tb))
         last = self._last_dts.get(kind)
         if last is not None and pts <= last:
             pts = last + 1  # muxers need strictly rising timestamps per stream
@@ -84,7 +93,7 @@ class SegmentFile:
         packet = av.Packet(data)
         packet.stream = stream
         packet.pts = packet.dts = pts
-        packet.time_base = self._tb
+        packet.time_base = tb
         packet.is_keyframe = keyframe
         self._out.mux(packet)
         if self.first_wall is None or wall < self.first_wall:
