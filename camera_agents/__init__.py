@@ -4,6 +4,7 @@ from .agent import Agent, AgentConfig
 from .file_source import FileSource
 from .rtsp_source import RtspSource, redact
 from .source import CameraSource, Sink, SourceStatus
+from .spool import Spool, SpoolStatus
 from .station import Station
 from .station_config import (
     DEFAULT_KEY_DIR,
@@ -29,6 +30,8 @@ __all__ = [
     "RtspSource",
     "Sink",
     "SourceStatus",
+    "Spool",
+    "SpoolStatus",
     "Station",
     "StationConfig",
     "StationConfigError",

@@ -22,6 +22,9 @@ PUBLIC_KEY = "node.pub"
 # A station's spool: its manifests' node_id is "station:{station id}", signed by the
 # station's own key (node.pub then holds the station's public key).
 STATION_PREFIX = "station:"
+# A segment flag: its file was removed on purpose (a station's spool ring: uploaded, or
+# the disk cap reached, which the continuity log says); verify does not miss it.
+EVICTED = "evicted"
 
 
 @dataclass

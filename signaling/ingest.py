@@ -43,7 +43,10 @@ class Held:
     @property
     def complete(self) -> bool:
         m = self.manifest
-        return m is not None and m.state != "recording" and len(self.segments) == len(m.segments)
+        if m is None or m.state == "recording":
+            return False
+        wanted = {s.index for s in m.segments if mf.EVICTED not in s.flags}
+        return wanted <= set(self.segments)
 
     def as_json(self) -> dict[str, object]:
         m = self.manifest
