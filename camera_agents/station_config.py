@@ -120,6 +120,8 @@ class StationConfig(BaseModel):
     spool_dir: Path | None = None
     # The spool's size on disk; uploaded segments go first, then (alarmed) the oldest.
     spool_max_bytes: int = Field(default=20 * 1024**3, ge=1024 * 1024)
+    # A spool segment is closed (and may be uploaded) at the first keyframe after this.
+    spool_segment_seconds: float = Field(default=10.0, ge=1.0, le=600.0)
     # Back-fill's share of the uplink (kilobits per second): live video keeps priority.
     backfill_kbps: int = Field(default=2000, ge=8)
 

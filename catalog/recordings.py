@@ -9,6 +9,7 @@ from them.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -101,6 +102,10 @@ class Catalog:
                 f"{directory}: manifest names recording {manifest.recording_id!r}, "
                 "not its directory"
             )
+        if manifest.node_id.startswith(mf.STATION_PREFIX):
+            # A station's back-filled recording: as far as the centre holds it.
+            present = [s for s in manifest.segments if (directory / s.file).is_file()]
+            manifest = dataclasses.replace(manifest, segments=present)
         held = self.hold_file(manifest.recording_id).exists()
         with self._write.begin() as session:
             return ingest.upsert(session, manifest, self.settings.retention_days, held)
