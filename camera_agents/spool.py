@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 SEGMENT_SECONDS = 10.0
 QUEUE_SIZE = 3000  # packets (~1.5 min of one camera) before the spool drops and says so
 
+AUDIO_STEP = 0.001  # seconds between two audio packets at least (see _write)
 RESYNC = 1.0  # seconds a packet's timestamp may drift from the wall clock
 _H264_START = (b"\x00\x00\x00\x01", b"\x00\x00\x01")
 
@@ -57,6 +58,7 @@ class _Camera:
     directory: Path
     manifest: mf.Manifest
     audio_seen: bool = False
+    last_audio: float = 0.0  # wall clock of the last audio packet written
     segment: SegmentFile | None = None
     base: float = 0.0
 
@@ -151,7 +153,8 @@ class Spool:
         """The centre holds this segment: it may go first when space is needed."""
         with self._lock:
             self._uploaded.add((recording_id, index))
-        self._queue.put((self._account, ()))
+        with contextlib.suppress(queue.Full):  # never blocks the loop; the next close counts
+            self._queue.put_nowait((self._account, ()))
 
     # ------------------------------------------------------------ the loop (sinks)
 
@@ -234,8 +237,17 @@ class Spool:
             if keyframe and (cam.segment is None or due):
                 self._close(cam)
                 self._open(cam, data, wall)
+        if cam.segment is not None and kind == "audio":
+            # Audio captured just before a cut starts the new segment, and never two packets
+            # within a millisecond: the MP4 muxer counts audio at 48 kHz and refuses
+            # timestamps that do not rise.
+            wall = max(wall, cam.base, cam.last_audio + AUDIO_STEP)
+            cam.last_audio = wall
         if cam.segment is not None:
-            cam.segment.write(kind, data, wall, cam.base, keyframe and kind == "video")
+            try:
+                cam.segment.write(kind, data, wall, cam.base, keyframe and kind == "video")
+            except (OSError, av.FFmpegError) as exc:
+                self._failed(cam, exc, wall)
 
     def _open(self, cam: _Camera, data: bytes, wall: float) -> None:
         mime = "video/h264" if data.startswith(_H264_START) else "video/vp8"
@@ -246,10 +258,34 @@ class Spool:
         m.container = container_for([t.mime for t in tracks])
         m.codecs = {t.kind: t.mime.split("/")[1] for t in tracks}
         index = len(m.segments) + 1
-        cam.segment = SegmentFile(cam.directory, index, m.container, tracks)
+        try:
+            cam.segment = SegmentFile(cam.directory, index, m.container, tracks)
+        except (OSError, av.FFmpegError) as exc:
+            self._failed(cam, exc, wall)
+            return
         cam.base = wall
         m.open_segments = [{"file": cam.segment.part.name, "start": iso(wall)}]
         mf.save(cam.directory, m, self.key)
+
+    def _failed(self, cam: _Camera, exc: Exception, wall: float) -> None:
+        """A write failed (a full or broken disk): the segment is given up, the span logged
+        in the manifest, the alarm raised; the next keyframe tries a new segment."""
+        seg, cam.segment = cam.segment, None
+        if seg is not None:
+            seg.abandon()
+            seg.part.unlink(missing_ok=True)
+        since = seg.first_wall if seg is not None and seg.first_wall else wall
+        cam.manifest.open_segments = []
+        cam.manifest.continuity.append(
+            mf.ContinuityEntry(
+                iso(since), iso(wall), "write-failure", cont.reason("write-failed", error=exc)
+            )
+        )
+        self.status.alarm = f"{cam.stream}: spool write failed: {exc}"
+        self.status.alarm_at = time.time()
+        logger.error("spool alarm: %s", self.status.alarm)
+        with contextlib.suppress(OSError):
+            mf.save(cam.directory, cam.manifest, self.key)
 
     def _close(self, cam: _Camera) -> None:
         seg, cam.segment = cam.segment, None
@@ -261,7 +297,12 @@ class Spool:
             seg.abandon()
             seg.part.unlink(missing_ok=True)
             return
-        path = seg.finish()
+        try:
+            path = seg.finish()
+        except (OSError, av.FFmpegError) as exc:
+            cam.segment = seg
+            self._failed(cam, exc, seg.last_wall or time.time())
+            return
         digest = chain.sha256_file(path)
         first, last = seg.first_wall or cam.base, seg.end_wall()
         entry = mf.SegmentEntry(

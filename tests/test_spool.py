@@ -66,6 +66,7 @@ async def test_the_spool_records_a_camera_and_its_ring_removes_uploaded_segments
         await asyncio.to_thread(spool.stop)
     m = await asyncio.to_thread(mf.load, directory)
     assert m.state == "closed" and m.node_id == "station:county-s"
+    assert {c.kind for c in m.continuity} == {"spool-full"}  # no write failure, no drop
     full = [c for c in m.continuity if c.kind == "spool-full"]
     assert full and "removed from the station's full spool" in full[0].reason
     assert m.codecs == {"video": "h264", "audio": "opus"}
@@ -93,6 +94,7 @@ async def test_spooled_segments_play_and_verify(tmp_path: Path) -> None:
     result = await asyncio.to_thread(verify_recording, directory, [spool.key.public_pem])
     assert result.ok and result.segments >= 3 and 2.5 <= result.duration <= 6
     m = mf.load(directory)
+    assert m.continuity == []  # every packet written: no write failure, no drop
     for s in m.segments[:-1]:  # the last closed when the agent stopped
         assert 0.8 <= s.duration <= 1.7  # cut on keyframes about every second
 
