@@ -18,6 +18,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp.test_utils import TestServer
 
+from camera_agents.backfill import CHUNK, TokenBucket
 from catalog import coverage
 from media_gateway import set_host_addresses
 from signaling.keys import ARCHIVE_KEY, GATEWAY_KEY, TOKENS_KEY
@@ -220,3 +221,13 @@ source = "file:{clip}"
             await asyncio.wait_for(agent.wait(), 25)
         await node.stop()
         set_host_addresses(None)
+
+
+async def test_the_token_bucket_paces_back_fill_at_its_rate() -> None:
+    bucket = TokenBucket(rate=400_000 / 8, burst=CHUNK)  # backfill_kbps = 400
+    began = time.monotonic()
+    for _ in range(100_000 // CHUNK + 1):
+        await bucket.take(CHUNK)
+    took = time.monotonic() - began
+    sent = (100_000 // CHUNK + 1) * CHUNK
+    assert (sent - CHUNK) / 50_000 - 0.05 <= took <= (sent - CHUNK) / 50_000 + 0.5

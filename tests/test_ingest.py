@@ -220,7 +220,8 @@ async def test_back_fill_answers_201_200_409_422_403_413_and_checks_the_signatur
     rows = await asyncio.to_thread(lambda: catalog.audit_rows(target=rid))
     assert [r["action"] for r in rows] == ["ingest.started", "ingest.completed"]
     summary = await asyncio.to_thread(catalog.recording, rid)
-    assert summary is not None
+    assert summary is not None and summary["node_id"] == f"station:{STATION}"
+    assert summary["ingested_at"] is not None and summary["segments"] == 3
     start = datetime(2026, 12, 2, 5, 59, tzinfo=UTC)
     cov = await asyncio.to_thread(coverage, catalog, start, start + timedelta(minutes=5))
     spans = cov[STREAM].spans
