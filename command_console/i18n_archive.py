@@ -150,6 +150,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "archive.prev_day": ("前一天", "Previous day"),
     "archive.next_day": ("后一天", "Next day"),
     "archive.recorded": ("已录制", "recorded"),
+    "archive.recorded_station_spool": (
+        "已录制（工作站本地缓存回传）",
+        "recorded (back-filled from the station's spool)",
+    ),
     "archive.uncovered": ("无录像", "not recorded"),
     "archive.no_stations": ("当天无录像。", "Nothing recorded that day."),
     "archive.timeline_hint": (
