@@ -4,13 +4,23 @@ from .agent import Agent, AgentConfig
 from .file_source import FileSource
 from .rtsp_source import RtspSource, redact
 from .source import CameraSource, Sink, SourceStatus
+from .spool import Spool, SpoolStatus
 from .station import Station
-from .station_config import CameraConfig, StationConfig, StationConfigError, load_station_config
+from .station_config import (
+    DEFAULT_KEY_DIR,
+    STATION_KEY_FILE,
+    CameraConfig,
+    StationConfig,
+    StationConfigError,
+    load_station_config,
+)
 from .status_page import bound_port, serve_status
 from .v4l2_source import AlsaSource, V4l2Source
 from .whip_client import WhipError, WhipPublisher
 
 __all__ = [
+    "DEFAULT_KEY_DIR",
+    "STATION_KEY_FILE",
     "Agent",
     "AgentConfig",
     "AlsaSource",
@@ -20,6 +30,8 @@ __all__ = [
     "RtspSource",
     "Sink",
     "SourceStatus",
+    "Spool",
+    "SpoolStatus",
     "Station",
     "StationConfig",
     "StationConfigError",

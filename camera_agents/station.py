@@ -17,9 +17,11 @@ from typing import Any
 from aiortc import MediaStreamTrack
 
 from .agent import Agent, AgentConfig
+from .backfill import Backfill
 from .file_source import FileSource
 from .rtsp_source import RtspSource
 from .source import CameraSource
+from .spool import Spool
 from .station_config import CameraConfig, StationConfig
 from .testsrc import PatternSource
 from .v4l2_source import AlsaSource, V4l2Source
@@ -130,6 +132,22 @@ class Station:
             agent = Agent(agent_config, _Tracks(source, mic), source)
             self.cameras.append(Camera(cam, config.stream_id(cam), source, mic, agent))
         self._tasks: list[asyncio.Task[None]] = []
+        self.spool: Spool | None = None
+        self.backfill: Backfill | None = None
+        if config.spool_dir is not None:
+            self.spool = Spool(
+                config.spool_dir,
+                config.key_path,
+                config.station,
+                config.spool_max_bytes,
+                config.spool_segment_seconds,
+            )
+            self.backfill = Backfill(self.spool, list(config.gateways), token, config.backfill_kbps)
+            for camera in self.cameras:
+                sink = self.spool.sink(camera.stream)
+                camera.source.sinks.append(sink)
+                if camera.microphone is not None:
+                    camera.microphone.sinks.append(sink)
 
     def status(self) -> dict[str, Any]:
         return {
@@ -138,14 +156,20 @@ class Station:
             "started": self.started,
             "now": time.time(),
             "cameras": [c.status() for c in self.cameras],
+            "spool": None if self.spool is None else self.spool.status.as_json(),
+            "backfill": None if self.backfill is None else self.backfill.status.as_json(),
         }
 
     async def start(self) -> None:
+        if self.spool is not None:
+            await asyncio.to_thread(self.spool.start)  # recovers an earlier run's spool
         for camera in self.cameras:
             await camera.source.start()
             if camera.microphone is not None:
                 await camera.microphone.start()
             self._tasks.append(asyncio.create_task(camera.agent.run(), name=camera.stream))
+        if self.backfill is not None:
+            self._tasks.append(asyncio.create_task(self.backfill.run(), name="backfill"))
         logger.info(
             "station=%s cameras=%s", self.config.station, ",".join(c.stream for c in self.cameras)
         )
@@ -169,3 +193,5 @@ class Station:
             await camera.source.stop()
             if camera.microphone is not None:
                 await camera.microphone.stop()
+        if self.spool is not None:
+            await asyncio.to_thread(self.spool.stop)  # segments closed, manifests signed

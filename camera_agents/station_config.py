@@ -33,6 +33,9 @@ def valid_stream_id(stream_id: str) -> bool:
 
 
 Role = Literal["panorama", "judge", "prosecutor", "defendant", "evidence", "room"]
+# The station's signing key (made by `vdispatch station enroll`), in its key_dir.
+STATION_KEY_FILE = "station-ed25519.pem"
+DEFAULT_KEY_DIR = Path("/var/lib/vdispatch-agent/keys")
 SOURCE_KINDS = ("rtsp://", "rtsps://", "file:", "/dev/video", "testsrc")
 
 
@@ -111,6 +114,20 @@ class StationConfig(BaseModel):
     # STUN/TURN servers for the agent's peers.
     ice_servers: list[str] = Field(default_factory=list)
     cameras: list[CameraConfig] = Field(min_length=1)
+    # Where `vdispatch station enroll` put the station's key (it signs the spool).
+    key_dir: Path = DEFAULT_KEY_DIR
+    # The local spool: every camera recorded here (none: no spool, nothing back-filled).
+    spool_dir: Path | None = None
+    # The spool's size on disk; uploaded segments go first, then (alarmed) the oldest.
+    spool_max_bytes: int = Field(default=20 * 1024**3, ge=1024 * 1024)
+    # A spool segment is closed (and may be uploaded) at the first keyframe after this.
+    spool_segment_seconds: float = Field(default=10.0, ge=1.0, le=600.0)
+    # Back-fill's share of the uplink (kilobits per second): live video keeps priority.
+    backfill_kbps: int = Field(default=2000, ge=8)
+
+    @property
+    def key_path(self) -> Path:
+        return self.key_dir / STATION_KEY_FILE
 
     @field_validator("station")
     @classmethod
@@ -166,4 +183,11 @@ def load_station_config(path: str | Path) -> StationConfig:
         else c
         for c in config.cameras
     ]
-    return config.model_copy(update={"token_file": here / config.token_file, "cameras": cameras})
+    update: dict[str, object] = {
+        "token_file": here / config.token_file,
+        "cameras": cameras,
+        "key_dir": here / config.key_dir,
+    }
+    if config.spool_dir is not None:
+        update["spool_dir"] = here / config.spool_dir
+    return config.model_copy(update=update)

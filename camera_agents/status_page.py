@@ -21,6 +21,7 @@ table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;tex
 <th>状态 State</th><th>发布 Publishing</th><th>码率 kbit/s</th><th>帧 Frames</th>
 <th>丢弃 Drops</th><th>跳过 Skipped</th><th>重连 Reconnects</th><th>最近错误 Last error</th>
 </tr></thead><tbody id=rows></tbody></table>
+<p id=spool></p><p id=alarm class=err></p>
 <script>
 function cell(tr, text, cls) {
   const td = document.createElement('td'); td.textContent = text;
@@ -41,6 +42,14 @@ async function refresh() {
       cell(tr, [c.last_error, c.publish_error].filter(Boolean).join(' · '), 'err');
       rows.appendChild(tr);
     }
+    const sp = s.spool, bf = s.backfill;
+    document.getElementById('spool').textContent = sp ?
+      `本地缓存 Spool: ${(sp.bytes / 1048576).toFixed(1)} MiB, ${sp.segments} 段 segments, ` +
+      `${sp.not_uploaded} 未上传 not uploaded · 回传 Back-fill: ${bf.state}, ` +
+      `${bf.uploaded} 段已上传 uploaded` + (bf.last_error ? ` (${bf.last_error})` : '') :
+      '本地缓存未启用 No spool';
+    document.getElementById('alarm').textContent =
+      sp && sp.alarm ? '告警 Alarm: ' + sp.alarm : '';
   } catch (e) { /* the agent restarts: try again */ }
 }
 refresh(); setInterval(refresh, 2000);

@@ -76,13 +76,15 @@ class Archive:
             if cached is not None and cached[0] == key:
                 self._cache.move_to_end(recording_id)
                 return cached[1]
-        result = verify_recording(directory, self._trusted)
+        # A station-spooled recording is checked against its station's enrolled key.
+        trusted = self.catalog.trusted_keys_for(directory, self._trusted)
+        result = verify_recording(directory, trusted)
         if not result.ok and live:
             # A segment closing right now is renamed into place just before the manifest
             # that lists it is written: look again once that has happened.
             time.sleep(0.5)
             key = fingerprint(directory)
-            result = verify_recording(directory, self._trusted)
+            result = verify_recording(directory, trusted)
         checked = datetime.now(UTC)
         out = {
             "state": "ok" if result.ok else "failed",

@@ -46,6 +46,8 @@ def summary(row: RecordingRow, segments: int | None, size: int | None, secs: Any
         "legal_hold": row.legal_hold,
         "verified_state": row.verified_state,
         "verified_at": iso(row.verified_at),
+        # A station-spooled recording: when the centre last received a part of it.
+        "ingested_at": iso(row.ingested_at),
     }
 
 

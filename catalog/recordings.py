@@ -9,6 +9,8 @@ from them.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import logging
 import re
@@ -24,7 +26,7 @@ from recorder import manifest as mf
 
 from . import audit as auditlog
 from . import db, ingest, queries
-from .schema import ContinuityRow, RecordingRow, SegmentRow, iso
+from .schema import ContinuityRow, RecordingRow, SegmentRow, StationKeyRow, iso
 from .settings import CatalogSettings
 
 logger = logging.getLogger(__name__)
@@ -100,6 +102,10 @@ class Catalog:
                 f"{directory}: manifest names recording {manifest.recording_id!r}, "
                 "not its directory"
             )
+        if manifest.node_id.startswith(mf.STATION_PREFIX):
+            # A station's back-filled recording: as far as the centre holds it.
+            present = [s for s in manifest.segments if (directory / s.file).is_file()]
+            manifest = dataclasses.replace(manifest, segments=present)
         held = self.hold_file(manifest.recording_id).exists()
         with self._write.begin() as session:
             return ingest.upsert(session, manifest, self.settings.retention_days, held)
@@ -273,6 +279,69 @@ class Catalog:
             if row is not None:
                 session.delete(row)
             auditlog.append(session, actor, "retention.delete", recording_id, detail)
+
+    # ------------------------------------------------------------ station spools
+
+    def upsert_ingested(self, manifest: mf.Manifest, at: datetime) -> str:
+        """Catalog a station-spooled recording as far as the centre holds it (`manifest`:
+        the station's, its segments narrowed to those received) and when a part arrived."""
+        held = self.hold_file(manifest.recording_id).exists()
+        with self._write.begin() as session:
+            status = ingest.upsert(session, manifest, self.settings.retention_days, held)
+            row = session.get(RecordingRow, manifest.recording_id)
+            assert row is not None  # just upserted
+            row.ingested_at = at
+            return status
+
+    def station_key(self, station_id: str) -> bytes | None:
+        """The station's enrolled public key (PEM), or None."""
+        with self._read() as session:
+            row = session.get(StationKeyRow, station_id)
+            return row.public_pem.encode() if row is not None else None
+
+    def enroll_station_key(
+        self, station_id: str, public_pem: bytes, actor: str, replace: bool = False
+    ) -> str:
+        """Register a station's key: 'enrolled', 'unchanged' (the same key again) or
+        'conflict' (another key is enrolled and `replace`, an admin's act, was not given).
+        Audited in the same transaction."""
+        pem = public_pem.decode()
+        with self._write.begin() as session:
+            row = session.get(StationKeyRow, station_id)
+            if row is not None and row.public_pem == pem:
+                return "unchanged"
+            if row is not None and not replace:
+                return "conflict"
+            now = datetime.now(UTC)
+            action = "station.key_replaced" if row is not None else "station.key_enrolled"
+            if row is None:
+                session.add(
+                    StationKeyRow(
+                        station_id=station_id, public_pem=pem, enrolled_at=now, enrolled_by=actor
+                    )
+                )
+            else:
+                row.public_pem, row.enrolled_at, row.enrolled_by = pem, now, actor
+            fingerprint = hashlib.sha256(public_pem).hexdigest()[:16]
+            auditlog.append(
+                session, actor, action, f"station:{station_id}", {"key_sha256": fingerprint}
+            )
+            return "enrolled"
+
+    def trusted_keys_for(
+        self, directory: Path, node_keys: list[bytes] | None
+    ) -> list[bytes] | None:
+        """Whose signature a recording must carry: a station-spooled one (manifest node_id
+        "station:{id}") its station's enrolled key (none enrolled: nobody's, so it fails);
+        any other the node's keys."""
+        try:
+            node_id = mf.load(directory).node_id
+        except (OSError, ValueError, TypeError, KeyError):
+            return node_keys
+        if not node_id.startswith(mf.STATION_PREFIX):
+            return node_keys
+        key = self.station_key(node_id.removeprefix(mf.STATION_PREFIX))
+        return [key] if key is not None else []
 
     # ------------------------------------------------------------ audit log
 

@@ -80,6 +80,9 @@ class RecordingRow(Base):
     legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
     verified_state: Mapped[str | None] = mapped_column(String(16))  # ok | failed | None
     verified_at: Mapped[datetime | None]
+    # A station-spooled recording (manifest node_id "station:{id}"): when the centre
+    # last received a part of it (back-fill); None for the node's own recordings.
+    ingested_at: Mapped[datetime | None]
 
     segments: Mapped[list[SegmentRow]] = relationship(
         back_populates="recording",
@@ -127,6 +130,17 @@ class ContinuityRow(Base):
     reason: Mapped[str] = mapped_column(Text)
 
     recording: Mapped[RecordingRow] = relationship(back_populates="continuity")
+
+
+class StationKeyRow(Base):
+    """A station's Ed25519 public key: it signs the manifests of the station's spool."""
+
+    __tablename__ = "station_keys"
+
+    station_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    public_pem: Mapped[str] = mapped_column(Text)
+    enrolled_at: Mapped[datetime]
+    enrolled_by: Mapped[str] = mapped_column(String(256))
 
 
 class AuditRow(Base):

@@ -16,6 +16,8 @@ class CatalogSettings(BaseModel):
     database_url: str | None = None
     # A recording may be deleted by the retention job this many days after it started.
     retention_days: int = Field(default=3650, ge=1, le=365000)
+    # The largest segment a station may back-fill in one PUT (bytes; 413 above it).
+    ingest_max_segment_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
 
     @property
     def url(self) -> str:

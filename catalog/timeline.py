@@ -7,11 +7,13 @@ Blocking (database reads): async code calls `coverage` through asyncio.to_thread
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
+
+from recorder import manifest as mf
 
 from .recordings import Catalog
 from .schema import ContinuityRow, RecordingRow, SegmentRow
@@ -21,11 +23,18 @@ from .schema import ContinuityRow, RecordingRow, SegmentRow
 JOIN_TOLERANCE = timedelta(seconds=2)
 
 
+# Where a span's media was recorded: by this node (live), or by the station itself, in
+# its spool, and back-filled after the link returned (recording node_id "station:…").
+NODE = "node"
+STATION_SPOOL = "station spool"
+
+
 @dataclass(frozen=True)
 class Span:
     start: datetime
     end: datetime
     recording_id: str
+    origin: str = NODE
 
 
 @dataclass(frozen=True)
@@ -62,7 +71,13 @@ def coverage(
     """Per stream with anything in [start, end): its recorded spans and gaps."""
     wanted = None if streams is None else set(streams)
     segs = (
-        select(RecordingRow.stream, SegmentRow.recording_id, SegmentRow.start, SegmentRow.end)
+        select(
+            RecordingRow.stream,
+            SegmentRow.recording_id,
+            SegmentRow.start,
+            SegmentRow.end,
+            RecordingRow.node_id,
+        )
         .join(RecordingRow)
         .where(SegmentRow.start < end, SegmentRow.end > start)
     )
@@ -80,12 +95,18 @@ def coverage(
         gaps = gaps.where(RecordingRow.stream.in_(wanted))
     out: dict[str, StreamCoverage] = {}
     raw: dict[str, list[tuple[str, datetime, datetime]]] = {}
+    spooled: set[str] = set()
     with Session(catalog.engine) as session:
-        for stream, rid, seg_start, seg_end in session.execute(segs):
+        for stream, rid, seg_start, seg_end, node_id in session.execute(segs):
             raw.setdefault(stream, []).append((rid, seg_start, seg_end))
+            if node_id.startswith(mf.STATION_PREFIX):
+                spooled.add(rid)
         for stream, row in session.execute(gaps):
             entry = out.setdefault(stream, StreamCoverage(stream))
             entry.gaps.append(Gap(row.start, row.end, row.kind, row.reason, row.recording_id))
     for stream, items in raw.items():
-        out.setdefault(stream, StreamCoverage(stream)).spans = merge_spans(items)
+        out.setdefault(stream, StreamCoverage(stream)).spans = [
+            replace(s, origin=STATION_SPOOL) if s.recording_id in spooled else s
+            for s in merge_spans(items)
+        ]
     return out

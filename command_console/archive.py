@@ -157,6 +157,7 @@ async def timeline_page(request: web.Request) -> web.StreamResponse:
     end = start + timedelta(days=1)
     translate = i18n.Translator(i18n.language(request))
     labels = {"recorded": translate("archive.recorded")}
+    labels["station spool"] = translate("archive.recorded_station_spool")
     labels |= {kind: translate(f"gap.{kind}") for kind in timeline.GAP_COLOURS}
     rows = await asyncio.to_thread(
         archive_data.timeline_rows,

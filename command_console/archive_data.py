@@ -167,7 +167,11 @@ def _fill(
     reason: Callable[[str], str],
 ) -> None:
     for span in cov.spans:
-        tip = timeline.span_tip(span.start, span.end, tz, labels.get("recorded", "recorded"))
+        # Spans back-filled from a station's spool say so (origin "station spool").
+        label = labels.get("recorded", "recorded")
+        if span.origin == "station spool":
+            label = labels.get("station spool", "recorded (station spool)")
+        tip = timeline.span_tip(span.start, span.end, tz, label)
         row.spans.append(timeline.Bar(span.start, span.end, tip, f"/archive/{span.recording_id}"))
     for gap in cov.gaps:
         tip = timeline.gap_tip(

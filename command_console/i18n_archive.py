@@ -46,6 +46,8 @@ REASONS_ZH: dict[str, str] = {
     "session-started": "会话 {session} 开始",
     "session-ended": "会话 {session} 结束",
     "session-changed": "视频流所属会话已改变",
+    "spool-evicted": "第 {index} 段在上传前因工作站缓存已满被删除",
+    "spool-dropped": "工作站缓存写入跟不上，丢弃 {frames} 帧",
 }
 # Every action the audit log records: (Chinese, English).
 ACTIONS: dict[str, tuple[str, str]] = {
@@ -58,6 +60,10 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "user.enable": ("启用用户", "user enabled"),
     "user.password": ("修改密码", "password changed"),
     "station.add": ("添加工作站", "station added"),
+    "station.key_enrolled": ("工作站登记签名密钥", "station key enrolled"),
+    "station.key_replaced": ("更换工作站签名密钥", "station key replaced"),
+    "ingest.started": ("开始回传工作站缓存录像", "station spool back-fill started"),
+    "ingest.completed": ("工作站缓存录像回传完成", "station spool back-fill completed"),
     "station.update": ("修改工作站", "station changed"),
     "station.delete": ("删除工作站", "station deleted"),
     "recording.view": ("查看录像", "recording viewed"),
@@ -144,6 +150,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "archive.prev_day": ("前一天", "Previous day"),
     "archive.next_day": ("后一天", "Next day"),
     "archive.recorded": ("已录制", "recorded"),
+    "archive.recorded_station_spool": (
+        "已录制（工作站本地缓存回传）",
+        "recorded (back-filled from the station's spool)",
+    ),
     "archive.uncovered": ("无录像", "not recorded"),
     "archive.no_stations": ("当天无录像。", "Nothing recorded that day."),
     "archive.timeline_hint": (
@@ -159,6 +169,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "gap.lost-on-crash": ("崩溃丢失", "lost in a crash"),
     "gap.node-crash": ("节点崩溃", "node crash"),
     "gap.session-cut": ("会话切换", "session cut-over"),
+    "gap.spool-full": ("工作站缓存已满", "station spool full"),
     "archive.sessions": ("会话档案", "Sessions"),
     "archive.open_session": ("查看", "Open"),
     "archive.play_session": ("同步回放本会话", "Play the session in sync"),

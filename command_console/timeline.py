@@ -21,6 +21,7 @@ GAP_COLOURS: dict[str, str] = {
     "lost-on-crash": "#bc8cff",
     "node-crash": "#bc8cff",
     "session-cut": "#8b949e",  # covered by the previous recording (a cut-over)
+    "spool-full": "#f85149",  # a station's spool segment removed before upload
 }
 OTHER_GAP = "#8b949e"
 SPAN_COLOUR = "#3fb950"

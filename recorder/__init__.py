@@ -5,15 +5,17 @@ self-contained segments with PyAV on a writer thread, chains their hashes and si
 the manifest with the node's Ed25519 key.
 """
 
-from . import continuity, manifest
+from . import chain, continuity, manifest
 from .export import export_recording
 from .feed import TrackFeed
 from .manifest import ContinuityEntry, Manifest, SegmentEntry
 from .recorder import Recorder, TrackInfo
 from .recording import Recording, RecordingListener
+from .segment import SegmentFile, TrackSpec, container_for
 from .settings import RecorderSettings
 from .signing import NodeKey, verify_signature
 from .verify import PROBLEMS, VerifyResult, verify_recording
+from .writer import iso
 
 __all__ = [
     "PROBLEMS",
@@ -25,11 +27,16 @@ __all__ = [
     "Recording",
     "RecordingListener",
     "SegmentEntry",
+    "SegmentFile",
     "TrackFeed",
     "TrackInfo",
+    "TrackSpec",
     "VerifyResult",
+    "chain",
+    "container_for",
     "continuity",
     "export_recording",
+    "iso",
     "manifest",
     "verify_recording",
     "verify_signature",

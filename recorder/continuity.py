@@ -21,6 +21,9 @@ REASONS: dict[str, str] = {
     "write-failed": "segment not written: {error}",
     "lost-on-crash": "node stopped while this span was being written; not recoverable",
     "node-crash": "recording interrupted by a node crash",
+    # A station's spool (kind "spool-full"): a segment never uploaded, removed for space.
+    "spool-evicted": "segment {index} removed from the station's full spool before upload",
+    "spool-dropped": "{frames} frames dropped: the station's spool writer fell behind",
     # Cut-overs between recordings of one stream (kind "session-cut"): the span at a new
     # recording's head the previous recording covers, and a previous recording closed
     # before the new one had its first keyframe.

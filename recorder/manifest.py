@@ -19,6 +19,12 @@ FORMAT = "vdispatch-recording/1"
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
 PUBLIC_KEY = "node.pub"
+# A station's spool: its manifests' node_id is "station:{station id}", signed by the
+# station's own key (node.pub then holds the station's public key).
+STATION_PREFIX = "station:"
+# A segment flag: its file was removed on purpose (a station's spool ring: uploaded, or
+# the disk cap reached, which the continuity log says); verify does not miss it.
+EVICTED = "evicted"
 
 
 @dataclass
@@ -126,6 +132,14 @@ def save(directory: Path, manifest: Manifest, key: NodeKey) -> None:
     # The manifest and its signature are replaced as a pair; salvage re-signs after a
     # crash, should one ever land between the two renames.
     _replace_together([(directory / SIGNATURE, key.sign(data)), (directory / MANIFEST, data)])
+
+
+def save_signed(directory: Path, data: bytes, signature: bytes, public_pem: bytes) -> None:
+    """Store a manifest signed elsewhere (a station's), as `save` would have. Blocking."""
+    pub = directory / PUBLIC_KEY
+    if not pub.exists() or pub.read_bytes() != public_pem:
+        write_durably(pub, public_pem)
+    _replace_together([(directory / SIGNATURE, signature), (directory / MANIFEST, data)])
 
 
 def load(directory: Path) -> Manifest:

@@ -97,7 +97,9 @@ def salvage_recording(directory: Path, key: NodeKey) -> str | None:
     for tmp in directory.glob("*.tmp"):
         tmp.unlink()
     manifest = mf.load(directory)
-    if manifest.state != "recording":
+    if manifest.state != "recording" or manifest.node_id.startswith(mf.STATION_PREFIX):
+        # A station's recording is the station's to close (its key signs it): the centre
+        # holds what the station sent, as the station signed it.
         return None
     notes = []
     crash_time = max((p.stat().st_mtime for p in directory.iterdir()), default=0.0)

@@ -10,6 +10,7 @@ from . import (
     events_ws,
     hearings_api,
     hearings_media,
+    ingest_api,
     kiosk_guard,
     phrases_api,
     reception_api,
@@ -205,3 +206,4 @@ def add_routes(app: web.Application) -> None:
     events_ws.add_routes(app)
     kiosk_guard.setup(app)
     displays_ws.add_routes(app)  # after events_ws: shares its socket registry
+    ingest_api.setup(app)

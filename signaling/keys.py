@@ -13,6 +13,7 @@ from .accounts import Users
 from .dispatch import Dispatch
 from .hearing import SessionEvidence
 from .hearings import Hearings
+from .ingest import IngestStore
 from .login_sessions import LoginSessions
 from .phrases import QuickPhrases
 from .presence import PresenceTracker
@@ -43,3 +44,5 @@ PRESENCE_KEY = web.AppKey("presence", PresenceTracker)
 RECEPTION_KEY = web.AppKey("reception", Reception)
 # The recorder's word on sessions (the composition root sets it when recording is on).
 EVIDENCE_KEY = web.AppKey("session_evidence", SessionEvidence)
+# Stations' back-fill (set once the catalog is open).
+INGEST_KEY = web.AppKey("ingest", IngestStore)

@@ -47,7 +47,9 @@ EVIDENCE_TABLES = {
 }
 # Revision 0006: reception kiosk links.
 KIOSK_TABLES = {"kiosk_links"}
-HEAD = "0006"
+# Revision 0008: stations' enrolled keys (0007 is merged from another branch).
+STATION_KEY_TABLES = {"station_keys"}
+HEAD = "0008"
 
 
 def _catalog(data_dir: Path, url: str | None = None, days: int = 3650) -> Catalog:
@@ -70,6 +72,7 @@ def test_alembic_upgrades_an_empty_database(database_url: str, tmp_path: Path) -
             | DISPATCH_TABLES
             | EVIDENCE_TABLES
             | KIOSK_TABLES
+            | STATION_KEY_TABLES
         )
         catalog.migrate()  # idempotent
         assert current_revision(catalog.engine) == HEAD

@@ -166,6 +166,8 @@ def test_every_continuity_reason_reads_back_as_its_code_and_values() -> None:
         "error": "[Errno 28] No space left on device: 'x'",
         "seconds": 10,
         "session": "s20261202-a1b2c3",
+        "index": 3,
+        "frames": 12,
     }
     for code, text in continuity.REASONS.items():
         needed = {k: v for k, v in values.items() if "{" + k + "}" in text}

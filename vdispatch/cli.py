@@ -7,7 +7,9 @@ import asyncio
 import contextlib
 import logging
 import sys
+from pathlib import Path
 
+from camera_agents import DEFAULT_KEY_DIR
 from signaling import ROLES, TOKEN_ROLES, TokenRole, per_stream
 
 from .settings import Settings, SettingsError, load_settings
@@ -128,6 +130,18 @@ def _account_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     station_sub.add_parser("list", help="list stations and their presence")
     remove = station_sub.add_parser("remove", help="remove a station from the registry")
     remove.add_argument("id")
+    enroll = station_sub.add_parser(
+        "enroll", help="at the station: make its signing key and register it with the node"
+    )
+    enroll.add_argument("--station", required=True)
+    enroll.add_argument("--gateway", required=True, help="the node's base URL")
+    enroll.add_argument("--token-file", required=True, type=Path)
+    enroll.add_argument("--key-dir", type=Path, default=DEFAULT_KEY_DIR)
+    replace = station_sub.add_parser(
+        "replace-key", help="at the node (admin): replace a station's enrolled key"
+    )
+    replace.add_argument("--station", required=True)
+    replace.add_argument("--public-key", required=True, type=Path, help="the new key (PEM)")
 
 
 def _run_accounts(args: argparse.Namespace, settings: Settings) -> int:
@@ -141,6 +155,14 @@ def _run_accounts(args: argparse.Namespace, settings: Settings) -> int:
         if args.user_command == "passwd":
             return cli.user_password(settings, args.name)
         return cli.user_disable(settings, args.name, args.user_command == "disable")
+    if args.station_command == "enroll":
+        from .enroll_cli import enroll
+
+        return enroll(args.station, args.gateway, args.token_file, args.key_dir)
+    if args.station_command == "replace-key":
+        from .enroll_cli import replace_key
+
+        return replace_key(settings, args.station, args.public_key)
     if args.station_command == "add":
         return cli.station_add(
             settings, args.id, args.county, args.name, args.kind, list(args.stream)
