@@ -11,6 +11,7 @@ from recorder import Recorder
 
 from .accounts import Users
 from .dispatch import Dispatch
+from .evidence_copies import CopyQueue, EvidenceCopies
 from .hearing import SessionEvidence
 from .hearings import Hearings
 from .login_sessions import LoginSessions
@@ -43,3 +44,7 @@ PRESENCE_KEY = web.AppKey("presence", PresenceTracker)
 RECEPTION_KEY = web.AppKey("reception", Reception)
 # The recorder's word on sessions (the composition root sets it when recording is on).
 EVIDENCE_KEY = web.AppKey("session_evidence", SessionEvidence)
+# Sealed interrogations' evidence copies: the store, and the node's copy job (set by the
+# composition root when copies are rendered here).
+COPIES_KEY = web.AppKey("evidence_copies", EvidenceCopies)
+COPY_QUEUE_KEY = web.AppKey("copy_queue", CopyQueue)

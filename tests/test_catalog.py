@@ -45,7 +45,9 @@ EVIDENCE_TABLES = {
     "hearing_seals",
     "reception_tickets",
 }
-HEAD = "0005"
+# Revision 0006: the evidence copies of sealed interrogations.
+COPY_TABLES = {"evidence_copies"}
+HEAD = "0006"
 
 
 def _catalog(data_dir: Path, url: str | None = None, days: int = 3650) -> Catalog:
@@ -62,7 +64,12 @@ def test_alembic_upgrades_an_empty_database(database_url: str, tmp_path: Path) -
         assert current_revision(catalog.engine) == HEAD
         assert (
             set(inspect(catalog.engine).get_table_names())
-            >= TABLES | CONSOLE_TABLES | HEARING_TABLES | DISPATCH_TABLES | EVIDENCE_TABLES
+            >= TABLES
+            | CONSOLE_TABLES
+            | HEARING_TABLES
+            | DISPATCH_TABLES
+            | EVIDENCE_TABLES
+            | COPY_TABLES
         )
         catalog.migrate()  # idempotent
         assert current_revision(catalog.engine) == HEAD

@@ -19,6 +19,7 @@ from signaling import (
     ARCHIVE_KEY,
     AUTH_SETTINGS_KEY,
     BUS_KEY,
+    COPIES_KEY,
     DISPATCH_KEY,
     EVIDENCE_KEY,
     GATEWAY_KEY,
@@ -35,6 +36,7 @@ from signaling import (
     TOKENS_KEY,
     USERS_KEY,
     Dispatch,
+    EvidenceCopies,
     Hearings,
     LoginLimiter,
     LoginSessions,
@@ -91,6 +93,7 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
         app[PHRASES_KEY] = QuickPhrases(opened.engine)
         app[DISPATCH_KEY] = Dispatch(opened.engine)
         app[RECEPTION_KEY] = Reception(opened.engine)
+        app[COPIES_KEY] = EvidenceCopies(opened.engine)
         purge = asyncio.ensure_future(_purge_sessions(app[LOGIN_SESSIONS_KEY]))
         yield
         purge.cancel()
