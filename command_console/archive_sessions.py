@@ -35,7 +35,7 @@ from signaling import (
     require,
 )
 
-from . import archive_data, i18n, i18n_archive, i18n_sessions, session_timeline
+from . import archive_data, i18n, i18n_archive, i18n_sessions, session_copy, session_timeline
 from .render import page_errors, render
 
 assert i18n_sessions.MESSAGES and i18n_archive.MESSAGES  # merged at import
@@ -248,7 +248,8 @@ async def session_page(request: web.Request) -> web.StreamResponse:
     await asyncio.to_thread(
         archive.catalog.audit, user.actor, "session.view", f"session:{session_id}", {}
     )
-    return render(request, "archive_session.html", **detail)
+    copy_panel = await session_copy.panel(request, detail["hearing"], translate)
+    return render(request, "archive_session.html", copy_panel=copy_panel, **detail)
 
 
 def add_routes(app: web.Application) -> None:
