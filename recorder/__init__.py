@@ -6,6 +6,7 @@ the manifest with the node's Ed25519 key.
 """
 
 from . import continuity, manifest
+from .evidence_copy import CopyError, CopyGap, CopyPlan, CopyResult, render_copy
 from .export import export_recording
 from .feed import TrackFeed
 from .manifest import ContinuityEntry, Manifest, SegmentEntry
@@ -18,6 +19,10 @@ from .verify import PROBLEMS, VerifyResult, verify_recording
 __all__ = [
     "PROBLEMS",
     "ContinuityEntry",
+    "CopyError",
+    "CopyGap",
+    "CopyPlan",
+    "CopyResult",
     "Manifest",
     "NodeKey",
     "Recorder",
@@ -31,6 +36,7 @@ __all__ = [
     "continuity",
     "export_recording",
     "manifest",
+    "render_copy",
     "verify_recording",
     "verify_signature",
 ]
