@@ -20,6 +20,7 @@ from signaling import (
     AUTH_SETTINGS_KEY,
     BUS_KEY,
     COPIES_KEY,
+    COPY_QUEUE_KEY,
     DISPATCH_KEY,
     EVIDENCE_KEY,
     GATEWAY_KEY,
@@ -51,6 +52,7 @@ from signaling import (
 )
 
 from .catalog_bridge import CatalogBridge
+from .evidence_copy import CopyJob
 from .recording_bridge import RecordingBridge
 from .sealing import InterruptionWatch, NodeEvidence
 from .session_binding import SessionBinding
@@ -110,6 +112,7 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
         recorder = None
         binding = None
         interruptions = None
+        copies = None
         if settings.recorder.enabled:
             # The recorder reads (or makes) the node's key file: a thread.
             recorder = await asyncio.to_thread(
@@ -130,6 +133,19 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
             )
             interruptions.start()
             gateway.add_listener(interruptions)
+            if settings.recorder.evidence_copies:
+                # Sealed interrogations get a derived MP4, rendered one at a time.
+                copies = CopyJob(
+                    app[COPIES_KEY],
+                    app[HEARINGS_KEY],
+                    app[BUS_KEY],
+                    node_id,
+                    recorder.key,
+                    settings.recorder.recordings_dir,
+                    settings.recorder.copies_dir,
+                )
+                await copies.start()
+                app[COPY_QUEUE_KEY] = copies
         presence = PresenceTracker(app[STATIONS_KEY], app[BUS_KEY], node_id)
         gateway.add_listener(presence)
         app[PRESENCE_KEY] = presence
@@ -144,6 +160,8 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
             await binding.close()  # no cut-overs while the node stops
         if interruptions is not None:
             await interruptions.close()
+        if copies is not None:
+            await copies.close()  # a render under way is cancelled and queued again
         await gateway.close()  # publishers leave: recordings detach, streams go down
         if recorder is not None:
             await recorder.close()  # segments closed, manifests signed
