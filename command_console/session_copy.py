@@ -28,6 +28,6 @@ async def panel(
         "session": hearing.id,
         "sealed": hearing.state == "sealed",
         "can_render": user is not None and allows(user.role, Permission.COPY_RENDER),
-        "copy": copy.as_json() if copy is not None else None,
+        "current": copy.as_json() if copy is not None else None,
         "messages": i18n_copy.script_messages(translate),
     }

@@ -242,6 +242,13 @@ async def test_a_sealed_interrogation_gets_a_signed_evidence_copy(tmp_path: Path
             assert record["renderer"]["module"] == "recorder.evidence_copy"
             assert record["renderer"]["pyav"] and record["renderer"]["ffmpeg"]
 
+            # The archive's session page shows it, in Chinese first.
+            page = await aud.get(f"/archive/sessions/{sid}")
+            assert page.status == 200 and "证据副本" in page.text and done.sha256 in page.text
+            assert 'id="copy" data-state="done"' in page.text and "衍生" in page.text
+            page = await aud.get(f"/archive/sessions/{sid}?lang=en")
+            assert "Evidence copy" in page.text and "derived" in page.text
+
             # Who may read it.
             assert (await director.get(f"/api/sessions/{sid}/copy")).status == 200
             assert (await director.post(f"/api/sessions/{sid}/copy")).status == 403
@@ -265,6 +272,8 @@ async def test_a_sealed_interrogation_gets_a_signed_evidence_copy(tmp_path: Path
             scheduled = str((await post(director, "/api/sessions", body, 201))["id"])
             refused = await aud.get(f"/api/sessions/{scheduled}/copy")
             assert refused.status == 409 and "sealed" in refused.text
+            page = await aud.get(f"/archive/sessions/{scheduled}?lang=zh")
+            assert page.status == 200 and "会话封存后制作证据副本" in page.text
             assert (await aud.post(f"/api/sessions/{scheduled}/copy")).status == 409
 
             audit = node.app[ARCHIVE_KEY].catalog

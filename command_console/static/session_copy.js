@@ -54,7 +54,7 @@ async function refresh() {
   if (answer.ok) show(answer.data);
 }
 
-show(config.copy);
+show(config.current);
 
 const again = $("copy-rerender");
 if (again) {
