@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from catalog import Catalog, CatalogSettings, EvidenceCopyRow, parse_iso
 from recorder import verify_signature
@@ -347,3 +347,26 @@ async def test_a_copy_that_cannot_be_made_fails_with_its_reason_and_is_queued_ag
             assert done.state == "done", done.error
             status, data = await download(aud, f"/api/sessions/{sid}/copy.mp4")
             assert status == 200 and hashlib.sha256(data).hexdigest() == done.sha256
+
+    # A crash mid-render: the row says rendering, a partial file lies there. The next
+    # start removes the partial file and renders it again.
+    def crashed() -> None:
+        catalog = Catalog.open(CatalogSettings(data_dir=data_dir))
+        try:
+            with catalog.engine.begin() as conn:
+                conn.execute(
+                    update(EvidenceCopyRow)
+                    .where(EvidenceCopyRow.hearing_id == sid)
+                    .values(state="rendering", progress=0.4)
+                )
+        finally:
+            catalog.dispose()
+
+    await asyncio.to_thread(crashed)
+    (copies_dir / f"{sid}.mp4").unlink()
+    (copies_dir / f"{sid}.mp4.part").write_bytes(b"half a copy")
+    async for node in _start_node(tmp_path):
+        done = await wait_state(node, sid, "done", "failed")
+        assert done.state == "done", done.error
+        assert hashlib.sha256((copies_dir / f"{sid}.mp4").read_bytes()).hexdigest() == done.sha256
+        assert not list(copies_dir.glob("*.part"))
