@@ -32,13 +32,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "copy.error": ("失败原因", "Why it failed"),
     "copy.rerender": ("重新制作", "Render again"),
     "copy.refused": ("无法重新制作（{status}）", "Cannot render it again ({status})"),
-    "copy.statement": (
-        "本副本是依据封存的原始录像制作的衍生文件（画中画、叠加可信时间与案号），仅供查阅；"
-        "证据以封存的原始录像及其封存记录为准。",
-        "This copy is derived from the sealed original recordings (picture-in-picture, "
-        "trusted time and case number burned in) for viewing; the evidence is the sealed "
-        "originals and their seal record.",
-    ),
     "copy.not_sealed": ("会话封存后制作证据副本。", "The evidence copy is made once sealed."),
 }
 MESSAGES |= {f"action.{k}": pair for k, pair in ACTIONS.items()}

@@ -29,5 +29,6 @@ async def panel(
         "sealed": hearing.state == "sealed",
         "can_render": user is not None and allows(user.role, Permission.COPY_RENDER),
         "current": copy.as_json() if copy is not None else None,
+        "lang": translate.lang,
         "messages": i18n_copy.script_messages(translate),
     }

@@ -59,6 +59,7 @@ async def test_the_archive_page_follows_the_copy_and_its_download_hashes_right(
         await page.locator('#copy[data-state="done"]').wait_for(timeout=5000)
         assert await page.locator("#copy-sha256").inner_text() == first.sha256
         await page.evaluate(WATCH)
+        await page.evaluate("document.getElementById('copy-statement').textContent = ''")
         await page.locator("#copy-rerender").click()
         await page.locator('#copy[data-state="rendering"]').wait_for(timeout=30000)
         await page.locator('#copy[data-state="done"]').wait_for(timeout=120000)
@@ -70,6 +71,9 @@ async def test_the_archive_page_follows_the_copy_and_its_download_hashes_right(
         assert rendering == sorted(rendering), rendering
         assert any(0 < v < 1 for v in rendering), sorted(set(rendering))
         assert not any(s["link"] for s in seen if s["state"] == "rendering")
+        # The statement is the signed record's, filled in once done (events carry none).
+        statement = page.locator("#copy-statement")
+        assert "衍生" in await statement.inner_text()
         shown = await page.locator("#copy-sha256").inner_text()
         async with page.expect_download() as info:
             await page.locator("#copy-download").click()

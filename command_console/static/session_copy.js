@@ -40,6 +40,9 @@ function show(copy) {
   $("copy-done").hidden = state !== "done";
   $("copy-failed").hidden = state !== "failed";
   if (state === "done") {
+    // The derived-copy statement is the signed record's (events carry no record).
+    if (copy.record) $("copy-statement").textContent = copy.record.statement[config.lang] || "";
+    else if (!$("copy-statement").textContent) refresh();
     $("copy-sha256").textContent = copy.sha256 || "";
     $("copy-size").textContent = copy.bytes ? size(copy.bytes) : "";
     $("copy-duration").textContent = copy.duration ? clock(copy.duration) : "";
