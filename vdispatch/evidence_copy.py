@@ -236,6 +236,8 @@ class CopyJob:
                 if copy is None:
                     await self._wake.wait()
                     continue
+                if self._closing:
+                    return  # it stays queued for the next start
                 await self._render(copy.session)
             except Exception:
                 # The store itself failing: log it, do not spin.
