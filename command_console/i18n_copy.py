@@ -28,7 +28,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "copy.size": ("大小", "Size"),
     "copy.duration": ("时长", "Duration"),
     "copy.record": ("签名记录", "Signed record"),
-    "copy.signature": ("签名", "Signature"),
     "copy.error": ("失败原因", "Why it failed"),
     "copy.rerender": ("重新制作", "Render again"),
     "copy.refused": ("无法重新制作（{status}）", "Cannot render it again ({status})"),

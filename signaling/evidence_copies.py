@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -55,7 +55,7 @@ class EvidenceCopy:
     def of(row: EvidenceCopyRow) -> EvidenceCopy:
         return EvidenceCopy(
             row.hearing_id,
-            row.state,  # type: ignore[arg-type]
+            cast(CopyState, row.state),
             row.progress,
             row.path,
             row.sha256,
