@@ -564,8 +564,13 @@ class Compositor:
         if slate is None:
             slate = np.full((box.h, box.w), GREY_Y, dtype=np.uint8)
             lines = [p for p in label.split(" · ") if p] or [label]
-            size = max(10, min(box.h // (2 * len(lines) + 2), box.w // 16))
-            masks = [self._fitted(line, size, box.w * 9 // 10) for line in lines]
+            # One size for every line: the largest at which the longest fits.
+            size = max(8, min(box.h // (2 * len(lines) + 2), box.w // 24))
+            while size > 8 and any(
+                self.text.mask(line, size).shape[1] > box.w * 9 // 10 for line in lines
+            ):
+                size = size * 5 // 6
+            masks = [self.text.mask(line, size) for line in lines]
             total = sum(m.shape[0] for m in masks)
             y = max(0, (box.h - total) // 2)
             for m in masks:
@@ -574,13 +579,6 @@ class Compositor:
             self._slates[key] = slate
         self.canvas.fill(box, 0)
         self.canvas.y[box.y : box.y + box.h, box.x : box.x + box.w] = slate
-
-    def _fitted(self, text: str, size: int, width: int) -> Plane:
-        mask = self.text.mask(text, size)
-        while mask.shape[1] > width and size > 8:
-            size = size * 4 // 5
-            mask = self.text.mask(text, size)
-        return mask
 
     def bar(self, t: float) -> Plane:
         second = int(t)
