@@ -4,8 +4,9 @@ The room's camera is the main picture, the prosecutor the picture-in-picture, th
 wall-clock time and the case caption burned in, both sides' audio mixed. Time comes from
 the recordings' own timeline (a frame's wall clock is its segment's `start` plus its pts),
 never from an encoder clock, so what the copy shows at a moment is what was recorded then.
-Whatever the recordings do not cover shows as a slate (the interruption's label, or
-"无画面 No picture"), never as a silently frozen picture.
+Whatever the recordings do not cover shows as a slate (the label of the plan's CopyGap
+for that picture and time, else "无画面 No picture"), never as a silently frozen picture;
+where a recording does cover a moment, its picture is shown, whatever the gaps say.
 
 Streaming throughout: each picture is a generator of decoded frames, segment by segment,
 and the compositor pulls one output tick at a time, so memory stays flat however long
@@ -536,20 +537,22 @@ class Compositor:
         self.text = text
         self.layout = layout(plan.width, plan.height)
         self.canvas = Canvas(plan.width, plan.height)
-        self._scaled: dict[str, tuple[int, tuple[Plane, Plane, Plane], Rect]] = {}
+        self._scaled: dict[str, tuple[float, tuple[Plane, Plane, Plane], Rect]] = {}
         self._slates: dict[tuple[str, int, int], Plane] = {}
         self._bar_second: int | None = None
         self._bar: Plane | None = None
         bar = self.layout.bar
         self._font = max(10, int(bar.h * 0.7))
 
-    def _picture(self, which: str, frame: av.VideoFrame, box: Rect) -> None:
+    def _picture(self, which: str, held: tuple[float, av.VideoFrame], box: Rect) -> None:
         # The same decoded frame held over several ticks is converted and scaled once.
+        # Known by its wall time: unique within a picture, as times only grow.
+        wall, frame = held
         cached = self._scaled.get(which)
-        if cached is None or cached[0] != id(frame):
+        if cached is None or cached[0] != wall:
             rect = fit(frame.width, frame.height, box)
             planes = scale_planes(frame_planes(frame), rect.w, rect.h)
-            cached = self._scaled[which] = (id(frame), planes, rect)
+            cached = self._scaled[which] = (wall, planes, rect)
         _, planes, rect = cached
         if (rect.w, rect.h) != (box.w, box.h):
             self.canvas.fill(box, BLACK_Y)
@@ -561,8 +564,13 @@ class Compositor:
         if slate is None:
             slate = np.full((box.h, box.w), GREY_Y, dtype=np.uint8)
             lines = [p for p in label.split(" · ") if p] or [label]
-            size = max(10, min(box.h // (2 * len(lines) + 2), box.w // 16))
-            masks = [self._fitted(line, size, box.w * 9 // 10) for line in lines]
+            # One size for every line: the largest at which the longest fits.
+            size = max(8, min(box.h // (2 * len(lines) + 2), box.w // 24))
+            while size > 8 and any(
+                self.text.mask(line, size).shape[1] > box.w * 9 // 10 for line in lines
+            ):
+                size = size * 5 // 6
+            masks = [self.text.mask(line, size) for line in lines]
             total = sum(m.shape[0] for m in masks)
             y = max(0, (box.h - total) // 2)
             for m in masks:
@@ -572,14 +580,7 @@ class Compositor:
         self.canvas.fill(box, 0)
         self.canvas.y[box.y : box.y + box.h, box.x : box.x + box.w] = slate
 
-    def _fitted(self, text: str, size: int, width: int) -> Plane:
-        mask = self.text.mask(text, size)
-        while mask.shape[1] > width and size > 8:
-            size = size * 4 // 5
-            mask = self.text.mask(text, size)
-        return mask
-
-    def _bar_planes(self, t: float) -> Plane:
+    def bar(self, t: float) -> Plane:
         second = int(t)
         if self._bar is None or second != self._bar_second:
             bar = self.layout.bar
@@ -606,18 +607,18 @@ class Compositor:
     ) -> av.VideoFrame:
         lay = self.layout
         if main is not None:
-            self._picture("main", main[1], lay.main)
+            self._picture("main", main, lay.main)
         else:
             self._slate(main_slate, lay.main)
         b = lay.border
         border = Rect(lay.pip.x - b, lay.pip.y - b, lay.pip.w + 2 * b, lay.pip.h + 2 * b)
         self.canvas.fill(border, WHITE_Y)
         if pip is not None:
-            self._picture("pip", pip[1], lay.pip)
+            self._picture("pip", pip, lay.pip)
         else:
             self._slate(pip_slate, lay.pip)
         self.canvas.fill(lay.bar, BLACK_Y)
-        bar = self._bar_planes(t)
+        bar = self.bar(t)
         self.canvas.y[lay.bar.y : lay.bar.y + lay.bar.h, lay.bar.x : lay.bar.x + lay.bar.w] = bar
         return self.canvas.frame()
 
@@ -662,7 +663,7 @@ class _Throttle:
             self._progress(min(1.0, max(0.0, fraction)))
 
 
-def _mix(parts: list[npt.NDArray[np.float32] | None], n: int) -> npt.NDArray[np.float32]:
+def mix(parts: list[npt.NDArray[np.float32] | None], n: int) -> npt.NDArray[np.float32]:
     """Both sides summed; a tick whose sum would clip is scaled down as a whole, which keeps
     the waveform (hard clipping would add distortion)."""
     present = [p for p in parts if p is not None]
@@ -685,7 +686,10 @@ def render_copy(
 ) -> CopyResult:
     """Blocking: run it in a thread. Writes `out` crash-safely (`out.part`, fsync, rename,
     fsync dir), calls progress(fraction 0..1) at most a few times per second, stops with
-    CopyError when cancel is set."""
+    CopyError when cancel is set.
+
+    progress is called on the rendering thread: an asyncio caller hands it to its loop
+    with loop.call_soon_threadsafe."""
     _check(plan)
     start, end = plan.start.timestamp(), plan.end.timestamp()
     part = out.with_name(out.name + ".part")
@@ -718,7 +722,7 @@ def render_copy(
         pip.close()
         for s in sounds:
             s.close()
-    return _result(out, frames)
+    return _result(out, frames, plan.fps)
 
 
 def _render(
@@ -773,7 +777,7 @@ def _render(
             if audio is not None:
                 n0 = k * AUDIO_RATE // plan.fps
                 n1 = (k + 1) * AUDIO_RATE // plan.fps
-                pending.append(_mix([s.take(n0, n1) for s in sounds], n1 - n0))
+                pending.append(mix([s.take(n0, n1) for s in sounds], n1 - n0))
                 pending_n += n1 - n0
                 while pending_n >= AAC_FRAME or (k == total - 1 and pending_n > 0):
                     block = np.concatenate(pending, axis=1)
@@ -804,14 +808,19 @@ def _slate_label(plan: CopyPlan, picture: Picture, where: str, t: float) -> str:
     return _gap_label(plan, where, t)
 
 
-def _result(out: Path, frames: int) -> CopyResult:
+def _result(out: Path, frames: int, fps: int) -> CopyResult:
     digest = hashlib.sha256()
-    with out.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    with _open(out) as container:
-        duration = (container.duration or 0) / 1_000_000
-    return CopyResult(out, digest.hexdigest(), out.stat().st_size, duration, frames)
+    try:
+        with out.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+        size = out.stat().st_size
+    except OSError as exc:
+        raise CopyError(f"cannot read {out.name} back: {exc.strerror or exc}") from exc
+    duration = frames / fps
+    with contextlib.suppress(av.error.FFmpegError, OSError), _open(out) as container:
+        duration = (container.duration or 0) / 1_000_000 or duration
+    return CopyResult(out, digest.hexdigest(), size, duration, frames)
 
 
 def utc(wall: float) -> datetime:

@@ -22,7 +22,16 @@ import pytest
 
 from recorder import CopyError, CopyGap, CopyPlan, CopyResult, render_copy
 from recorder import manifest as mf
-from recorder.evidence_copy import GREY_Y, Rect, fit, frame_planes, layout
+from recorder.evidence_copy import (
+    GREY_Y,
+    Compositor,
+    Rect,
+    TextRenderer,
+    fit,
+    frame_planes,
+    layout,
+    mix,
+)
 
 from .peers import encode_vp8
 from .recordings import make_recording
@@ -373,3 +382,38 @@ def test_a_bad_plan_is_refused_with_its_reason(session: Session, tmp_path: Path)
     with pytest.raises(CopyError, match="where"):
         render_copy(session.plan(gaps=(bad_gap,)), out)
     assert not out.exists()
+
+
+def test_the_clock_is_the_recordings_wall_clock_in_beijing_time(
+    session: Session, rendered: Rendered
+) -> None:
+    frames = output_frames(rendered.result.path)
+    plan = session.plan()
+    bar = layout(W, H).bar
+    compositor = Compositor(plan, TextRenderer())
+    clock = Rect(0, 0, bar.w // 2, bar.h)  # the clock's half of the bar
+    for seconds in (0.5, 4.5):
+        wall = session.t0 + seconds
+        got = region(frames[frame_at(session, seconds)], clock)
+        right = compositor.bar(wall)[: clock.h, : clock.w].astype(np.int16)
+        assert np.abs(got - right).mean() < 4
+        # Not another second's time, nor the UTC time: where the texts differ, the copy
+        # shows this one.
+        for other in (wall + 1, wall - 8 * 3600):
+            wrong = compositor.bar(other)[: clock.h, : clock.w].astype(np.int16)
+            differ = np.abs(right - wrong) > 96
+            assert differ.sum() > 10
+            near = np.abs(got - right)[differ].mean()
+            far = np.abs(got - wrong)[differ].mean()
+            assert near * 3 < far, (seconds, other - wall, near, far)
+
+
+def test_mixing_never_clips_and_keeps_the_waveform() -> None:
+    t = np.arange(1920) / 48000
+    loud = np.stack([np.sin(2 * np.pi * 440 * t)] * 2).astype(np.float32) * 0.8
+    mixed = mix([loud, loud.copy()], 1920)
+    assert float(np.abs(mixed).max()) == pytest.approx(1.0)
+    assert np.allclose(mixed, loud / 0.8, atol=1e-6)  # scaled, not flattened
+    quiet = loud * 0.25
+    assert np.allclose(mix([quiet, None], 1920), quiet)
+    assert not mix([None, None], 1920).any()
