@@ -238,7 +238,8 @@ async def test_a_sealed_interrogation_gets_a_signed_evidence_copy(tmp_path: Path
                 r["id"] for r in sealed if r["stream"] == f"{sid}-city"
             ]
             [gap] = record["gaps"]
-            assert gap["where"] == "main" and "publisher disconnected" in gap["label"]
+            assert gap["where"] == "main" and CAM in gap["label"]
+            assert "推流端断开 publisher disconnected" in gap["label"]
             assert record["renderer"]["module"] == "recorder.evidence_copy"
             assert record["renderer"]["pyav"] and record["renderer"]["ffmpeg"]
 

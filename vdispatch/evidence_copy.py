@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -65,17 +66,25 @@ class _Stopped(Exception):
     """The node is stopping: the render was cancelled, the row goes back to the queue."""
 
 
-def gap_label(interruption: dict[str, Any], end: datetime) -> str:
-    """What an interruption's slate says: its reason and times (Beijing time)."""
+def gap_label(interruption: dict[str, Any], end: datetime, zh: Callable[[str], str] = str) -> str:
+    """What an interruption's slate says: its stream, reason (Chinese first, when `zh`
+    knows it) and times in Beijing time."""
     start = parse_iso(interruption["started_at"]).astimezone(BEIJING)
     until = end.astimezone(BEIJING)
+    reason = interruption["reason"]
+    both = reason if zh(reason) == reason else f"{zh(reason)} {reason}"
     return (
-        f"中断 Interrupted: {interruption['stream']} · {interruption['reason']} · "
+        f"中断 Interrupted: {interruption['stream']} · {both} · "
         f"{start:%H:%M:%S}-{until:%H:%M:%S} 北京时间 (UTC+8)"
     )
 
 
-def copy_plan(hearing: Hearing, seal: dict[str, Any], recordings_dir: Path) -> CopyPlan:
+def copy_plan(
+    hearing: Hearing,
+    seal: dict[str, Any],
+    recordings_dir: Path,
+    zh: Callable[[str], str] = str,
+) -> CopyPlan:
     """The render's plan from the seal record alone: its recordings, span, caption and
     interruptions (what the copy shows is what was sealed)."""
     gate = session_gate_streams(hearing)
@@ -92,7 +101,8 @@ def copy_plan(hearing: Hearing, seal: dict[str, Any], recordings_dir: Path) -> C
         where = "pip" if i["stream"] == pip_stream else "main"
         if i["stream"] not in (main_stream, pip_stream):
             continue  # another camera of the room: not in the copy
-        gaps.append(CopyGap(parse_iso(i["started_at"]), gap_end, where, gap_label(i, gap_end)))
+        label = gap_label(i, gap_end, zh)
+        gaps.append(CopyGap(parse_iso(i["started_at"]), gap_end, where, label))
     caption = f"{seal['case_no']} {seal['title']}"
     return CopyPlan(main=main, pip=pip, start=start, end=end, caption=caption, gaps=tuple(gaps))
 
@@ -156,8 +166,10 @@ class CopyJob:
         key: NodeKey,
         recordings_dir: Path,
         copies_dir: Path,
+        reason_zh: Callable[[str], str] = str,  # an interruption's reason in Chinese
     ) -> None:
         self.copies = copies
+        self.reason_zh = reason_zh
         self.hearings = hearings
         self.bus = bus
         self.node_id = node_id
@@ -280,7 +292,8 @@ class CopyJob:
         seal = await asyncio.to_thread(self.hearings.seal_of, hearing_id)
         if hearing is None or seal is None:
             raise CopyError(f"session {hearing_id} has no seal")
-        plan = copy_plan(hearing, json.loads(seal["record"]), self.recordings_dir)
+        sealed = json.loads(seal["record"])
+        plan = copy_plan(hearing, sealed, self.recordings_dir, self.reason_zh)
         await asyncio.to_thread(_remove, out)  # a copy rendered before: replaced
 
         def progress(fraction: float) -> None:

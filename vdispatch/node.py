@@ -143,6 +143,7 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
                     recorder.key,
                     settings.recorder.recordings_dir,
                     settings.recorder.copies_dir,
+                    command_console.reason_zh,
                 )
                 await copies.start()
                 app[COPY_QUEUE_KEY] = copies
