@@ -42,6 +42,7 @@ from signaling import (
     Hearing,
     Hearings,
     SignalingError,
+    session_city_streams,
     session_copy_audience,
     session_gate_streams,
 )
@@ -95,12 +96,13 @@ def copy_plan(
     if not main and not pip:
         raise CopyError(f"the seal lists no recording of {main_stream} or {pip_stream}")
     start, end = parse_iso(seal["started_at"]), parse_iso(seal["ended_at"])
+    city = set(session_city_streams(hearing.id))
     gaps = []
     for i in seal["interruptions"]:
         gap_end = parse_iso(i["ended_at"]) if i["ended_at"] else end
-        where = "pip" if i["stream"] == pip_stream else "main"
-        if i["stream"] not in (main_stream, pip_stream):
-            continue  # another camera of the room: not in the copy
+        # The city side's streams are the prosecutor's picture; the rest the room's. The
+        # engine shows a label only where its picture has nothing recorded.
+        where = "pip" if i["stream"] in city else "main"
         label = gap_label(i, gap_end, zh)
         gaps.append(CopyGap(parse_iso(i["started_at"]), gap_end, where, label))
     caption = f"{seal['case_no']} {seal['title']}"
