@@ -795,8 +795,16 @@ def _render(
         container.mux(video.encode(None))
         if audio is not None:
             container.mux(audio.encode(None))
-    finally:
-        container.close()
+    except BaseException:
+        # Gone before the muxer closes: its faststart pass (which rewrites the whole file
+        # to put the index first) then finds nothing to do, instead of copying gigabytes
+        # of a copy that was cancelled or failed.
+        with contextlib.suppress(OSError):
+            part.unlink(missing_ok=True)
+        with contextlib.suppress(Exception):
+            container.close()
+        raise
+    container.close()
     progress(1.0, force=True)
     return total
 
