@@ -267,9 +267,10 @@ class TextRenderer:
     when the machine has them (each run of text in the font that has its glyphs);
     otherwise OpenCV's Hershey font with the non-ASCII left out. Never fails on text."""
 
-    def __init__(self) -> None:
+    def __init__(self, font_files: tuple[str | None, str | None] | None = None) -> None:
+        """font_files: (Latin, Chinese) font files; by default those of `fonts()`."""
         self._pil = _pillow()
-        latin, cjk = fonts() if self._pil else (None, None)
+        latin, cjk = (font_files or fonts()) if self._pil else (None, None)
         self._paths = {"latin": latin or cjk, "cjk": cjk}
         self._fonts: dict[tuple[str, int], Any] = {}
         self._cache: dict[tuple[str, int], Plane] = {}
@@ -309,15 +310,11 @@ class TextRenderer:
 
     def _render(self, text: str, size: int) -> Plane:
         if self._paths["latin"] is not None:
-            image_mod, draw_mod, _ = self._pil
-            runs = [(self._font(w, size), t) for w, t in self._runs(text)]
-            width = max(1, round(sum(f.getlength(t) for f, t in runs)))
-            image = image_mod.new("L", (width, size + size // 3), 0)
-            draw, x = draw_mod.Draw(image), 0.0
-            for font, run in runs:  # on one baseline
-                draw.text((x, size), run, fill=255, font=font, anchor="ls")
-                x += font.getlength(run)
-            return np.asarray(image, dtype=np.uint8).copy()
+            try:
+                return self._draw(text, size)
+            except (OSError, ValueError) as exc:  # a broken font file: carry on without
+                logger.warning("evidence copy: fonts %s unusable: %s", self._paths, exc)
+                self._paths = {"latin": None, "cjk": None}
         ascii_text = "".join(c for c in text if c.isascii()).strip() or "?"
         scale = size / 30
         thickness = max(1, size // 14)
@@ -334,6 +331,17 @@ class TextRenderer:
             cv2.LINE_AA,
         )
         return out
+
+    def _draw(self, text: str, size: int) -> Plane:
+        image_mod, draw_mod, _ = self._pil
+        runs = [(self._font(w, size), t) for w, t in self._runs(text)]
+        width = max(1, round(sum(f.getlength(t) for f, t in runs)))
+        image = image_mod.new("L", (width, size + size // 3), 0)
+        draw, x = draw_mod.Draw(image), 0.0
+        for font, run in runs:  # on one baseline
+            draw.text((x, size), run, fill=255, font=font, anchor="ls")
+            x += font.getlength(run)
+        return np.asarray(image, dtype=np.uint8).copy()
 
 
 def draw_mask(plane: Plane, mask: Plane, x: int, y: int, value: int) -> None:
@@ -795,8 +803,16 @@ def _render(
         container.mux(video.encode(None))
         if audio is not None:
             container.mux(audio.encode(None))
-    finally:
-        container.close()
+    except BaseException:
+        # Gone before the muxer closes: its faststart pass (which rewrites the whole file
+        # to put the index first) then finds nothing to do, instead of copying gigabytes
+        # of a copy that was cancelled or failed.
+        with contextlib.suppress(OSError):
+            part.unlink(missing_ok=True)
+        with contextlib.suppress(Exception):
+            container.close()
+        raise
+    container.close()
     progress(1.0, force=True)
     return total
 

@@ -28,6 +28,7 @@ from recorder.evidence_copy import (
     Rect,
     TextRenderer,
     fit,
+    fonts,
     frame_planes,
     layout,
     mix,
@@ -417,3 +418,23 @@ def test_mixing_never_clips_and_keeps_the_waveform() -> None:
     quiet = loud * 0.25
     assert np.allclose(mix([quiet, None], 1920), quiet)
     assert not mix([None, None], 1920).any()
+
+
+def test_text_is_drawn_whatever_fonts_the_machine_has(tmp_path: Path) -> None:
+    caption = "案号 甲检2026-7 · 李某讯问"
+    latin, cjk = fonts()
+    broken = tmp_path / "broken.ttf"
+    broken.write_bytes(b"not a font")
+    renderers = {
+        "the machine's fonts": TextRenderer(),
+        "no font at all (OpenCV's own, ASCII only)": TextRenderer((None, None)),
+        "a broken font file": TextRenderer((str(broken), str(broken))),
+        "Latin only": TextRenderer((latin, None)),
+    }
+    for what, renderer in renderers.items():
+        mask = renderer.mask(caption, 24)
+        assert mask.dtype == np.uint8 and mask.ndim == 2, what
+        assert int((mask > 128).sum()) > 50, f"nothing drawn with {what}"
+    if cjk is not None:  # Chinese drawn: wider than the same text without it
+        with_cjk = renderers["the machine's fonts"].mask(caption, 24).shape[1]
+        assert with_cjk > renderers["Latin only"].mask(caption, 24).shape[1]
