@@ -10,9 +10,10 @@ where a recording does cover a moment, its picture is shown, whatever the gaps s
 
 Streaming throughout: each picture is a generator of decoded frames, segment by segment,
 and the compositor pulls one output tick at a time, so memory stays flat however long
-the session. Composition works on yuv420p planes (what the decoders give and the encoder
-takes), so no frame is ever converted to RGB and back. Blocking: run `render_copy` in a
-thread.
+the session (all but the MP4 muxer's sample index, some 70 bytes a packet, ~20 MB an
+hour: an MP4 whose index goes first, +faststart, keeps it until the end). Composition
+works on yuv420p planes (what the decoders give and the encoder takes), so no frame is
+ever converted to RGB and back. Blocking: run `render_copy` in a thread.
 
 A segment that cannot be opened or decoded (corrupt, missing) is not fatal: its span shows
 a slate "片段无法读取 Segment unreadable · <file>" and the copy says so where it happened.

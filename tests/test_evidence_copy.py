@@ -24,6 +24,8 @@ from recorder import CopyError, CopyGap, CopyPlan, CopyResult, render_copy
 from recorder import manifest as mf
 from recorder.evidence_copy import (
     GREY_Y,
+    NO_PICTURE,
+    UNREADABLE,
     Compositor,
     Rect,
     TextRenderer,
@@ -350,9 +352,20 @@ def test_an_unreadable_segment_shows_as_a_slate_naming_it(session: Session, tmp_
     begin = datetime.fromisoformat(segment.start).timestamp() - session.t0
     end = datetime.fromisoformat(segment.end).timestamp() - session.t0
     area = main_area(W, H)
-    assert is_slate(frames[frame_at(session, (begin + end) / 2)], area)
+    middle = frames[frame_at(session, (begin + end) / 2)]
+    assert is_slate(middle, area)
     assert not is_slate(frames[frame_at(session, begin - 0.3)], area)
     assert not is_slate(frames[frame_at(session, end + 0.3)], area)
+    # The slate names the segment: it is the one drawn for that label, not "no picture".
+    compositor = Compositor(session.plan(), TextRenderer())
+
+    def slate(label: str) -> np.ndarray:
+        frame = compositor.compose(session.t0, None, label, None, NO_PICTURE)
+        return region(frame_planes(frame), area)
+
+    got = region(middle, area)
+    named = np.abs(got - slate(UNREADABLE.format(file=segment.file))).mean()
+    assert named < 2 and named * 3 < np.abs(got - slate(NO_PICTURE)).mean()
 
 
 def test_nothing_decodable_is_a_copy_error_and_no_file(session: Session, tmp_path: Path) -> None:
