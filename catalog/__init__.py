@@ -12,6 +12,7 @@ Everything blocks: async callers use asyncio.to_thread.
 from . import audit
 from .accounts_schema import LoginSessionRow, PresenceRow, StationRow, StationStreamRow, UserRow
 from .archive import CONTENT_TYPES, Archive
+from .copy_schema import EvidenceCopyRow
 from .db import display_url, writer
 from .dispatch_schema import LayoutRow, QuickPhraseRow, ScreenRow
 from .evidence_schema import (
@@ -44,6 +45,7 @@ __all__ = [
     "CommentRow",
     "Decision",
     "DirectionRow",
+    "EvidenceCopyRow",
     "Gap",
     "HearingParticipantRow",
     "HearingRow",

@@ -38,6 +38,8 @@ from . import (
     reception,
     sessions,
 )
+from .i18n import Translator
+from .i18n_archive import continuity_reason
 from .render import DEMO_KEY, forbidden
 
 _HERE = Path(__file__).parent
@@ -57,3 +59,9 @@ def add_routes(app: web.Application, demo: bool = False) -> None:
     dispatch.add_routes(app)
     reception.add_routes(app)
     app.router.add_static("/static/", _HERE / "static", append_version=True)
+
+
+def reason_zh(text: str) -> str:
+    """A continuity or interruption reason (recorder.continuity's English) in Chinese, or
+    as given when the catalogue does not know it: for text burned into evidence copies."""
+    return continuity_reason(Translator("zh"), text)

@@ -35,7 +35,15 @@ from signaling import (
     require,
 )
 
-from . import archive_data, archive_seal, i18n, i18n_archive, i18n_sessions, session_timeline
+from . import (
+    archive_data,
+    archive_seal,
+    i18n,
+    i18n_archive,
+    i18n_sessions,
+    session_copy,
+    session_timeline,
+)
 from .render import page_errors, render
 
 assert i18n_sessions.MESSAGES and i18n_archive.MESSAGES  # merged at import
@@ -250,7 +258,8 @@ async def session_page(request: web.Request) -> web.StreamResponse:
     )
     hearings = request.app[HEARINGS_KEY]
     seal = await asyncio.to_thread(archive_seal.context, hearings, session_id, translate)
-    return render(request, "archive_session.html", **seal, **detail)
+    copy_panel = await session_copy.panel(request, detail["hearing"], translate)
+    return render(request, "archive_session.html", copy_panel=copy_panel, **seal, **detail)
 
 
 def add_routes(app: web.Application) -> None:

@@ -6,6 +6,7 @@ the manifest with the node's Ed25519 key.
 """
 
 from . import chain, continuity, manifest
+from .evidence_copy import CopyError, CopyGap, CopyPlan, CopyResult, render_copy
 from .export import export_recording
 from .feed import TrackFeed
 from .manifest import ContinuityEntry, Manifest, SegmentEntry
@@ -20,6 +21,10 @@ from .writer import iso
 __all__ = [
     "PROBLEMS",
     "ContinuityEntry",
+    "CopyError",
+    "CopyGap",
+    "CopyPlan",
+    "CopyResult",
     "Manifest",
     "NodeKey",
     "Recorder",
@@ -38,6 +43,7 @@ __all__ = [
     "export_recording",
     "iso",
     "manifest",
+    "render_copy",
     "verify_recording",
     "verify_signature",
 ]

@@ -22,10 +22,17 @@ class RecorderSettings(BaseModel):
     max_pending_frames: int = Field(default=600, ge=1)
     # Free space below which a new segment is not started (bytes).
     min_free_bytes: int = Field(default=8 * 1024 * 1024, ge=0)
+    # Render an evidence copy of each sealed interrogation in the background (one MP4:
+    # the room as the main picture, the prosecutor as picture-in-picture, time burned in).
+    evidence_copies: bool = True
 
     @property
     def recordings_dir(self) -> Path:
         return self.data_dir / "recordings"
+
+    @property
+    def copies_dir(self) -> Path:
+        return self.data_dir / "copies"
 
     @property
     def key_path(self) -> Path:

@@ -5,6 +5,7 @@ from aiohttp import web
 
 from . import (
     api,
+    copy_api,
     dispatch_api,
     displays_ws,
     events_ws,
@@ -37,6 +38,8 @@ from .auth import (
 from .dispatch import GRIDS as DISPATCH_GRIDS
 from .dispatch import SCREEN_KINDS, Dispatch, DispatchError, Screen
 from .errors import REFUSALS, Forbidden, Refused, RoleForbidden, SignalingError, Unauthorized
+from .evidence_copies import COPY_FORMAT, COPY_STATES, CopyQueue, EvidenceCopies, EvidenceCopy
+from .evidence_copies import copy_audience as session_copy_audience
 from .hearing import INVITED_PARTS as SESSION_PARTS
 from .hearing import KINDS as SESSION_KINDS
 from .hearing import STATES as SESSION_STATES
@@ -50,6 +53,8 @@ from .keys import (
     ARCHIVE_KEY,
     AUTH_SETTINGS_KEY,
     BUS_KEY,
+    COPIES_KEY,
+    COPY_QUEUE_KEY,
     DISPATCH_KEY,
     EVIDENCE_KEY,
     GATEWAY_KEY,
@@ -96,6 +101,10 @@ __all__ = [
     "ARCHIVE_KEY",
     "AUTH_SETTINGS_KEY",
     "BUS_KEY",
+    "COPIES_KEY",
+    "COPY_FORMAT",
+    "COPY_QUEUE_KEY",
+    "COPY_STATES",
     "CSRF_FIELD",
     "DISPATCH_GRIDS",
     "DISPATCH_KEY",
@@ -126,8 +135,11 @@ __all__ = [
     "USERS_KEY",
     "AccountError",
     "AuthSettings",
+    "CopyQueue",
     "Dispatch",
     "DispatchError",
+    "EvidenceCopies",
+    "EvidenceCopy",
     "Forbidden",
     "Grant",
     "Hearing",
@@ -183,6 +195,7 @@ __all__ = [
     "screen_receiver",
     "session_audience",
     "session_city_streams",
+    "session_copy_audience",
     "session_gate_streams",
     "set_session_cookie",
     "station_receiver",
@@ -200,6 +213,7 @@ def add_routes(app: web.Application) -> None:
     hearings_api.add_routes(app)
     hearings_media.add_routes(app)
     record_api.add_routes(app)
+    copy_api.add_routes(app)
     phrases_api.add_routes(app)
     reception_api.add_routes(app)
     dispatch_api.add_routes(app)

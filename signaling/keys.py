@@ -11,6 +11,7 @@ from recorder import Recorder
 
 from .accounts import Users
 from .dispatch import Dispatch
+from .evidence_copies import CopyQueue, EvidenceCopies
 from .hearing import SessionEvidence
 from .hearings import Hearings
 from .ingest import IngestStore
@@ -46,3 +47,7 @@ RECEPTION_KEY = web.AppKey("reception", Reception)
 EVIDENCE_KEY = web.AppKey("session_evidence", SessionEvidence)
 # Stations' back-fill (set once the catalog is open).
 INGEST_KEY = web.AppKey("ingest", IngestStore)
+# Sealed interrogations' evidence copies: the store, and the node's copy job (set by the
+# composition root when copies are rendered here).
+COPIES_KEY = web.AppKey("evidence_copies", EvidenceCopies)
+COPY_QUEUE_KEY = web.AppKey("copy_queue", CopyQueue)

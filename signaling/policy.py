@@ -53,6 +53,13 @@ class Permission(StrEnum):
     RECEPTION_KIOSK = "reception.kiosk"  # a county kiosk: queue a petitioner, see its own
     KIOSK_MANAGE = "kiosk.manage"  # mint a county station's kiosk link
     EVENTS_RECEPTION = "events.reception"  # reception.*: each event checked for its audience
+    # Sealed interrogations' evidence copies (an MP4 derived from the sealed recordings):
+    # every session's copy state, progress and signed record. Its MP4 also needs
+    # ARCHIVE_READ (recordings' content: not admins). A session's own participants read
+    # theirs by their part (SessionAction.READ_COPY).
+    COPY_READ = "copy.read"
+    COPY_RENDER = "copy.render"  # render a session's evidence copy again (failed or done)
+    EVENTS_COPY = "events.copy"  # session.copy: each event checked for its audience
 
 
 class Role(StrEnum):
@@ -131,6 +138,9 @@ GRANTS: Mapping[Role, frozenset[Permission]] = {
             P.EVENTS_STATION,
             P.EVENTS_RECORDING,
             P.RECEPTION_RECORDS,
+            P.COPY_READ,
+            P.COPY_RENDER,
+            P.EVENTS_COPY,
         }
     ),
     # The registry and the accounts, and the audit log; never recordings' content.
@@ -143,6 +153,9 @@ GRANTS: Mapping[Role, frozenset[Permission]] = {
             P.KIOSK_MANAGE,
             P.EVENTS_STREAM,
             P.EVENTS_STATION,
+            P.COPY_READ,
+            P.COPY_RENDER,
+            P.EVENTS_COPY,
         }
     ),
 }
@@ -166,6 +179,7 @@ TOKEN_GRANTS: Mapping[TokenRole, frozenset[Permission]] = {
 # the socket checks it, see signaling/audience.py.
 SESSION_TOPICS = ("session.", "direction.", "comment.")
 RECEPTION_TOPICS = ("reception.",)
+COPY_TOPICS = ("session.copy",)  # a session topic: its audience is checked too
 AUDIENCE_TOPICS = SESSION_TOPICS + RECEPTION_TOPICS
 # What each event permission lets through the socket: bus topics starting with these.
 TOPICS: Mapping[Permission, tuple[str, ...]] = {
@@ -175,6 +189,7 @@ TOPICS: Mapping[Permission, tuple[str, ...]] = {
     P.EVENTS_SESSION: SESSION_TOPICS,
     P.EVENTS_DISPATCH: ("dispatch.",),
     P.EVENTS_RECEPTION: RECEPTION_TOPICS,
+    P.EVENTS_COPY: COPY_TOPICS,
 }
 # Permissions held per stream: a token that grants one of them must name its streams.
 PER_STREAM = frozenset({P.STREAM_PUBLISH, P.STREAM_SUBSCRIBE})
@@ -211,6 +226,7 @@ class SessionAction(StrEnum):
     HEAR_REPLY = "hear_reply"
     WRITE_RECORD = "write_record"  # type the interrogation record (笔录), saved as versions
     READ_RECORD = "read_record"  # read the record and its versions
+    READ_COPY = "read_copy"  # the sealed session's evidence copy: state, MP4, signed record
 
 
 A = SessionAction
@@ -225,13 +241,14 @@ PART_GRANTS: Mapping[Part, frozenset[SessionAction]] = {
             A.TALKBACK,
             A.HEAR_REPLY,
             A.READ_RECORD,
+            A.READ_COPY,
         }
     ),
     Part.PROSECUTOR: frozenset(
-        {A.RECEIVE_DIRECTIONS, A.VIEW, A.HEAR_TALKBACK, A.REPLY, A.READ_RECORD}
+        {A.RECEIVE_DIRECTIONS, A.VIEW, A.HEAR_TALKBACK, A.REPLY, A.READ_RECORD, A.READ_COPY}
     ),
-    Part.OBSERVER: frozenset({A.COMMENT, A.VIEW}),
-    Part.CLERK: frozenset({A.VIEW, A.WRITE_RECORD, A.READ_RECORD}),
+    Part.OBSERVER: frozenset({A.COMMENT, A.VIEW, A.READ_COPY}),
+    Part.CLERK: frozenset({A.VIEW, A.WRITE_RECORD, A.READ_RECORD, A.READ_COPY}),
 }
 # The roles that may be given each part (the director is whoever created the session).
 PART_ROLES: Mapping[Part, frozenset[Role]] = {

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import fractions
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urljoin
 
@@ -28,8 +28,15 @@ from .waiting import wait_for
 VIDEO_CLOCK = 90000
 
 
-def encode_vp8(count: int, width: int = 320, height: int = 240, gop: int = 30) -> list[bytes]:
-    """`count` VP8 frames of a moving pattern, a keyframe every `gop` frames."""
+def encode_vp8(
+    count: int,
+    width: int = 320,
+    height: int = 240,
+    gop: int = 30,
+    picture: Callable[[int], np.ndarray] | None = None,
+) -> list[bytes]:
+    """`count` VP8 frames of a moving pattern (or `picture(i)`: frame i as an RGB array),
+    a keyframe every `gop` frames."""
     codec = av.CodecContext.create("libvpx", "w")
     codec.width, codec.height = width, height
     codec.pix_fmt = "yuv420p"
@@ -41,10 +48,13 @@ def encode_vp8(count: int, width: int = 320, height: int = 240, gop: int = 30) -
     y = np.arange(height)[:, None]
     x = np.arange(width)[None, :]
     for i in range(count):
-        img = np.zeros((height, width, 3), dtype=np.uint8)
-        img[..., 0] = (x + 4 * i) % 256
-        img[..., 1] = (y + 2 * i) % 256
-        img[..., 2] = ((x ^ y) + i) % 256
+        if picture is not None:
+            img = picture(i)
+        else:
+            img = np.zeros((height, width, 3), dtype=np.uint8)
+            img[..., 0] = (x + 4 * i) % 256
+            img[..., 1] = (y + 2 * i) % 256
+            img[..., 2] = ((x ^ y) + i) % 256
         frame = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
         frame.pts = i
         for pkt in codec.encode(frame):
@@ -52,6 +62,31 @@ def encode_vp8(count: int, width: int = 320, height: int = 240, gop: int = 30) -
     for pkt in codec.encode(None):
         frames.append(bytes(pkt))
     return frames
+
+
+def encode_opus(seconds: float, tone: float, level: float = 0.3) -> list[bytes]:
+    """Opus packets (20 ms each, 48 kHz stereo) of a sine at `tone` Hz."""
+    codec = av.CodecContext.create("libopus", "w")
+    codec.sample_rate = 48000
+    codec.layout = "stereo"
+    codec.format = "s16"
+    codec.bit_rate = 64000
+    codec.time_base = fractions.Fraction(1, 48000)
+    n = 960
+    packets: list[bytes] = []
+    for i in range(int(seconds * 50)):
+        t = (np.arange(n) + i * n) / 48000
+        wave = (np.sin(2 * np.pi * tone * t) * level * 32767).astype(np.int16)
+        frame = av.AudioFrame.from_ndarray(
+            np.repeat(wave[None, :], 2, axis=0).reshape(1, -1, order="F"),
+            format="s16",
+            layout="stereo",
+        )
+        frame.sample_rate = 48000
+        frame.pts = i * n
+        packets += [bytes(pkt) for pkt in codec.encode(frame)]
+    packets += [bytes(pkt) for pkt in codec.encode(None)]
+    return packets
 
 
 def encode_h264(

@@ -15,7 +15,7 @@ from recorder import Recorder, RecorderSettings, RecordingListener, TrackInfo
 from recorder import manifest as mf
 from recorder.feed import NTP_EPOCH_OFFSET
 
-from .peers import encode_h264, encode_vp8
+from .peers import encode_h264, encode_opus, encode_vp8
 from .waiting import wait_for
 
 _FRAMES: dict[tuple[int, int, str], list[bytes]] = {}
@@ -47,6 +47,8 @@ async def make_recording(
     fps: int = 30,
     session: str | None = None,
     codec: str = "vp8",
+    video: list[bytes] | None = None,
+    tone: float | None = None,
 ) -> Path:
     """A closed VP8 recording (codec="h264": H.264 in MP4) of `seconds` of media, fed as
     fast as the writer takes it.
@@ -55,32 +57,53 @@ async def make_recording(
     pause: (after, for) seconds: the publisher disconnects after `after` seconds of media
     and is back `for` seconds later (within the grace period: the same recording, with a
     publisher-disconnect gap in its continuity log).
-    fps: frames per second of media time (a low rate makes long recordings quickly)."""
+    fps: frames per second of media time (a low rate makes long recordings quickly).
+    video: the encoded frames to record (at least seconds * fps; else a moving pattern).
+    tone: an Opus audio track too, a sine at this frequency (Hz)."""
     recorder = Recorder(
         RecorderSettings(data_dir=data_dir, segment_seconds=segment_seconds),
         node_id="test-node",
         listener=listener,
     )
-    video = [TrackInfo("video", f"video/{codec}", 90000)]
+    tracks = [TrackInfo("video", f"video/{codec}", 90000)]
+    sound = encode_opus(seconds + (pause[1] if pause else 0), tone) if tone else []
+    if sound:
+        tracks.append(TrackInfo("audio", "audio/opus", 48000))
     wall = time.time() if start is None else start
     step = 90000 // fps
-    feed = recorder.start(stream, video, lambda: None, session=session)["video"]
-    feed.sender_report(int((wall + NTP_EPOCH_OFFSET) * (1 << 32)), 0)
+    feeds = recorder.start(stream, tracks, lambda: None, session=session)
+    for feed in feeds.values():
+        feed.sender_report(int((wall + NTP_EPOCH_OFFSET) * (1 << 32)), 0)
     seq = 0
+    audio_seq, sent_audio, shift = 0, 0, 0.0
     cut = int(pause[0] * fps) if pause else -1
-    for i, data in enumerate(frames(int(seconds * fps), codec=codec)):
+    count = int(seconds * fps)
+    for i, data in enumerate(video[:count] if video is not None else frames(count, codec=codec)):
         if i == cut and pause is not None:
             await asyncio.sleep(0.3)  # let the writer catch up, as a real stream would
             recorder.stopped(stream)
-            feed = recorder.start(stream, video, lambda: None, session=session)["video"]
+            feeds = recorder.start(stream, tracks, lambda: None, session=session)
             # Back `pause[1]` seconds later: the sender report moves the wall clock on.
-            back = wall + i / fps + pause[1]
-            feed.sender_report(int((back + NTP_EPOCH_OFFSET) * (1 << 32)), (i * step) & 0xFFFFFFFF)
+            shift = pause[1]
+            back = wall + i / fps + shift
+            feeds["video"].sender_report(
+                int((back + NTP_EPOCH_OFFSET) * (1 << 32)), (i * step) & 0xFFFFFFFF
+            )
+            if sound:  # the audio clock runs on through the pause (its media time does)
+                sent_audio = int((i / fps + shift) * 50)
+                feeds["audio"].sender_report(int((wall + NTP_EPOCH_OFFSET) * (1 << 32)), 0)
         payloads = _packetize(codec, data, i & 0x7FFF)
         for j, payload in enumerate(payloads):
             marker = int(j == len(payloads) - 1)
-            feed.send(RelayPacket(seq, (i * step) & 0xFFFFFFFF, marker, payload, False, 0.0))
+            feeds["video"].send(
+                RelayPacket(seq, (i * step) & 0xFFFFFFFF, marker, payload, False, 0.0)
+            )
             seq = (seq + 1) & 0xFFFF
+        # Audio up to this video frame's time, 20 ms a packet, in the same order as live.
+        while sound and sent_audio < len(sound) and sent_audio / 50 <= i / fps + shift:
+            ts = (sent_audio * 960) & 0xFFFFFFFF
+            feeds["audio"].send(RelayPacket(audio_seq, ts, 1, sound[sent_audio], False, 0.0))
+            audio_seq, sent_audio = (audio_seq + 1) & 0xFFFF, sent_audio + 1
         if i % 30 == 0:
             await asyncio.sleep(0)
         if fps < 30 and i % 10 == 0:

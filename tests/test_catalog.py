@@ -47,7 +47,9 @@ EVIDENCE_TABLES = {
 }
 # Revision 0006: reception kiosk links.
 KIOSK_TABLES = {"kiosk_links"}
-# Revision 0008: stations' enrolled keys (0007 is merged from another branch).
+# Revision 0007: the evidence copies of sealed interrogations.
+COPY_TABLES = {"evidence_copies"}
+# Revision 0008: stations' enrolled keys.
 STATION_KEY_TABLES = {"station_keys"}
 HEAD = "0008"
 
@@ -73,6 +75,7 @@ def test_alembic_upgrades_an_empty_database(database_url: str, tmp_path: Path) -
             | EVIDENCE_TABLES
             | KIOSK_TABLES
             | STATION_KEY_TABLES
+            | COPY_TABLES
         )
         catalog.migrate()  # idempotent
         assert current_revision(catalog.engine) == HEAD

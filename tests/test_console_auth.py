@@ -325,6 +325,44 @@ async def test_each_role_reaches_only_its_apis(accounts: Node, role: str) -> Non
             )
 
 
+# An interrogation's evidence copy, on a session the commander directs with the observer
+# invited (not sealed yet: 409 for whoever may read; 403 for whoever may not; the MP4 is
+# recordings' content, which admins never get).
+COPY_ROUTES = [
+    # method, path (under /api/sessions/{id}), {role: status}
+    ("GET", "/copy", {"commander": 409, "observer": 409, "auditor": 409, "admin": 409}),
+    ("GET", "/copy.mp4", {"commander": 409, "observer": 409, "auditor": 409, "admin": 403}),
+    ("GET", "/copy.json", {"commander": 409, "observer": 409, "auditor": 409, "admin": 409}),
+    ("GET", "/copy.sig", {"commander": 409, "observer": 409, "auditor": 409, "admin": 409}),
+    ("POST", "/copy", {"commander": 403, "observer": 403, "auditor": 409, "admin": 409}),
+]
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_each_role_reaches_an_evidence_copy_only_as_its_reader(
+    accounts: Node, role: str
+) -> None:
+    node = accounts
+    await add_station(node.app, "int-a", ["int-a-cam"], kind="interrogation_room")
+    body = {"kind": "interrogation", "station": "int-a", "title": "t", "case_no": "c"}
+    async with logged_in(node.url, "commander") as director:
+        invited = {**body, "participants": [{"user": "observer", "part": "observer"}]}
+        answer = await director.post("/api/sessions", json=invited)
+        assert answer.status == 201, answer.text
+        sid = answer.text.split('"id": "')[1].split('"')[0]
+        answer = await director.post("/api/sessions", json=body)
+        other = answer.text.split('"id": "')[1].split('"')[0]
+    async with logged_in(node.url, role) as c:
+        for method, path, expected in COPY_ROUTES:
+            answer = await c.request(method, f"/api/sessions/{sid}{path}")
+            assert answer.status == expected[role], (role, method, path, answer.text)
+            assert answer.headers["Content-Type"].startswith("text/plain")
+        # A session the observer is not in does not exist for them.
+        answer = await c.get(f"/api/sessions/{other}/copy")
+        assert answer.status == (404 if role == "observer" else 409), (role, answer.text)
+        assert (await c.get("/api/sessions/nope/copy")).status == 404
+
+
 async def test_without_a_login_apis_answer_401_and_pages_redirect(accounts: Node) -> None:
     async with console(accounts.url) as c:
         for path, _ in API:
@@ -332,6 +370,8 @@ async def test_without_a_login_apis_answer_401_and_pages_redirect(accounts: Node
         for path in PAGES:
             answer = await c.get(path)
             assert answer.status == 302 and answer.location.startswith("/login?next="), path
+        for method, path, _ in COPY_ROUTES:
+            assert (await c.request(method, f"/api/sessions/x{path}")).status == 401, path
         assert (await c.get("/ws/events")).status == 401
 
 

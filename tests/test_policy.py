@@ -105,6 +105,9 @@ def test_the_table_says_what_docs_architecture_says() -> None:
     assert roles_with(P.RECEPTION_KIOSK) == ()  # a county kiosk's token only
     assert token_roles_with(P.RECEPTION_KIOSK) == (TokenRole.KIOSK,)
     assert TOKEN_GRANTS[TokenRole.KIOSK] == {P.RECEPTION_KIOSK}  # and nothing else
+    # Evidence copies: auditors and admins read every one's state; the MP4 is content.
+    assert roles_with(P.COPY_READ) == roles_with(P.COPY_RENDER) == (auditor, admin)
+    assert set(roles_with(P.COPY_READ)) & set(roles_with(P.ARCHIVE_READ)) == {auditor}
 
 
 def test_the_event_socket_forwards_the_topics_each_role_may_see() -> None:
@@ -113,8 +116,9 @@ def test_the_event_socket_forwards_the_topics_each_role_may_see() -> None:
     assert topics(Role.COMMANDER) == ("stream.", "station.", "recording.", *sessions, "dispatch.")
     assert topics(Role.OBSERVER) == ("stream.", "station.", *sessions)
     assert topics(Role.PROSECUTOR) == topics(Role.CLERK) == sessions
-    assert topics(Role.AUDITOR) == ("station.", "recording.")  # never stream.*
-    assert topics(Role.ADMIN) == ("stream.", "station.")
+    # Evidence copies' progress (session.copy), checked for its audience as well.
+    assert topics(Role.AUDITOR) == ("station.", "recording.", "session.copy")  # never stream.*
+    assert topics(Role.ADMIN) == ("stream.", "station.", "session.copy")
     assert topics(Role.RECEPTIONIST) == (*sessions, "reception.")
 
 

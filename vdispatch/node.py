@@ -19,6 +19,8 @@ from signaling import (
     ARCHIVE_KEY,
     AUTH_SETTINGS_KEY,
     BUS_KEY,
+    COPIES_KEY,
+    COPY_QUEUE_KEY,
     DISPATCH_KEY,
     EVIDENCE_KEY,
     GATEWAY_KEY,
@@ -35,6 +37,7 @@ from signaling import (
     TOKENS_KEY,
     USERS_KEY,
     Dispatch,
+    EvidenceCopies,
     Hearings,
     LoginLimiter,
     LoginSessions,
@@ -50,6 +53,7 @@ from signaling import (
 )
 
 from .catalog_bridge import CatalogBridge
+from .evidence_copy import CopyJob
 from .recording_bridge import RecordingBridge
 from .sealing import InterruptionWatch, NodeEvidence
 from .session_binding import SessionBinding
@@ -94,6 +98,7 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
         app[PHRASES_KEY] = QuickPhrases(opened.engine)
         app[DISPATCH_KEY] = Dispatch(opened.engine)
         app[RECEPTION_KEY] = Reception(opened.engine)
+        app[COPIES_KEY] = EvidenceCopies(opened.engine)
         purge = asyncio.ensure_future(_purge_sessions(app[LOGIN_SESSIONS_KEY]))
         yield
         purge.cancel()
@@ -110,6 +115,7 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
         recorder = None
         binding = None
         interruptions = None
+        copies = None
         if settings.recorder.enabled:
             # The recorder reads (or makes) the node's key file: a thread.
             recorder = await asyncio.to_thread(
@@ -130,6 +136,20 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
             )
             interruptions.start()
             gateway.add_listener(interruptions)
+            if settings.recorder.evidence_copies:
+                # Sealed interrogations get a derived MP4, rendered one at a time.
+                copies = CopyJob(
+                    app[COPIES_KEY],
+                    app[HEARINGS_KEY],
+                    app[BUS_KEY],
+                    node_id,
+                    recorder.key,
+                    settings.recorder.recordings_dir,
+                    settings.recorder.copies_dir,
+                    command_console.reason_zh,
+                )
+                await copies.start()
+                app[COPY_QUEUE_KEY] = copies
         presence = PresenceTracker(app[STATIONS_KEY], app[BUS_KEY], node_id)
         gateway.add_listener(presence)
         app[PRESENCE_KEY] = presence
@@ -144,6 +164,8 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
             await binding.close()  # no cut-overs while the node stops
         if interruptions is not None:
             await interruptions.close()
+        if copies is not None:
+            await copies.close()  # a render under way is cancelled and queued again
         await gateway.close()  # publishers leave: recordings detach, streams go down
         if recorder is not None:
             await recorder.close()  # segments closed, manifests signed

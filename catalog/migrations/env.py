@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 
 from catalog import (  # noqa: F401  (their tables join Base.metadata)
     accounts_schema,
+    copy_schema,
     dispatch_schema,
     evidence_schema,
     hearings_schema,
