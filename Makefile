@@ -23,7 +23,9 @@ install: $(VENV)/.installed
 # and for the WHIP interop test with GStreamer (tests/test_interop_gstreamer.py):
 # webrtcbin, python3-gi for /usr/bin/python3, iproute2 (FFmpeg's WHIP muxer comes with PyAV);
 # and a test IP camera for the agent's tests (tests/interop/rtsp_server.py): gst-rtsp-server,
-# x264enc (plugins-ugly), avenc_aac (libav), the RTSP plugins.
+# x264enc (plugins-ugly), avenc_aac (libav), the RTSP plugins; Chinese and Latin fonts
+# for the evidence copy's burned-in text (recorder/evidence_copy.py; without them it
+# falls back to ASCII).
 # Only installed when missing, and only when we are root (CI is).
 system-deps:
 	@missing=""; \
@@ -33,7 +35,8 @@ system-deps:
 	for deb in gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
 	    gstreamer1.0-plugins-bad gstreamer1.0-nice python3-gi gir1.2-gstreamer-1.0 \
 	    gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0 \
-	    gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-plugins-ugly gstreamer1.0-libav; do \
+	    gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-plugins-ugly gstreamer1.0-libav \
+	    fonts-wqy-microhei fonts-dejavu-core; do \
 	  dpkg-query -W -f='$${Status}' $$deb 2>/dev/null | grep -q 'ok installed' \
 	    || missing="$$missing $$deb"; \
 	done; \
