@@ -192,6 +192,13 @@ async def test_an_interrogation_is_recorded_interrupted_sealed_and_verified(
             streams = {r["stream"] for r in record["recordings"]}
             assert streams == {CAM, city_stream}
             assert all(r["segments"] >= 1 for r in record["recordings"])
+            # The room was recorded before the start: the recording it was cut over from
+            # (at the next keyframe) is sealed too, so the seal covers the session from
+            # its first second.
+            room = [r for r in record["recordings"] if r["stream"] == CAM]
+            first = min(datetime.fromisoformat(r["started_at"]) for r in room)
+            assert first <= datetime.fromisoformat(record["started_at"]), room
+            assert any(r["bound_to"] is None for r in room), room
             sealed_ids = [r["id"] for r in record["recordings"]]
         # The interruption is on the session's timeline in the archive, both ends.
         async with logged_in(node.url, "aud") as aud:

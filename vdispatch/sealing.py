@@ -41,7 +41,7 @@ from signaling import (
 )
 
 from . import session_package
-from .session_package import session_files, session_recordings, session_streams
+from .session_package import lead_ins, session_files, session_recordings, session_streams
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +71,8 @@ def recording_entry(directory: Path) -> dict[str, Any]:
         "segments": len(manifest.segments),
         "started_at": manifest.started_at,
         "ended_at": manifest.ended_at,
+        # None or another session's id: a lead-in, recorded before this session's cut-over.
+        "bound_to": manifest.session,
     }
 
 
@@ -121,10 +123,14 @@ class NodeEvidence:
             raise HearingError(404, f"no session {hearing_id}")
         if hearing.state != "ended":
             raise HearingError(409, f"session {hearing_id} is {hearing.state}: cannot be sealed")
-        directories = session_recordings(
-            self.recorder.settings.recordings_dir, hearing_id, session_streams(hearing)
+        recordings_dir = self.recorder.settings.recordings_dir
+        streams = session_streams(hearing)
+        bound = session_recordings(recordings_dir, hearing_id, streams)
+        # With the lead-ins: the start of the session up to each stream's cut-over.
+        directories = bound + lead_ins(recordings_dir, hearing, streams, bound)
+        recordings = sorted(
+            (recording_entry(d) for d in directories), key=lambda r: (r["started_at"], r["id"])
         )
-        recordings = [recording_entry(d) for d in directories]
         record = {
             "format": SEAL_FORMAT,
             "session": hearing.id,

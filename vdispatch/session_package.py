@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from catalog import Catalog, TicketRow
+from catalog import Catalog, TicketRow, parse_iso
 from recorder import manifest as mf
 from recorder import verify_recording, verify_signature
 from signaling import Hearing, Hearings, Ticket, session_city_streams
@@ -55,6 +55,39 @@ def session_recordings(
         if manifest.session == session:
             found.append((manifest.started_at, manifest.recording_id, directory))
     return [d for _, _, d in sorted(found)]
+
+
+def lead_ins(
+    recordings_dir: Path, hearing: Hearing, streams: Iterable[str], bound: Iterable[Path]
+) -> list[Path]:
+    """Recordings of the session's streams not bound to it that cover part of its span:
+    a stream already recorded when the session went live is cut over to a bound recording
+    only at its next keyframe, so the seconds from the start to the cut are in the
+    recording before. The seal lists (and holds) them too, or those seconds of an
+    interrogation would be outside the sealed evidence. Oldest first."""
+    if hearing.started_at is None or not recordings_dir.is_dir():
+        return []
+    start = hearing.started_at.astimezone(UTC)
+    end = (hearing.ended_at or datetime.now(UTC)).astimezone(UTC)
+    wanted = set(streams)
+    known = {d.name for d in bound}
+    found: list[tuple[str, Path]] = []
+    prefixes = tuple(f"{s}-" for s in wanted)
+    for directory in recordings_dir.iterdir():
+        name = directory.name
+        if name in known or not name.startswith(prefixes):
+            continue
+        try:
+            manifest = mf.load(directory)
+        except (OSError, ValueError, TypeError, KeyError):
+            continue
+        if manifest.stream not in wanted or manifest.session == hearing.id:
+            continue
+        began = parse_iso(manifest.started_at)
+        ended = parse_iso(manifest.ended_at) if manifest.ended_at else None
+        if began < end and (ended is None or ended > start):
+            found.append((manifest.started_at, directory))
+    return [d for _, d in sorted(found)]
 
 
 def session_streams(hearing: Hearing) -> list[str]:
