@@ -48,6 +48,7 @@ REASONS_ZH: dict[str, str] = {
     "session-changed": "视频流所属会话已改变",
     "spool-evicted": "第 {index} 段在上传前因工作站缓存已满被删除",
     "spool-dropped": "工作站缓存写入跟不上，丢弃 {frames} 帧",
+    "clock-reanchored": "{track} 时间戳与节点时钟相差 {seconds} 秒：改按到达时间计时",
 }
 # Every action the audit log records: (Chinese, English).
 ACTIONS: dict[str, tuple[str, str]] = {

@@ -57,7 +57,8 @@ async def make_recording(
     publisher-disconnect gap in its continuity log).
     fps: frames per second of media time (a low rate makes long recordings quickly)."""
     recorder = Recorder(
-        RecorderSettings(data_dir=data_dir, segment_seconds=segment_seconds),
+        # Media faster than real time, at a wall clock of its own: no check against arrival.
+        RecorderSettings(data_dir=data_dir, segment_seconds=segment_seconds, max_clock_skew=0),
         node_id="test-node",
         listener=listener,
     )
