@@ -171,6 +171,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "gap.node-crash": ("节点崩溃", "node crash"),
     "gap.session-cut": ("会话切换", "session cut-over"),
     "gap.spool-full": ("工作站缓存已满", "station spool full"),
+    "gap.clock": ("时钟异常", "clock re-anchored"),
     "archive.sessions": ("会话档案", "Sessions"),
     "archive.open_session": ("查看", "Open"),
     "archive.play_session": ("同步回放本会话", "Play the session in sync"),
