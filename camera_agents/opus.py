@@ -17,7 +17,7 @@ AUDIO_TB = fractions.Fraction(1, AUDIO_RATE)
 
 
 class OpusEncoder:
-    def __init__(self, bitrate: int = 32000, complexity: int = 2) -> None:
+    def __init__(self, bitrate: int = 32000, complexity: int = 2, first_pts: int = 0) -> None:
         self._resampler = av.AudioResampler(
             format="s16", layout="mono", rate=AUDIO_RATE, frame_size=FRAME
         )
@@ -34,7 +34,9 @@ class OpusEncoder:
         }
         self._codec = codec
         self._samples = 0  # fed to the encoder
-        self._sent = 0  # timestamps of packets handed on: contiguous, 20 ms apart
+        # timestamps of packets handed on: contiguous, 20 ms apart, from first_pts (a
+        # looped file's next pass goes on where its video does)
+        self._sent = first_pts
 
     def encode(self, frame: av.AudioFrame) -> list[av.Packet]:
         out: list[av.Packet] = []

@@ -25,7 +25,7 @@ from bitstream import (
     with_parameter_sets,
 )
 
-from .opus import OpusEncoder
+from .opus import AUDIO_RATE, OpusEncoder
 from .source import VIDEO_CLOCK, CameraSource, Media, SubscriptionTrack
 
 VIDEO_TB = fractions.Fraction(1, VIDEO_CLOCK)
@@ -126,7 +126,10 @@ class PassthroughSource(CameraSource):
         opus = None
         if audio is not None:
             streams.append(audio)
-            opus = OpusEncoder()
+            # On the video's timeline: a file's next pass goes on where the last ended,
+            # not back at 0 (its RTP clock stepping back a pass put the node's recording
+            # of it a pass in the past until the next sender report).
+            opus = OpusEncoder(first_pts=round(self._offset * AUDIO_RATE))
         video_tb = video.time_base or VIDEO_TB
         base: float | None = None  # the first pts of this pass (seconds)
         started = time.monotonic()

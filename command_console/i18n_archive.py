@@ -48,6 +48,7 @@ REASONS_ZH: dict[str, str] = {
     "session-changed": "视频流所属会话已改变",
     "spool-evicted": "第 {index} 段在上传前因工作站缓存已满被删除",
     "spool-dropped": "工作站缓存写入跟不上，丢弃 {frames} 帧",
+    "clock-reanchored": "{track} 时间戳与节点时钟相差 {seconds} 秒：改按到达时间计时",
 }
 # Every action the audit log records: (Chinese, English).
 ACTIONS: dict[str, tuple[str, str]] = {
@@ -170,6 +171,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "gap.node-crash": ("节点崩溃", "node crash"),
     "gap.session-cut": ("会话切换", "session cut-over"),
     "gap.spool-full": ("工作站缓存已满", "station spool full"),
+    "gap.clock": ("时钟异常", "clock re-anchored"),
     "archive.sessions": ("会话档案", "Sessions"),
     "archive.open_session": ("查看", "Open"),
     "archive.play_session": ("同步回放本会话", "Play the session in sync"),

@@ -22,6 +22,7 @@ GAP_COLOURS: dict[str, str] = {
     "node-crash": "#bc8cff",
     "session-cut": "#8b949e",  # covered by the previous recording (a cut-over)
     "spool-full": "#f85149",  # a station's spool segment removed before upload
+    "clock": "#db6d28",  # no gap: a track timed by arrival from here (its clock was off)
 }
 OTHER_GAP = "#8b949e"
 SPAN_COLOUR = "#3fb950"

@@ -24,6 +24,9 @@ REASONS: dict[str, str] = {
     # A station's spool (kind "spool-full"): a segment never uploaded, removed for space.
     "spool-evicted": "segment {index} removed from the station's full spool before upload",
     "spool-dropped": "{frames} frames dropped: the station's spool writer fell behind",
+    # A frame's wall clock implausible on the node's clock (kind "clock"): its track is
+    # timed by arrival from then on.
+    "clock-reanchored": "{track} timestamps {seconds} s off the node's clock: timed by arrival",
     # Cut-overs between recordings of one stream (kind "session-cut"): the span at a new
     # recording's head the previous recording covers, and a previous recording closed
     # before the new one had its first keyframe.

@@ -48,6 +48,7 @@ class ContinuityEntry:
     end: str | None
     # publisher-disconnect | loss | keyframe-wait | write-failure | disk-full | lost-on-crash
     # | session-cut (the head of a recording cut over from another, which covers it)
+    # | clock (no gap, start == end: a track re-timed by arrival from here on)
     kind: str
     reason: str
 

@@ -89,6 +89,8 @@ class Recording(RecordingWriter):
         # closes the previous recording once it is).
         self._first_segment: asyncio.Future[float] = self._loop.create_future()
         self.dropped_frames = 0
+        self.clock_faults = 0  # frames re-timed by arrival, sender reports refused
+        self._clock_noted: set[str] = set()  # tracks of this publisher with an entry
         self.finalized = False  # closed and its manifest signed for the last time
         self.on_finalized: Callable[[Recording], None] = lambda recording: None
         self.close_latencies: deque[float] = deque(maxlen=100)
@@ -135,9 +137,19 @@ class Recording(RecordingWriter):
         self._clock = {kind: rate for kind, _, rate in tracks}
         self._request_keyframe = request_keyframe
         self._feeds = [
-            TrackFeed(kind, mime, rate, self._on_frame, self._on_loss, self._feed_ended)
+            TrackFeed(
+                kind,
+                mime,
+                rate,
+                self._on_frame,
+                self._on_loss,
+                self._feed_ended,
+                self._settings.max_clock_skew,
+                self._on_clock,
+            )
             for kind, mime, rate in tracks
         ]
+        self._clock_noted = set()
         if self._gap_start is None and self.manifest.segments:
             self._gap_start, self._gap_kind = self._last_wall, "publisher-disconnect"
             self._gap_reason = reason("publisher-reconnected")
@@ -173,6 +185,25 @@ class Recording(RecordingWriter):
         )
         if kind == "video":
             self._request_keyframe()
+
+    def _on_clock(self, kind: str, wall: float, arrival: float) -> None:
+        """A feed found its wall clock implausible: one continuity entry per track of a
+        publisher, counted every time, logged once per recording."""
+        self.clock_faults += 1
+        if kind in self._clock_noted:
+            return
+        self._clock_noted.add(kind)
+        seconds = f"{wall - arrival:+.1f}"
+        if self.clock_faults == 1:
+            logger.warning(
+                "recording %s: %s wall clock %s s off the node's clock: timed by arrival",
+                self.id,
+                kind,
+                seconds,
+            )
+        self.add_gap(
+            "clock", arrival, arrival, reason("clock-reanchored", track=kind, seconds=seconds)
+        )
 
     def _on_frame(self, kind: str, frame: EncodedFrame, wall: float) -> None:
         if self.closed:

@@ -20,6 +20,10 @@ class RecorderSettings(BaseModel):
     reconnect_grace: float = Field(default=30.0, ge=0)
     # Frames queued for the writer thread before we drop and log a gap.
     max_pending_frames: int = Field(default=600, ge=1)
+    # A frame whose wall clock (from the publisher's sender reports) is further than this
+    # from its arrival on the node's clock is put at its arrival, and the recording says
+    # so (continuity kind "clock"). 0: never (tests that feed media faster than real time).
+    max_clock_skew: float = Field(default=10.0, ge=0)
     # Free space below which a new segment is not started (bytes).
     min_free_bytes: int = Field(default=8 * 1024 * 1024, ge=0)
     # Render an evidence copy of each sealed interrogation in the background (one MP4:

@@ -78,6 +78,26 @@ async def test_a_file_camera_loops_in_real_time_with_parameter_sets_before_keyfr
     assert source.status.skipped == 0 and source.status.state == "stopped"
 
 
+async def test_a_file_cameras_audio_clock_goes_on_across_passes(tmp_path: Path) -> None:
+    """Opus timestamps follow the video's timeline from pass to pass: they used to start
+    at 0 again each pass, so the RTP clock stepped back a whole pass and the node put the
+    audio a pass in the past until the publisher's next sender report."""
+    clip = tmp_path / "clip.mp4"
+    await asyncio.to_thread(write_h264_file, clip, 1.0, 30, 15)
+    source = FileSource("rehearsal", clip)
+    await source.start()
+    sub = source.subscribe("audio")
+    try:
+        packets = [await asyncio.wait_for(sub.get(), 15) for _ in range(125)]  # 2.5 passes
+    finally:
+        source.unsubscribe(sub)
+        await source.stop()
+    seconds = [float(p.pts * p.time_base) for p in packets]  # type: ignore[operator]
+    steps = [b - a for a, b in itertools.pairwise(seconds)]
+    assert min(steps) > -0.05  # at most the AAC's priming back at a pass's start
+    assert seconds[-1] - seconds[0] == pytest.approx(len(seconds) * 0.02, abs=0.15)
+
+
 async def test_garbage_from_a_camera_is_skipped_and_counted(tmp_path: Path) -> None:
     clip, broken = tmp_path / "clip.mkv", tmp_path / "broken.mkv"
     await asyncio.to_thread(write_h264_file, clip, 1.0, 30, 15)

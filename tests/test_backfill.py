@@ -21,6 +21,7 @@ from aiohttp.test_utils import TestServer
 from camera_agents.backfill import CHUNK, TokenBucket
 from catalog import coverage
 from media_gateway import set_host_addresses
+from recorder import manifest as mf
 from signaling.keys import ARCHIVE_KEY, GATEWAY_KEY, TOKENS_KEY
 from vdispatch.node import build_app
 from vdispatch.settings import load_settings
@@ -83,6 +84,7 @@ def largest_hole(spans: list[tuple[datetime, datetime]], start: datetime, end: d
 
 async def test_an_outage_is_back_filled_from_the_station_spool(tmp_path: Path) -> None:
     node = RestartableNode(tmp_path / "node")
+    began_at = time.time()
     await node.start()
     clip = tmp_path / "court.mp4"
     await asyncio.to_thread(write_h264_file, clip, 2.0, 30, 30)
@@ -215,6 +217,14 @@ source = "file:{clip}"
         before = down - timedelta(seconds=30)
         around = await asyncio.to_thread(coverage, catalog, before, up + timedelta(seconds=30))
         assert {"node", "station spool"} <= {s.origin for s in around[STREAM].spans}
+        # Every segment, the node's own too, lies within the run: a sender report with no
+        # clock (aiortc's before its first packet) once put one ending hours ahead.
+        ended_at = time.time()
+        for directory in (data_dir / "recordings").iterdir():
+            for seg in mf.load(directory).segments:
+                span = [seg.start] if seg.end is None else [seg.start, seg.end]
+                walls = [datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp() for t in span]
+                assert began_at - 1 <= min(walls) <= max(walls) <= ended_at + 1, (directory, seg)
     finally:
         if agent.returncode is None:
             agent.terminate()

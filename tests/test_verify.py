@@ -168,6 +168,7 @@ def test_every_continuity_reason_reads_back_as_its_code_and_values() -> None:
         "session": "s20261202-a1b2c3",
         "index": 3,
         "frames": 12,
+        "track": "audio",
     }
     for code, text in continuity.REASONS.items():
         needed = {k: v for k, v in values.items() if "{" + k + "}" in text}
