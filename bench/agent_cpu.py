@@ -7,8 +7,13 @@ and its threads over the same window, once media flows):
   x264 1080p30, tests/interop/rtsp_server.py), publishing to a local node;
 - ffmpeg -c copy: FFmpeg reading the same RTSP stream and discarding it (the floor for
   demuxing alone);
-- agent/testsrc: the same agent on `testsrc` (a 720p pattern aiortc encodes): what
-  encoding at the station would cost instead.
+- agent/testsrc self-encoded: the same agent with a `testsrc` camera (720p30, drawn and
+  encoded to H.264 in the camera's thread, then published and spooled like the RTSP
+  camera): stands in for a V4L2 720p camera, which needs a device (its MJPEG/YUYV decode
+  is not counted);
+- agent/testsrc aiortc-encoded: the old path, `vdispatch agent --source testsrc` (the
+  same pattern handed to aiortc as pictures, aiortc's encoders per publication), in the
+  same run, for the ratio.
 
 Each is printed as user + system CPU; on loopback the system part includes the kernel's
 delivery of every RTP packet into the node's socket (charged to the sender).
@@ -58,6 +63,20 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 def status(port: int) -> dict:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/status.json", timeout=2) as r:
         return json.load(r)["cameras"][0]
+
+
+def wait_published(node: str, stream: str, token: str, timeout: float = 30.0) -> None:
+    """Until the node lists `stream` as live (a viewer token for "*" may list)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        request = urllib.request.Request(
+            f"{node}/api/streams", headers={"Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(request, timeout=2) as r:
+            if stream in json.dumps(json.load(r)):
+                return
+        time.sleep(0.3)
+    raise SystemExit(f"{stream} was not published")
 
 
 def measure(pid: int, seconds: float) -> tuple[float, float]:
@@ -138,9 +157,9 @@ def main() -> None:
         node_url = f"http://127.0.0.1:{node_port}"
         wait_http(f"{node_url}/healthz")
 
-        def token(stream: str) -> str:
+        def token(stream: str, role: str = "station") -> str:
             out = subprocess.run(
-                [PY, "-m", "vdispatch", "token", "--role", "station", "--stream", stream],
+                [PY, "-m", "vdispatch", "token", "--role", role, "--stream", stream],
                 env=env,
                 capture_output=True,
                 text=True,
@@ -171,7 +190,25 @@ def main() -> None:
 
         agent, port = run_agent(env, tmp, node_url, token("bench-testsrc"), "testsrc", "testsrc")
         procs.append(agent)
-        results["agent/testsrc (720p30 encoded)"] = measure(agent.pid, args.seconds)
+        own = results["agent/testsrc (720p30 self-encoded)"] = measure(agent.pid, args.seconds)
+        st = status(port)
+        encoded = (st["frames"], st["drops"], st["bitrate"])
+        agent.terminate()
+        agent.wait(15)
+
+        agent = subprocess.Popen(
+            [
+                *(PY, "-m", "vdispatch", "agent", "--gateway", node_url, "--stream"),
+                *("bench-aiortc", "--token", token("bench-aiortc"), "--source", "testsrc"),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        procs.append(agent)
+        wait_published(node_url, "bench-aiortc", token("*", "viewer"))
+        time.sleep(2)  # past the connection's start
+        old = results["agent/testsrc (720p30 aiortc-encoded)"] = measure(agent.pid, args.seconds)
         agent.terminate()
         agent.wait(15)
 
@@ -183,6 +220,11 @@ def main() -> None:
                 f"  {what:34s} {user + system:6.1f} % of one core"
                 f" (user {user:.1f}, system {system:.1f})"
             )
+        print(
+            f"  self-encoded: {encoded[0]} frames, {encoded[1]} drops,"
+            f" {encoded[2] / 1e6:.2f} Mbit/s; CPU self-encoded / aiortc-encoded:"
+            f" {sum(own) / sum(old):.2f}"
+        )
         print(f"  target: agent/rtsp < 5 % of one core ({os.cpu_count()} cores here, shared)")
     finally:
         for p in reversed(procs):

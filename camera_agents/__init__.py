@@ -16,7 +16,7 @@ from .station_config import (
 )
 from .status_page import bound_port, serve_status
 from .v4l2_source import AlsaSource, V4l2Source
-from .whip_client import WhipError, WhipPublisher
+from .whip_client import WhipError, WhipPublisher, use_keyframe_tap
 
 __all__ = [
     "DEFAULT_KEY_DIR",
@@ -42,4 +42,5 @@ __all__ = [
     "load_station_config",
     "redact",
     "serve_status",
+    "use_keyframe_tap",
 ]

@@ -144,7 +144,13 @@ class CameraSource:
     def subscribe(self, kind: Kind) -> Subscription:
         sub = Subscription(kind, self.status, self.queue_size)
         self._subs.append(sub)
+        if kind == "video":
+            self.request_keyframe()  # the new reader starts at the next one: make it soon
         return sub
+
+    def request_keyframe(self) -> None:
+        """A reader wants a keyframe (a new publication, a viewer's PLI). A camera the
+        agent encodes itself makes one; a passed-through camera cannot be asked."""
 
     def unsubscribe(self, sub: Subscription) -> None:
         with contextlib.suppress(ValueError):
@@ -292,6 +298,11 @@ class SubscriptionTrack(MediaStreamTrack):
             if due > now:
                 await asyncio.sleep(due - now)
         return payload
+
+    def request_keyframe(self) -> None:
+        """A viewer's PLI (see whip_client.use_keyframe_tap)."""
+        if self._kind == "video":
+            self._source.request_keyframe()
 
     def stop(self) -> None:
         super().stop()

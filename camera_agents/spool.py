@@ -11,8 +11,9 @@ the centre does not have is removed only when nothing else can go, with an alarm
 status) and a continuity entry in its recording's manifest. A removed segment stays listed,
 flagged "evicted" (signed), so the chain and `vdispatch verify` hold on what remains.
 
-Decoded pictures (a USB camera, the test pattern) are encoded only by the publication, so
-they are not spooled (yet): the status says so.
+Every camera hands the sinks encoded packets (USB cameras and the test pattern are encoded
+to H.264 at the agent), except a USB camera configured for VP8, which aiortc encodes per
+publication: its decoded pictures are not spooled, and the status names it (`not_spooled`).
 """
 
 from __future__ import annotations

@@ -50,8 +50,19 @@ def make_source(station: str, camera: CameraConfig) -> CameraSource:
             height=camera.height,
             fps=camera.fps,
             codec=camera.codec,
+            bitrate=camera.bitrate_kbps * 1000,
+            keyframe_seconds=camera.keyframe_seconds,
         )
-    return PatternSource(camera.id, f"{station} {camera.id}", audio=own_audio)
+    return PatternSource(
+        camera.id,
+        f"{station} {camera.id}",
+        audio=own_audio,
+        width=camera.width,
+        height=camera.height,
+        fps=camera.fps,
+        bitrate=camera.bitrate_kbps * 1000,
+        keyframe_seconds=camera.keyframe_seconds,
+    )
 
 
 @dataclass

@@ -60,11 +60,15 @@ class CameraConfig(BaseModel):
     username: str | None = None
     password: str | None = None
     password_file: Path | None = None
-    # USB cameras (encoded at the agent): picture size, frame rate and codec.
+    # USB cameras and testsrc (encoded at the agent): picture size, frame rate, codec
+    # (a USB camera's VP8 is encoded by aiortc and not spooled), H.264 bitrate and the
+    # keyframe interval (a viewer or a spool segment starts at a keyframe).
     width: int = Field(default=1280, ge=160, le=3840)
     height: int = Field(default=720, ge=120, le=2160)
     fps: int = Field(default=30, ge=1, le=60)
     codec: Literal["h264", "vp8"] = "h264"
+    bitrate_kbps: int = Field(default=2500, ge=100, le=50000)
+    keyframe_seconds: float = Field(default=2.0, gt=0, le=10)
 
     @field_validator("id")
     @classmethod

@@ -1,5 +1,10 @@
 """Synthetic station source: 1280x720 moving pattern with burned-in wall clock and
-station name, plus a tone. Frames are drawn in a worker thread, never on the loop."""
+station name, plus a tone. Frames are drawn in a worker thread, never on the loop.
+
+As a station camera (PatternSource) the pattern is drawn and encoded to H.264 (and the
+tone to Opus) in the camera's own thread, so it is published, spooled and back-filled
+like any other camera; the tracks (PatternTrack, ToneTrack) hand aiortc raw pictures
+for the single test stream and the tests."""
 
 from __future__ import annotations
 
@@ -14,7 +19,9 @@ import cv2
 import numpy as np
 from aiortc import MediaStreamTrack
 
-from .source import CameraSource, SourceStatus
+from .encoder import H264Encoder
+from .opus import OpusEncoder
+from .source import CameraSource, Media, SourceStatus, SubscriptionTrack
 
 VIDEO_CLOCK = 90000
 AUDIO_RATE = 48000
@@ -120,33 +127,70 @@ class ToneTrack(MediaStreamTrack):
 
     async def recv(self) -> av.AudioFrame:
         index = await self._pacer.next()
-        start = index * self._samples
-        t = (np.arange(self._samples) + start) / AUDIO_RATE
-        gain = 0.3 if (start % AUDIO_RATE) < AUDIO_RATE // 10 else 0.05
-        pcm = (gain * 32767 * np.sin(2 * math.pi * self._frequency * t)).astype(np.int16)
-        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = AUDIO_RATE
-        frame.pts = start
-        frame.time_base = fractions.Fraction(1, AUDIO_RATE)
-        return frame
+        return tone(index * self._samples, self._samples, self._frequency)
+
+
+def tone(start: int, samples: int, frequency: float = 440.0) -> av.AudioFrame:
+    """`samples` of the tone from sample `start`: a beep the first 100 ms of each second."""
+    t = (np.arange(samples) + start) / AUDIO_RATE
+    gain = 0.3 if (start % AUDIO_RATE) < AUDIO_RATE // 10 else 0.05
+    pcm = (gain * 32767 * np.sin(2 * math.pi * frequency * t)).astype(np.int16)
+    frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+    frame.sample_rate = AUDIO_RATE
+    frame.pts = start
+    frame.time_base = fractions.Fraction(1, AUDIO_RATE)
+    return frame
 
 
 class PatternSource(CameraSource):
-    """`testsrc` as a station camera: always live, drawn per publication."""
+    """`testsrc` as a station camera: drawn, and encoded to H.264 (the tone to Opus), in
+    its own thread at its frame rate, timed by picture count."""
 
     kind_name = "testsrc"
 
-    def __init__(self, camera: str, label: str, audio: bool = True) -> None:
+    def __init__(
+        self,
+        camera: str,
+        label: str,
+        audio: bool = True,
+        *,
+        width: int = 1280,
+        height: int = 720,
+        fps: int = 30,
+        bitrate: int = 2_500_000,
+        keyframe_seconds: float = 2.0,
+    ) -> None:
         super().__init__(camera)
         self.label = label
         self.audio = audio
+        self.width, self.height, self.fps = width, height, fps
+        self.encoder = H264Encoder(width, height, fps, bitrate, keyframe_seconds)
 
-    async def start(self) -> None:
-        self._apply_state("live", None)
-
-    async def stop(self) -> None:
-        self._apply_state("stopped", None)
+    def request_keyframe(self) -> None:
+        self.encoder.request_keyframe()
 
     def tracks(self) -> list[MediaStreamTrack]:
-        tracks: list[MediaStreamTrack] = [PatternTrack(self.label, status=self.status)]
-        return [*tracks, ToneTrack()] if self.audio else tracks
+        tracks: list[MediaStreamTrack] = [SubscriptionTrack(self, "video", "video/H264")]
+        if self.audio:
+            tracks.append(SubscriptionTrack(self, "audio", "audio/opus", pace=True))
+        return tracks
+
+    def _run_thread(self) -> None:
+        renderer = PatternRenderer(self.label, self.width, self.height)
+        opus = OpusEncoder() if self.audio else None
+        chunk = AUDIO_RATE // 50
+        samples = 0
+        start = time.monotonic()
+        index = 0
+        while not self._stop.is_set():
+            late = time.monotonic() - (start + index / self.fps)
+            if late < 0 and not self._sleep(-late):
+                break
+            for packet, key in self.encoder.encode(renderer.frame(index)):
+                self._emit(Media("video", packet, key, packet.size))
+            index += 1
+            # the tone up to the next picture's time, on the same (picture count) clock
+            while opus is not None and samples < index * AUDIO_RATE / self.fps:
+                for out in opus.encode(tone(samples, chunk)):
+                    self._emit(Media("audio", out, False, out.size))
+                samples += chunk

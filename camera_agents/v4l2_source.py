@@ -1,5 +1,7 @@
 """A USB camera (V4L2) and a microphone (ALSA) through PyAV: decoded here (MJPEG/YUYV),
-scaled to the configured size, and encoded by aiortc (H.264 or VP8) per publication."""
+scaled to the configured size and, for H.264, encoded here too (camera_agents/encoder.py),
+so it is published and spooled like an RTSP camera. VP8 is left to aiortc per publication
+(decoded pictures: published, not spooled; the spool status says so)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import time
 import av
 from aiortc import MediaStreamTrack
 
+from .encoder import H264Encoder
 from .opus import OpusEncoder
 from .passthrough import Backoff
 from .source import VIDEO_CLOCK, CameraSource, Media, SubscriptionTrack
@@ -55,7 +58,6 @@ class _DeviceSource(CameraSource):
 
 class V4l2Source(_DeviceSource):
     kind_name = "v4l2"
-    queue_size = 2  # decoded pictures are big; a late reader gets the newest
 
     def __init__(
         self,
@@ -66,12 +68,22 @@ class V4l2Source(_DeviceSource):
         height: int = 720,
         fps: int = 30,
         codec: str = "h264",
+        bitrate: int = 2_500_000,
+        keyframe_seconds: float = 2.0,
         backoff: Backoff | None = None,
     ) -> None:
         super().__init__(camera, backoff)
         self.device = device
         self.width, self.height, self.fps = width, height, fps
         self.codec = CODECS[codec]
+        self.bitrate, self.keyframe_seconds = bitrate, keyframe_seconds
+        self.encoder: H264Encoder | None = None
+        if codec != "h264":
+            self.queue_size = 2  # decoded pictures are big; a late reader gets the newest
+
+    def request_keyframe(self) -> None:
+        if self.encoder is not None:
+            self.encoder.request_keyframe()
 
     @property
     def description(self) -> str:
@@ -86,6 +98,10 @@ class V4l2Source(_DeviceSource):
 
     def _read(self, container: av.container.InputContainer) -> None:
         stream = container.streams.video[0]
+        if self.codec == CODECS["h264"]:  # a fresh encoder per opening: starts at an IDR
+            self.encoder = H264Encoder(
+                self.width, self.height, self.fps, self.bitrate, self.keyframe_seconds
+            )
         start = time.monotonic()
         for packet in container.demux(stream):
             if self._stop.is_set():
@@ -98,8 +114,12 @@ class V4l2Source(_DeviceSource):
             for frame in frames:
                 # the camera may not offer the size asked for: scale to it
                 out = frame.reformat(width=self.width, height=self.height, format="yuv420p")
-                out.pts = round((time.monotonic() - start) * VIDEO_CLOCK)
-                out.time_base = VIDEO_TB
+                pts = round((time.monotonic() - start) * VIDEO_CLOCK)
+                if self.encoder is not None:
+                    for encoded, key in self.encoder.encode(out, pts):
+                        self._emit(Media("video", encoded, key, encoded.size))
+                    continue
+                out.pts, out.time_base = pts, VIDEO_TB
                 self._emit(Media("video", out, True, packet.size))
 
 

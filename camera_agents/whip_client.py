@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from urllib.parse import urljoin
 
 import aiohttp
@@ -19,6 +20,18 @@ from aiortc import (
 )
 
 logger = logging.getLogger(__name__)
+
+# Hears a viewer's PLI/FIR on a sender. aiortc has no public hook for it and the agent
+# reaches into no aiortc internals: the composition root installs the gateway's hook
+# (media_gateway.tap_keyframe_requests) with `use_keyframe_tap`. Without one, a
+# self-encoded camera still makes a keyframe every few seconds and at each publication.
+KeyframeTap = Callable[[RTCRtpSender, Callable[[], None]], None]
+_keyframe_tap: KeyframeTap | None = None
+
+
+def use_keyframe_tap(tap: KeyframeTap | None) -> None:
+    global _keyframe_tap
+    _keyframe_tap = tap
 
 
 def prefer_codec(transceiver: RTCRtpTransceiver, mime: str) -> None:
@@ -72,6 +85,9 @@ class WhipPublisher:
             codec = getattr(track, "codec", None)
             if codec:  # an encoded source (passed through) or a configured encoder
                 prefer_codec(transceiver, codec)
+            request_keyframe = getattr(track, "request_keyframe", None)
+            if request_keyframe is not None and _keyframe_tap is not None:
+                _keyframe_tap(transceiver.sender, request_keyframe)
         await self.pc.setLocalDescription(await self.pc.createOffer())
         headers = {"Content-Type": "application/sdp", "Authorization": f"Bearer {self.token}"}
         async with (

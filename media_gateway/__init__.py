@@ -1,6 +1,6 @@
 """The SFU: WebRTC in, WebRTC out, encoded media forwarded and never transcoded."""
 
-from .aiortc_hooks import default_host_addresses, set_host_addresses
+from .aiortc_hooks import default_host_addresses, set_host_addresses, tap_keyframe_requests
 from .errors import (
     BadOffer,
     GatewayClosed,
@@ -30,4 +30,5 @@ __all__ = [
     "StreamNotFound",
     "default_host_addresses",
     "set_host_addresses",
+    "tap_keyframe_requests",
 ]

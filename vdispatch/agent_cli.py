@@ -18,8 +18,9 @@ from camera_agents import (
     bound_port,
     load_station_config,
     serve_status,
+    use_keyframe_tap,
 )
-from media_gateway import set_host_addresses
+from media_gateway import set_host_addresses, tap_keyframe_requests
 
 from .settings import Settings
 
@@ -30,6 +31,8 @@ STOP_TIMEOUT = 20.0  # seconds for every camera to stop
 def run(args: argparse.Namespace, settings: Settings) -> int:
     # The agent's aiortc peers gather these (the one aioice patch, the gateway's).
     set_host_addresses(list(settings.media.ice_addresses) or None)
+    # a viewer's PLI reaches the cameras the agent encodes itself
+    use_keyframe_tap(tap_keyframe_requests)
     if args.station_config:
         return _station(args.station_config)
     missing = [f"--{n}" for n in ("gateway", "stream", "token") if not getattr(args, n)]

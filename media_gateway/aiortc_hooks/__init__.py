@@ -10,7 +10,8 @@ needs neither. We keep aiortc for ICE, DTLS, SRTP and SDP and take the RTP path 
 - egress: a sender gets a track that never yields, so aiortc never encodes; we write
   RTP ourselves and put it on the socket after SRTP protection, and aiortc's own RTCP
   loop sends sender reports from the values we give it;
-- viewer feedback (NACK, PLI, FIR) on a sender is routed to the Consumer;
+- viewer feedback (NACK, PLI, FIR) on a sender is routed to the Consumer; a camera
+  agent that encodes its own pictures hears a viewer's PLI (`tap_keyframe_requests`);
 - connection: ICE host addresses (the process's one aioice patch, also used by the
   composition root for in-process agents), socket buffers, DTLS certificate and role,
   and the negotiated state of a transceiver (codecs, extensions, offered direction).
@@ -35,7 +36,13 @@ from .connection import (
     tune_socket_buffers,
     use_gateway_certificate,
 )
-from .egress import SenderOutput, SilentTrack, sender_ssrc, tap_sender_feedback
+from .egress import (
+    SenderOutput,
+    SilentTrack,
+    sender_ssrc,
+    tap_keyframe_requests,
+    tap_sender_feedback,
+)
 from .ingress import IngestTap, fast_ingress
 
 __all__ = [
@@ -55,6 +62,7 @@ __all__ = [
     "sender_ssrc",
     "set_host_addresses",
     "set_negotiated_codecs",
+    "tap_keyframe_requests",
     "tap_sender_feedback",
     "tune_socket_buffers",
     "use_gateway_certificate",

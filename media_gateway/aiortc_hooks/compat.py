@@ -48,7 +48,7 @@ def check_compatibility() -> None:
         "_send_rtcp",
     ):
         need(RTCRtpReceiver, name)
-    for name in ("_handle_rtcp_packet", "_run_rtcp", "_run_rtp"):
+    for name in ("_handle_rtcp_packet", "_run_rtcp", "_run_rtp", "_send_keyframe"):
         need(RTCRtpSender, name)
     for name in ("_set_role", "_send_rtp"):
         need(RTCDtlsTransport, name)

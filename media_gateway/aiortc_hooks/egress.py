@@ -139,3 +139,16 @@ def tap_sender_feedback(
             await original(packet)
 
     sender._handle_rtcp_packet = handle  # type: ignore[method-assign]
+
+
+def tap_keyframe_requests(sender: RTCRtpSender, on_request: Callable[[], None]) -> None:
+    """Tell a publisher of pictures it encodes itself (a camera agent's USB camera or test
+    pattern, handed to aiortc as encoded packets, which aiortc only packetizes) that a
+    viewer's PLI/FIR asked for a keyframe; aiortc's own handling still runs."""
+    original = sender._send_keyframe
+
+    def request() -> None:
+        on_request()
+        original()
+
+    sender._send_keyframe = request  # type: ignore[method-assign]

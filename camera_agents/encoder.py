@@ -1,0 +1,86 @@
+"""H.264 encoded at the agent, in the camera's thread (a USB camera, the test pattern).
+
+The agent encodes pictures itself (instead of handing aiortc decoded frames) so that every
+camera yields encoded packets: the same passthrough publication and the same sinks (the
+spool) as an RTSP camera. libx264 ultrafast/zerolatency, constrained baseline (no
+B-frames: each picture goes out as it is made, and aiortc's packetizer sends whatever
+access unit it is handed), Annex B with SPS/PPS before every IDR (a viewer, and a spool
+segment, can start at any keyframe). A keyframe request (a viewer's PLI reaching the
+publisher, a new publication) makes the next picture an IDR."""
+
+from __future__ import annotations
+
+import fractions
+import threading
+
+import av
+from av.video.frame import PictureType
+
+from bitstream import nal_types, parameter_sets_of, with_parameter_sets
+
+from .source import VIDEO_CLOCK
+
+VIDEO_TB = fractions.Fraction(1, VIDEO_CLOCK)
+IDR = 5
+
+
+class H264Encoder:
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        fps: int,
+        bitrate: int = 2_500_000,
+        keyframe_seconds: float = 2.0,
+    ) -> None:
+        codec = av.CodecContext.create("libx264", "w")
+        codec.width, codec.height = width, height
+        codec.pix_fmt = "yuv420p"
+        codec.time_base = fractions.Fraction(1, fps)
+        codec.framerate = fractions.Fraction(fps, 1)
+        codec.bit_rate = bitrate
+        codec.gop_size = max(1, round(keyframe_seconds * fps))
+        codec.options = {
+            "preset": "ultrafast",
+            "tune": "zerolatency",
+            "profile": "baseline",
+            # SPS/PPS in band before each IDR; a forced keyframe is an IDR (not a
+            # recovery-point I picture a decoder cannot start at); no B-frames
+            "x264-params": "repeat-headers=1:forced-idr=1:bframes=0",
+        }
+        self._codec = codec
+        self._fps = fps
+        self._index = 0
+        self._sets = b""
+        self._want_key = threading.Event()  # set from the loop, read in the thread
+        self.keyframes_forced = 0
+
+    def request_keyframe(self) -> None:
+        """Any thread: the next picture is an IDR."""
+        self._want_key.set()
+
+    def encode(self, frame: av.VideoFrame, pts: int | None = None) -> list[tuple[av.Packet, bool]]:
+        """One picture (yuv420p at the configured size) in; (Annex B access unit, is IDR)
+        out, on the 90 kHz clock: `pts` (a capture time) or the picture count. One in, one
+        out (zerolatency, no B-frames), so the picture's own time goes on its packet."""
+        if pts is None:
+            pts = round(self._index * VIDEO_CLOCK / self._fps)
+        frame.pts, frame.time_base = self._index, self._codec.time_base
+        frame.pict_type = PictureType.NONE
+        if self._want_key.is_set():
+            self._want_key.clear()
+            frame.pict_type = PictureType.I
+            self.keyframes_forced += 1
+        self._index += 1
+        out: list[tuple[av.Packet, bool]] = []
+        for packet in self._codec.encode(frame):
+            au = bytes(packet)
+            key = IDR in nal_types(au)
+            if key:
+                self._sets = parameter_sets_of(au) or self._sets
+                au = with_parameter_sets(au, self._sets)
+            encoded = av.Packet(au)
+            encoded.pts = encoded.dts = pts
+            encoded.time_base = VIDEO_TB
+            out.append((encoded, key))
+        return out
