@@ -49,6 +49,8 @@ REASONS_ZH: dict[str, str] = {
     "spool-evicted": "第 {index} 段在上传前因工作站缓存已满被删除",
     "spool-dropped": "工作站缓存写入跟不上，丢弃 {frames} 帧",
     "clock-reanchored": "{track} 时间戳与节点时钟相差 {seconds} 秒：改按到达时间计时",
+    "frames-dropped-late": "丢弃 {frames} 个 {track} 帧：时间戳早于所属分段的开始",
+    "frames-dropped-backlog": "丢弃 {frames} 个 {track} 帧：录像写入跟不上",
 }
 # Every action the audit log records: (Chinese, English).
 ACTIONS: dict[str, tuple[str, str]] = {
@@ -172,6 +174,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "gap.session-cut": ("会话切换", "session cut-over"),
     "gap.spool-full": ("工作站缓存已满", "station spool full"),
     "gap.clock": ("时钟异常", "clock re-anchored"),
+    "gap.dropped": ("丢帧", "frames dropped"),
     "archive.sessions": ("会话档案", "Sessions"),
     "archive.open_session": ("查看", "Open"),
     "archive.play_session": ("同步回放本会话", "Play the session in sync"),

@@ -23,6 +23,7 @@ GAP_COLOURS: dict[str, str] = {
     "session-cut": "#8b949e",  # covered by the previous recording (a cut-over)
     "spool-full": "#f85149",  # a station's spool segment removed before upload
     "clock": "#db6d28",  # no gap: a track timed by arrival from here (its clock was off)
+    "dropped": "#e3b341",  # frames received and not written (late, or the writer behind)
 }
 OTHER_GAP = "#8b949e"
 SPAN_COLOUR = "#3fb950"

@@ -115,6 +115,10 @@ class Producer:
             sink.send(packet)
 
     def on_sender_report(self, ntp: int, rtp_timestamp: int) -> None:
+        if ntp == 0:
+            # aiortc's reports before its first RTP packet: NTP 0 (1900), RTP 0, no
+            # mapping at all. Dropped here, once, for every sink (consumers, recorder).
+            return
         self._sr_ntp, self._sr_rtp = ntp, rtp_timestamp
         for sink in self._sinks:
             sink.sender_report(ntp, rtp_timestamp)

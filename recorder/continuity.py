@@ -27,6 +27,11 @@ REASONS: dict[str, str] = {
     # A frame's wall clock implausible on the node's clock (kind "clock"): its track is
     # timed by arrival from then on.
     "clock-reanchored": "{track} timestamps {seconds} s off the node's clock: timed by arrival",
+    # Frames received but not written (kind "dropped", one entry per burst): timed before
+    # the segment they would belong to began (a late frame, a re-timed one), or the
+    # recording's writer too far behind.
+    "frames-dropped-late": "{frames} {track} frames dropped: timed before their segment began",
+    "frames-dropped-backlog": "{frames} {track} frames dropped: the recording's writer fell behind",
     # Cut-overs between recordings of one stream (kind "session-cut"): the span at a new
     # recording's head the previous recording covers, and a previous recording closed
     # before the new one had its first keyframe.

@@ -49,6 +49,7 @@ class ContinuityEntry:
     # publisher-disconnect | loss | keyframe-wait | write-failure | disk-full | lost-on-crash
     # | session-cut (the head of a recording cut over from another, which covers it)
     # | clock (no gap, start == end: a track re-timed by arrival from here on)
+    # | dropped (frames received in this span and not written: how many, which track, why)
     kind: str
     reason: str
 

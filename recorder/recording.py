@@ -33,6 +33,25 @@ logger = logging.getLogger(__name__)
 
 # How long a cut segment stays open for audio captured before the cut.
 LATE_AUDIO_WINDOW = 0.5
+# Dropped frames go on record as one continuity entry per burst: a burst ends after this
+# long without a drop of its kind, and is written at least this often while it lasts.
+DROP_QUIET = 1.0
+DROP_MAX_SPAN = 10.0
+
+
+class _Drops:
+    """A burst of dropped frames of one track, for one reason (not yet on record)."""
+
+    def __init__(self, wall: float, now: float) -> None:
+        self.frames = 0
+        self.first_wall = self.last_wall = wall
+        self.since = self.latest = now
+
+    def add(self, wall: float, now: float) -> None:
+        self.frames += 1
+        self.first_wall = min(self.first_wall, wall)
+        self.last_wall = max(self.last_wall, wall)
+        self.latest = now
 
 
 class RecordingListener(Protocol):
@@ -84,11 +103,16 @@ class Recording(RecordingWriter):
         self._gap_kind = ""
         self._gap_reason = ""
         self._gap_kept = False  # logged however short (a cut-over's opening span)
+        # Where the logged gap just before the current segment began (None: the segment
+        # follows a cut): a frame timed in it is in a span the log already has.
+        self._gap_before: float | None = None
         self._last_wall = 0.0
         # Resolved with the wall clock of the first segment's first frame (a cut-over
         # closes the previous recording once it is).
         self._first_segment: asyncio.Future[float] = self._loop.create_future()
         self.dropped_frames = 0
+        self._drops: dict[tuple[str, str], _Drops] = {}  # (reason code, track) -> burst
+        self._drops_timer: asyncio.TimerHandle | None = None
         self.clock_faults = 0  # frames re-timed by arrival, sender reports refused
         self._clock_noted: set[str] = set()  # tracks of this publisher with an entry
         self.finalized = False  # closed and its manifest signed for the last time
@@ -168,6 +192,7 @@ class Recording(RecordingWriter):
             f.closed = True
         self._feeds = []
         self._close_segment()
+        self._record_drops(every=True)
         if self._gap_start is None:
             self._gap_start = self._last_wall or time.time()
             self._gap_kind, self._gap_reason = "publisher-disconnect", why
@@ -219,6 +244,8 @@ class Recording(RecordingWriter):
                 self._open_segment(frame, wall, resume=True)
             elif self._cur_slot is None:
                 if self.video and not frame.keyframe:
+                    # Counted, not logged: no segment is open, so this span is already
+                    # a gap of the continuity log (keyframe wait, disconnect, failure).
                     self.dropped_frames += 1
                     return
                 self._open_segment(frame, wall)
@@ -237,18 +264,49 @@ class Recording(RecordingWriter):
         slot, base = self._cur_slot, self._seg_base
         if wall < base:  # captured before the cut: it belongs to the previous segment
             if self._prev is None or wall < self._prev[1]:
-                self.dropped_frames += 1
+                if self._gap_before is not None and wall >= self._gap_before:
+                    self.dropped_frames += 1  # counted, not logged: within that gap
+                else:
+                    self._drop("frames-dropped-late", kind, wall)
                 return
             slot, base = self._prev
         with self._pending_lock:
-            if self._pending >= self._settings.max_pending_frames:
-                self.dropped_frames += 1
-                return
+            backlog = self._pending >= self._settings.max_pending_frames
+        if backlog:
+            self._drop("frames-dropped-backlog", kind, wall)
+            return
         self._last_wall = max(self._last_wall, wall)
         # Frames go to the writer in small batches: one hand-off per ~20 ms, not per frame.
         self._batch.append((slot, kind, frame.data, wall, base, frame.keyframe))
         if len(self._batch) == 1:
             self._loop.call_later(0.02, self._flush_batch)
+
+    def _drop(self, code: str, kind: str, wall: float) -> None:
+        """A frame not written: counted, and put on record with its burst."""
+        self.dropped_frames += 1
+        now = time.monotonic()
+        burst = self._drops.get((code, kind))
+        if burst is None:
+            burst = self._drops[code, kind] = _Drops(wall, now)
+        burst.add(wall, now)
+        if self._drops_timer is None:
+            self._drops_timer = self._loop.call_later(DROP_QUIET, self._record_drops)
+
+    def _record_drops(self, every: bool = False) -> None:
+        """Each burst that ended (or lasts too long; `every`: all) as a continuity entry
+        of kind "dropped": the frames' wall-clock span, how many, why."""
+        if self._drops_timer is not None:
+            self._drops_timer.cancel()
+            self._drops_timer = None
+        now = time.monotonic()
+        for key, burst in list(self._drops.items()):
+            if every or now - burst.latest >= DROP_QUIET or now - burst.since >= DROP_MAX_SPAN:
+                del self._drops[key]
+                code, kind = key
+                why = reason(code, frames=burst.frames, track=kind)
+                self.add_gap("dropped", burst.first_wall, burst.last_wall, why)
+        if self._drops:
+            self._drops_timer = self._loop.call_later(DROP_QUIET, self._record_drops)
 
     def _flush_batch(self) -> None:
         if self._batch:
@@ -267,10 +325,12 @@ class Recording(RecordingWriter):
         if not self._first_segment.done():
             self._first_segment.set_result(wall)
         gap = None
+        self._gap_before = None
         if self._gap_start is not None:
             if wall - self._gap_start > 0.05 or self._gap_kept:
+                self._gap_before = min(self._gap_start, wall)
                 gap = mf.ContinuityEntry(
-                    iso(min(self._gap_start, wall)), iso(wall), self._gap_kind, self._gap_reason
+                    iso(self._gap_before), iso(wall), self._gap_kind, self._gap_reason
                 )
             self._gap_start, self._gap_kept = None, False
         self._submit(self._w_open, self._slot, list(self._tracks.values()), resume, wall, gap)

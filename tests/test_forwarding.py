@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from aiortc.rtp import RtpPacket
+from aiortc.rtp import RtcpPacket, RtcpSenderInfo, RtcpSrPacket, RtpPacket
 
+from media_gateway.aiortc_hooks import SenderReports
 from media_gateway.codecs import CodecInfo
 from media_gateway.consumer import Consumer
+from media_gateway.packet import RelayPacket
 from media_gateway.producer import Producer
 
 VP8 = CodecInfo("video/vp8", 90000)
@@ -31,6 +33,22 @@ class Wire:
 
     def set_sender_info(self, ntp: int, rtp_timestamp: int, packets: int, octets: int) -> None:
         self.sender_info = (ntp, rtp_timestamp, packets, octets)
+
+
+class ReportSink:
+    """A PacketSink that keeps the sender reports it is given."""
+
+    def __init__(self) -> None:
+        self.reports: list[tuple[int, int]] = []
+
+    def send(self, packet: RelayPacket) -> None:
+        pass
+
+    def sender_report(self, ntp: int, rtp_timestamp: int) -> None:
+        self.reports.append((ntp, rtp_timestamp))
+
+    def close(self) -> None:
+        pass
 
 
 def _producer() -> tuple[Producer, list[int]]:
@@ -117,3 +135,38 @@ async def test_closing_a_producer_closes_its_consumers() -> None:
     producer.close()
     assert sorted(closed) == ["c0", "c1", "c2"]
     assert producer.sinks == []
+
+
+def _sr(ssrc: int, ntp: int, rtp: int) -> RtcpSrPacket:
+    """A sender report as it comes off the wire: packed, then parsed by aiortc."""
+    info = RtcpSenderInfo(ntp_timestamp=ntp, rtp_timestamp=rtp, packet_count=1, octet_count=100)
+    (packet,) = RtcpPacket.parse(bytes(RtcpSrPacket(ssrc=ssrc, sender_info=info)))
+    assert isinstance(packet, RtcpSrPacket)
+    return packet
+
+
+async def test_a_sender_report_reaches_only_its_own_track_and_a_zeroed_one_no_sink() -> None:
+    delivered: list[tuple[int, int, int]] = []
+    reports = SenderReports(lambda ssrc, ntp, rtp: delivered.append((ssrc, ntp, rtp)))
+    reports.report(_sr(0xAAAA, 3_900_000_000 << 32, 7))  # before the first RTP packet
+    reports.report(_sr(0xBBBB, 3_900_000_001 << 32, 9))  # the RTX stream's, say
+    assert delivered == []
+    reports.media(0xAAAA)  # the first RTP packet names the track's SSRC
+    assert delivered == [(0xAAAA, 3_900_000_000 << 32, 7)]
+    reports.report(_sr(0xBBBB, 3_900_000_002 << 32, 11))  # another SSRC: not this track's
+    reports.report(_sr(0xAAAA, 3_900_000_003 << 32, 13))
+    assert delivered[1:] == [(0xAAAA, 3_900_000_003 << 32, 13)]
+
+    # aiortc's zeroed report (NTP 0, RTP 0) is filtered at the producer, for every sink.
+    producer, _ = _producer()
+    sinks = [ReportSink(), ReportSink()]
+    for sink in sinks:
+        producer.add_sink(sink)
+    producer.receive(1, 50_000, 1, KEY)
+    zeroed = _sr(0xAAAA, 0, 0).sender_info
+    producer.on_sender_report(zeroed.ntp_timestamp, zeroed.rtp_timestamp)
+    producer.on_sender_report(3_900_000_000 << 32, 50_000)
+    producer.on_sender_report(zeroed.ntp_timestamp, zeroed.rtp_timestamp)
+    assert [s.reports for s in sinks] == [[(3_900_000_000 << 32, 50_000)]] * 2
+    assert producer.rtp_time_at(3_900_000_000 << 32) == 50_000  # the mapping is kept
+    producer.close()

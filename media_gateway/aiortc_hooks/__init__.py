@@ -43,13 +43,14 @@ from .egress import (
     tap_keyframe_requests,
     tap_sender_feedback,
 )
-from .ingress import IngestTap, fast_ingress
+from .ingress import IngestTap, SenderReports, fast_ingress
 
 __all__ = [
     "GatewayCertificate",
     "IngestTap",
     "RtpPacket",
     "SenderOutput",
+    "SenderReports",
     "SilentTrack",
     "check_compatibility",
     "default_host_addresses",

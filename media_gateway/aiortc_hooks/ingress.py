@@ -37,6 +37,37 @@ _RX = "_RTCRtpReceiver__"
 # ---------------------------------------------------------------- ingress
 
 
+class SenderReports:
+    """A receiver's RTCP sender reports, each to its own track only: the SSRC whose RTP
+    the tap forwards. aiortc routes a report to a receiver by any SSRC it knows for it
+    (its RTX stream's too), and a report that arrives before the first RTP packet names
+    the media SSRC we have not yet learnt: the latest report of each other SSRC is kept
+    (a few) and delivered once that SSRC turns out to be the track's."""
+
+    KEEP = 8
+
+    def __init__(self, deliver: OnSenderReport) -> None:
+        self.deliver = deliver
+        self.media_ssrc: int | None = None
+        self.held: dict[int, tuple[int, int]] = {}  # ssrc -> (ntp, rtp) before it was known
+
+    def media(self, ssrc: int) -> None:
+        """The track's RTP comes from `ssrc` (its first packet)."""
+        self.media_ssrc = ssrc
+        held, self.held = self.held.get(ssrc), {}
+        if held is not None:
+            self.deliver(ssrc, *held)
+
+    def report(self, packet: RtcpSrPacket) -> None:
+        info = packet.sender_info
+        if self.media_ssrc is None:
+            self.held.pop(packet.ssrc, None)
+            if len(self.held) < self.KEEP:
+                self.held[packet.ssrc] = (info.ntp_timestamp, info.rtp_timestamp)
+        elif packet.ssrc == self.media_ssrc:
+            self.deliver(packet.ssrc, info.ntp_timestamp, info.rtp_timestamp)
+
+
 class IngestTap:
     """Takes over a receiver's RTP handling: stats for RTCP RR, RTX unwrap, NACKs,
     REMB, then hands the packet to `on_packet` instead of decoding it."""
@@ -51,7 +82,7 @@ class IngestTap:
         self._receiver = receiver
         self._codecs = {c.payloadType: c for c in codecs}
         self._on_packet = on_packet
-        self._on_sender_report = on_sender_report
+        self._reports = SenderReports(on_sender_report)
         self._video = getattr(receiver, _RX + "kind") == "video"
         self._nack = NackGenerator() if self._video else None
         self._remb = RemoteBitrateEstimator() if self._video else None
@@ -105,6 +136,7 @@ class IngestTap:
             codec = self._codecs[apt]
         if self.media_ssrc is None:
             self.media_ssrc = packet.ssrc
+            self._reports.media(packet.ssrc)
         elif packet.ssrc != self.media_ssrc:
             return
         if self._nack is not None and self._nack.add(packet):
@@ -118,8 +150,7 @@ class IngestTap:
     async def _handle_rtcp(self, packet: Any) -> None:
         await self._original_rtcp(packet)
         if isinstance(packet, RtcpSrPacket):
-            info = packet.sender_info
-            self._on_sender_report(packet.ssrc, info.ntp_timestamp, info.rtp_timestamp)
+            self._reports.report(packet)
 
     def request_keyframe(self) -> None:
         if self.media_ssrc is not None:
