@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ from signaling import Hearing, Hearings, Ticket, session_city_streams
 
 Progress = Callable[[int, int], None]
 PETITION_JSON = "petition.json"
+
+logger = logging.getLogger(__name__)
 
 
 def session_recordings(
@@ -82,6 +85,15 @@ def lead_ins(
         except (OSError, ValueError, TypeError, KeyError):
             continue
         if manifest.stream not in wanted or manifest.session == hearing.id:
+            continue
+        if manifest.state == "recording":
+            # Still being written: not cut over from at the start (its stream was never
+            # bound to the session), so not a lead-in the seal could wait for.
+            logger.warning(
+                "session %s: recording %s overlaps it unbound and is still recording",
+                hearing.id,
+                manifest.recording_id,
+            )
             continue
         began = parse_iso(manifest.started_at)
         ended = parse_iso(manifest.ended_at) if manifest.ended_at else None
