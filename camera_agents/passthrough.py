@@ -124,6 +124,7 @@ class PassthroughSource(CameraSource):
         streams: list[av.stream.Stream] = [video]
         audio = container.streams.audio[0] if self.audio and container.streams.audio else None
         opus = None
+        self.has_audio = audio is not None  # before the first packet (the spool's tracks)
         if audio is not None:
             streams.append(audio)
             # On the video's timeline: a file's next pass goes on where the last ended,

@@ -58,7 +58,7 @@ class _Camera:
     stream: str
     directory: Path
     manifest: mf.Manifest
-    audio_seen: bool = False
+    audio_seen: bool = False  # audio declared or arrived: segments opened have its track
     last_audio: float = 0.0  # wall clock of the last audio packet written
     segment: SegmentFile | None = None
     base: float = 0.0
@@ -159,7 +159,12 @@ class Spool:
 
     # ------------------------------------------------------------ the loop (sinks)
 
-    def sink(self, stream: str) -> Callable[[Kind, Payload, bool], None]:
+    def sink(
+        self, stream: str, audio: Callable[[], bool] | None = None
+    ) -> Callable[[Kind, Payload, bool], None]:
+        """`audio`: whether the camera has sound, asked at each keyframe. A segment opens
+        with the tracks declared, so the first one (opened at the first picture, before any
+        sound arrives) has its audio track: the camera's first seconds of sound are kept."""
         # Per kind: wall clock minus media time. Packets are timed by their own timestamps
         # (audio comes in bursts: its arrival times would collide in the muxer), anchored
         # to the wall clock and re-anchored when they drift a second from it.
@@ -178,7 +183,8 @@ class Spool:
                 if anchor is None or abs(anchor + media - now) > RESYNC:
                     anchor = anchors[kind] = now - media
                 wall = anchor + media
-            item = (self._write, (stream, kind, bytes(payload), wall, keyframe))
+            declared = keyframe and kind == "video" and audio is not None and audio()
+            item = (self._write, (stream, kind, bytes(payload), wall, keyframe, declared))
             try:
                 self._queue.put_nowait(item)
             except queue.Full:  # the disk is too slow: counted, logged as a gap
@@ -222,9 +228,11 @@ class Spool:
             self._cameras[stream] = cam
         return cam
 
-    def _write(self, stream: str, kind: str, data: bytes, wall: float, keyframe: bool) -> None:
+    def _write(
+        self, stream: str, kind: str, data: bytes, wall: float, keyframe: bool, audio: bool
+    ) -> None:
         cam = self._camera(stream, wall)
-        if kind == "audio":
+        if kind == "audio" or audio:
             cam.audio_seen = True
         with self._lock:
             drops = self._drops.pop(stream, None)

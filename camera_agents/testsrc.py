@@ -163,6 +163,7 @@ class PatternSource(CameraSource):
         super().__init__(camera)
         self.label = label
         self.audio = audio
+        self.has_audio = audio
         self.width, self.height, self.fps = width, height, fps
         self.encoder = H264Encoder(width, height, fps, bitrate, keyframe_seconds)
 
