@@ -12,8 +12,8 @@ status) and a continuity entry in its recording's manifest. A removed segment st
 flagged "evicted" (signed), so the chain and `vdispatch verify` hold on what remains.
 
 Every camera hands the sinks encoded packets (USB cameras and the test pattern are encoded
-to H.264 at the agent), except a USB camera configured for VP8, which aiortc encodes per
-publication: its decoded pictures are not spooled, and the status names it (`not_spooled`).
+to H.264 or VP8 at the agent). A source handing decoded pictures would not be spooled, and
+the status would name it (`not_spooled`): none does.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ QUEUE_SIZE = 3000  # packets (~1.5 min of one camera) before the spool drops and
 AUDIO_STEP = 0.001  # seconds between two audio packets at least (see _write)
 RESYNC = 1.0  # seconds a packet's timestamp may drift from the wall clock
 _H264_START = (b"\x00\x00\x00\x01", b"\x00\x00\x01")
+_VP8_KEY_START = b"\x9d\x01\x2a"
 
 
 def spool_id(stream: str, at: float) -> str:
@@ -260,7 +261,13 @@ class Spool:
 
     def _open(self, cam: _Camera, data: bytes, wall: float) -> None:
         mime = "video/h264" if data.startswith(_H264_START) else "video/vp8"
-        tracks = [TrackSpec("video", mime)]
+        width = height = None
+        if mime == "video/vp8" and len(data) >= 10 and data[3:6] == _VP8_KEY_START:
+            # the keyframe header's size (RFC 6386 §9.1): WebM's track header states it
+            # (an H.264 stream's own SPS says it, whatever the MP4 header holds)
+            width = int.from_bytes(data[6:8], "little") & 0x3FFF
+            height = int.from_bytes(data[8:10], "little") & 0x3FFF
+        tracks = [TrackSpec("video", mime, width, height)]
         if cam.audio_seen:
             tracks.append(TrackSpec("audio", "audio/opus"))
         m = cam.manifest

@@ -62,6 +62,7 @@ def make_source(station: str, camera: CameraConfig) -> CameraSource:
         fps=camera.fps,
         bitrate=camera.bitrate_kbps * 1000,
         keyframe_seconds=camera.keyframe_seconds,
+        codec=camera.codec,
     )
 
 
