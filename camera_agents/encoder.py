@@ -1,4 +1,5 @@
-"""H.264 encoded at the agent, in the camera's thread (a USB camera, the test pattern).
+"""H.264 (and VP8, below) encoded at the agent, in the camera's thread (a USB camera, the
+test pattern).
 
 The agent encodes pictures itself (instead of handing aiortc decoded frames) so that every
 camera yields encoded packets: the same passthrough publication and the same sinks (the
@@ -22,6 +23,7 @@ from .source import VIDEO_CLOCK
 
 VIDEO_TB = fractions.Fraction(1, VIDEO_CLOCK)
 IDR = 5
+CODECS = {"h264": "video/H264", "vp8": "video/VP8"}  # the config's name -> the track's
 
 
 class H264Encoder:
@@ -84,3 +86,74 @@ class H264Encoder:
             encoded.time_base = VIDEO_TB
             out.append((encoded, key))
         return out
+
+
+class VP8Encoder:
+    """VP8 made in the camera's thread like H.264 above (so a VP8 USB camera is spooled
+    too): libvpx with the realtime deadline, cpu-used high (speed over quality per bit,
+    as aiortc's own VP8 encoder), no look-ahead (each picture out as it is made), a
+    keyframe every `keyframe_seconds` and on request."""
+
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        fps: int,
+        bitrate: int = 2_500_000,
+        keyframe_seconds: float = 2.0,
+    ) -> None:
+        codec = av.CodecContext.create("libvpx", "w")
+        codec.width, codec.height = width, height
+        codec.pix_fmt = "yuv420p"
+        codec.time_base = fractions.Fraction(1, fps)
+        codec.framerate = fractions.Fraction(fps, 1)
+        codec.bit_rate = bitrate
+        codec.gop_size = max(1, round(keyframe_seconds * fps))
+        codec.options = {
+            "deadline": "realtime",
+            "cpu-used": "8",
+            "lag-in-frames": "0",
+            "error-resilient": "1",  # a lost packet spoils less (live over a bad line)
+            "keyint_min": str(codec.gop_size),
+        }
+        self._codec = codec
+        self._fps = fps
+        self._index = 0
+        self._want_key = threading.Event()
+        self.keyframes_forced = 0
+
+    def request_keyframe(self) -> None:
+        """Any thread: the next picture is a keyframe."""
+        self._want_key.set()
+
+    def encode(self, frame: av.VideoFrame, pts: int | None = None) -> list[tuple[av.Packet, bool]]:
+        """As H264Encoder.encode: one picture in, (VP8 frame, is keyframe) out, 90 kHz."""
+        if pts is None:
+            pts = round(self._index * VIDEO_CLOCK / self._fps)
+        frame.pts, frame.time_base = self._index, self._codec.time_base
+        frame.pict_type = PictureType.NONE
+        if self._want_key.is_set():
+            self._want_key.clear()
+            frame.pict_type = PictureType.I
+            self.keyframes_forced += 1
+        self._index += 1
+        out: list[tuple[av.Packet, bool]] = []
+        for packet in self._codec.encode(frame):
+            data = bytes(packet)
+            encoded = av.Packet(data)
+            encoded.pts = encoded.dts = pts
+            encoded.time_base = VIDEO_TB
+            # the frame tag's first bit: 0 for a keyframe (RFC 6386 §9.1)
+            out.append((encoded, bool(data) and not data[0] & 1))
+        return out
+
+
+Encoder = H264Encoder | VP8Encoder
+
+
+def make_encoder(
+    codec: str, width: int, height: int, fps: int, bitrate: int, keyframe_seconds: float
+) -> Encoder:
+    """`codec`: "h264" or "vp8" (the station config's)."""
+    kind = VP8Encoder if codec == "vp8" else H264Encoder
+    return kind(width, height, fps, bitrate, keyframe_seconds)

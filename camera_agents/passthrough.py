@@ -22,7 +22,6 @@ from bitstream import (
     length_prefixed_to_annexb,
     nal_types,
     parameter_sets_of,
-    with_parameter_sets,
 )
 
 from .opus import AUDIO_RATE, OpusEncoder
@@ -30,6 +29,7 @@ from .source import VIDEO_CLOCK, CameraSource, Media, SubscriptionTrack
 
 VIDEO_TB = fractions.Fraction(1, VIDEO_CLOCK)
 SLICES = {1, 5}  # coded slices: a non-IDR picture, an IDR picture
+NAL_IDR, NAL_SPS, NAL_PPS = 5, 7, 8
 MAX_STEP = 2.0  # seconds between two pictures beyond which the camera's clock jumped
 
 
@@ -124,6 +124,7 @@ class PassthroughSource(CameraSource):
         streams: list[av.stream.Stream] = [video]
         audio = container.streams.audio[0] if self.audio and container.streams.audio else None
         opus = None
+        self.has_audio = audio is not None  # before the first packet (the spool's tracks)
         if audio is not None:
             streams.append(audio)
             # On the video's timeline: a file's next pass goes on where the last ended,
@@ -133,7 +134,8 @@ class PassthroughSource(CameraSource):
         video_tb = video.time_base or VIDEO_TB
         base: float | None = None  # the first pts of this pass (seconds)
         started = time.monotonic()
-        pending = bytearray()
+        # the packets of the picture being joined (one, mostly: joined only when several)
+        pending: list[bytes] = []
         pending_pts: int | None = None
         last = 0.0
         sent = False
@@ -145,16 +147,19 @@ class PassthroughSource(CameraSource):
             if not pending or pending_pts is None:
                 pending.clear()
                 return
-            au = bytes(pending)
+            au = pending[0] if len(pending) == 1 else b"".join(pending)
             pending.clear()
+            # The NAL types once per picture (each scan splits the whole access unit):
+            # parameter sets are looked for only where there are some, and put in front
+            # of an IDR without its own (as with_parameter_sets does).
             types = nal_types(au)
-            if not SLICES & set(types):
+            if not SLICES.intersection(types):
                 self._skip(f"an access unit without a picture (NAL types {types})")
                 return
-            inband = parameter_sets_of(au)
-            if inband:
-                sets = inband
-            au = with_parameter_sets(au, sets)
+            if NAL_SPS in types or NAL_PPS in types:
+                sets = parameter_sets_of(au) or sets
+            if NAL_IDR in types and NAL_SPS not in types and sets:
+                au = sets + au
             seconds = float(pending_pts * video_tb) - (base or 0.0)
             if sent and not last < seconds <= last + MAX_STEP:
                 # The camera's clock jumped (an RTCP resync, a wrap, a bad pts): keep our
@@ -169,7 +174,7 @@ class PassthroughSource(CameraSource):
             packet = av.Packet(au)
             packet.pts = packet.dts = round((seconds + self._offset) * VIDEO_CLOCK)
             packet.time_base = VIDEO_TB
-            self._emit(Media("video", packet, 5 in types, len(au)))
+            self._emit(Media("video", packet, NAL_IDR in types, len(au)))
             sent = True
 
         for packet in container.demux(*streams):
@@ -191,7 +196,7 @@ class PassthroughSource(CameraSource):
                     if base is None:
                         base = float(packet.pts * video_tb)
                     pending_pts = packet.pts
-                pending += data
+                pending.append(data)
             elif audio is not None and opus is not None and base is not None:
                 try:
                     frames = packet.decode()

@@ -120,6 +120,9 @@ class CameraSource:
         self.camera = camera
         self.status = SourceStatus()
         self.sinks: list[Sink] = []
+        # The camera's own sound, declared before its first packet (by the thread, once it
+        # knows): the spool opens its first segment with an audio track, not video alone.
+        self.has_audio = False
         self.live = asyncio.Event()
         self.down = asyncio.Event()
         self.down.set()

@@ -12,8 +12,8 @@ status) and a continuity entry in its recording's manifest. A removed segment st
 flagged "evicted" (signed), so the chain and `vdispatch verify` hold on what remains.
 
 Every camera hands the sinks encoded packets (USB cameras and the test pattern are encoded
-to H.264 at the agent), except a USB camera configured for VP8, which aiortc encodes per
-publication: its decoded pictures are not spooled, and the status names it (`not_spooled`).
+to H.264 or VP8 at the agent). A source handing decoded pictures would not be spooled, and
+the status would name it (`not_spooled`): none does.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ QUEUE_SIZE = 3000  # packets (~1.5 min of one camera) before the spool drops and
 AUDIO_STEP = 0.001  # seconds between two audio packets at least (see _write)
 RESYNC = 1.0  # seconds a packet's timestamp may drift from the wall clock
 _H264_START = (b"\x00\x00\x00\x01", b"\x00\x00\x01")
+_VP8_KEY_START = b"\x9d\x01\x2a"
 
 
 def spool_id(stream: str, at: float) -> str:
@@ -58,7 +59,7 @@ class _Camera:
     stream: str
     directory: Path
     manifest: mf.Manifest
-    audio_seen: bool = False
+    audio_seen: bool = False  # audio declared or arrived: segments opened have its track
     last_audio: float = 0.0  # wall clock of the last audio packet written
     segment: SegmentFile | None = None
     base: float = 0.0
@@ -159,7 +160,12 @@ class Spool:
 
     # ------------------------------------------------------------ the loop (sinks)
 
-    def sink(self, stream: str) -> Callable[[Kind, Payload, bool], None]:
+    def sink(
+        self, stream: str, audio: Callable[[], bool] | None = None
+    ) -> Callable[[Kind, Payload, bool], None]:
+        """`audio`: whether the camera has sound, asked at each keyframe. A segment opens
+        with the tracks declared, so the first one (opened at the first picture, before any
+        sound arrives) has its audio track: the camera's first seconds of sound are kept."""
         # Per kind: wall clock minus media time. Packets are timed by their own timestamps
         # (audio comes in bursts: its arrival times would collide in the muxer), anchored
         # to the wall clock and re-anchored when they drift a second from it.
@@ -178,7 +184,8 @@ class Spool:
                 if anchor is None or abs(anchor + media - now) > RESYNC:
                     anchor = anchors[kind] = now - media
                 wall = anchor + media
-            item = (self._write, (stream, kind, bytes(payload), wall, keyframe))
+            declared = keyframe and kind == "video" and audio is not None and audio()
+            item = (self._write, (stream, kind, bytes(payload), wall, keyframe, declared))
             try:
                 self._queue.put_nowait(item)
             except queue.Full:  # the disk is too slow: counted, logged as a gap
@@ -222,9 +229,11 @@ class Spool:
             self._cameras[stream] = cam
         return cam
 
-    def _write(self, stream: str, kind: str, data: bytes, wall: float, keyframe: bool) -> None:
+    def _write(
+        self, stream: str, kind: str, data: bytes, wall: float, keyframe: bool, audio: bool
+    ) -> None:
         cam = self._camera(stream, wall)
-        if kind == "audio":
+        if kind == "audio" or audio:
             cam.audio_seen = True
         with self._lock:
             drops = self._drops.pop(stream, None)
@@ -252,7 +261,13 @@ class Spool:
 
     def _open(self, cam: _Camera, data: bytes, wall: float) -> None:
         mime = "video/h264" if data.startswith(_H264_START) else "video/vp8"
-        tracks = [TrackSpec("video", mime)]
+        width = height = None
+        if mime == "video/vp8" and len(data) >= 10 and data[3:6] == _VP8_KEY_START:
+            # the keyframe header's size (RFC 6386 §9.1): WebM's track header states it
+            # (an H.264 stream's own SPS says it, whatever the MP4 header holds)
+            width = int.from_bytes(data[6:8], "little") & 0x3FFF
+            height = int.from_bytes(data[8:10], "little") & 0x3FFF
+        tracks = [TrackSpec("video", mime, width, height)]
         if cam.audio_seen:
             tracks.append(TrackSpec("audio", "audio/opus"))
         m = cam.manifest

@@ -62,6 +62,7 @@ def make_source(station: str, camera: CameraConfig) -> CameraSource:
         fps=camera.fps,
         bitrate=camera.bitrate_kbps * 1000,
         keyframe_seconds=camera.keyframe_seconds,
+        codec=camera.codec,
     )
 
 
@@ -86,6 +87,11 @@ class Camera:
     source: CameraSource
     microphone: CameraSource | None
     agent: Agent
+
+    def declares_audio(self) -> bool:
+        """The camera's recording has sound: its own (known once its source is open) or
+        its microphone's."""
+        return self.microphone is not None or self.source.has_audio
 
     def status(self) -> dict[str, Any]:
         s = self.source.status
@@ -155,7 +161,7 @@ class Station:
             )
             self.backfill = Backfill(self.spool, list(config.gateways), token, config.backfill_kbps)
             for camera in self.cameras:
-                sink = self.spool.sink(camera.stream)
+                sink = self.spool.sink(camera.stream, camera.declares_audio)
                 camera.source.sinks.append(sink)
                 if camera.microphone is not None:
                     camera.microphone.sinks.append(sink)

@@ -61,7 +61,7 @@ class CameraConfig(BaseModel):
     password: str | None = None
     password_file: Path | None = None
     # USB cameras and testsrc (encoded at the agent): picture size, frame rate, codec
-    # (a USB camera's VP8 is encoded by aiortc and not spooled), H.264 bitrate and the
+    # (H.264 or VP8, both encoded at the agent and spooled), bitrate and the
     # keyframe interval (a viewer or a spool segment starts at a keyframe).
     width: int = Field(default=1280, ge=160, le=3840)
     height: int = Field(default=720, ge=120, le=2160)

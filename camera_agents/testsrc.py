@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 from aiortc import MediaStreamTrack
 
-from .encoder import H264Encoder
+from .encoder import CODECS, make_encoder
 from .opus import OpusEncoder
 from .source import CameraSource, Media, SourceStatus, SubscriptionTrack
 
@@ -159,18 +159,21 @@ class PatternSource(CameraSource):
         fps: int = 30,
         bitrate: int = 2_500_000,
         keyframe_seconds: float = 2.0,
+        codec: str = "h264",
     ) -> None:
         super().__init__(camera)
         self.label = label
         self.audio = audio
+        self.has_audio = audio
         self.width, self.height, self.fps = width, height, fps
-        self.encoder = H264Encoder(width, height, fps, bitrate, keyframe_seconds)
+        self.codec = CODECS[codec]
+        self.encoder = make_encoder(codec, width, height, fps, bitrate, keyframe_seconds)
 
     def request_keyframe(self) -> None:
         self.encoder.request_keyframe()
 
     def tracks(self) -> list[MediaStreamTrack]:
-        tracks: list[MediaStreamTrack] = [SubscriptionTrack(self, "video", "video/H264")]
+        tracks: list[MediaStreamTrack] = [SubscriptionTrack(self, "video", self.codec)]
         if self.audio:
             tracks.append(SubscriptionTrack(self, "audio", "audio/opus", pace=True))
         return tracks

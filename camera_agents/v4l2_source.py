@@ -1,7 +1,6 @@
 """A USB camera (V4L2) and a microphone (ALSA) through PyAV: decoded here (MJPEG/YUYV),
-scaled to the configured size and, for H.264, encoded here too (camera_agents/encoder.py),
-so it is published and spooled like an RTSP camera. VP8 is left to aiortc per publication
-(decoded pictures: published, not spooled; the spool status says so)."""
+scaled to the configured size and encoded here too, H.264 or VP8 (camera_agents/encoder.py),
+so it is published and spooled like an RTSP camera."""
 
 from __future__ import annotations
 
@@ -11,13 +10,12 @@ import time
 import av
 from aiortc import MediaStreamTrack
 
-from .encoder import H264Encoder
+from .encoder import CODECS, Encoder, make_encoder
 from .opus import OpusEncoder
 from .passthrough import Backoff
 from .source import VIDEO_CLOCK, CameraSource, Media, SubscriptionTrack
 
 VIDEO_TB = fractions.Fraction(1, VIDEO_CLOCK)
-CODECS = {"h264": "video/H264", "vp8": "video/VP8"}
 
 
 class _DeviceSource(CameraSource):
@@ -75,11 +73,10 @@ class V4l2Source(_DeviceSource):
         super().__init__(camera, backoff)
         self.device = device
         self.width, self.height, self.fps = width, height, fps
+        self.codec_name = codec
         self.codec = CODECS[codec]
         self.bitrate, self.keyframe_seconds = bitrate, keyframe_seconds
-        self.encoder: H264Encoder | None = None
-        if codec != "h264":
-            self.queue_size = 2  # decoded pictures are big; a late reader gets the newest
+        self.encoder: Encoder | None = None
 
     def request_keyframe(self) -> None:
         if self.encoder is not None:
@@ -98,10 +95,10 @@ class V4l2Source(_DeviceSource):
 
     def _read(self, container: av.container.InputContainer) -> None:
         stream = container.streams.video[0]
-        if self.codec == CODECS["h264"]:  # a fresh encoder per opening: starts at an IDR
-            self.encoder = H264Encoder(
-                self.width, self.height, self.fps, self.bitrate, self.keyframe_seconds
-            )
+        # a fresh encoder per opening: starts at a keyframe
+        encoder = self.encoder = make_encoder(
+            self.codec_name, self.width, self.height, self.fps, self.bitrate, self.keyframe_seconds
+        )
         start = time.monotonic()
         for packet in container.demux(stream):
             if self._stop.is_set():
@@ -115,12 +112,8 @@ class V4l2Source(_DeviceSource):
                 # the camera may not offer the size asked for: scale to it
                 out = frame.reformat(width=self.width, height=self.height, format="yuv420p")
                 pts = round((time.monotonic() - start) * VIDEO_CLOCK)
-                if self.encoder is not None:
-                    for encoded, key in self.encoder.encode(out, pts):
-                        self._emit(Media("video", encoded, key, encoded.size))
-                    continue
-                out.pts, out.time_base = pts, VIDEO_TB
-                self._emit(Media("video", out, True, packet.size))
+                for encoded, key in encoder.encode(out, pts):
+                    self._emit(Media("video", encoded, key, encoded.size))
 
 
 class AlsaSource(_DeviceSource):

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import av
 
-from camera_agents import FileSource, Spool
+from camera_agents import CameraSource, FileSource, RtspSource, Spool
+from camera_agents.testsrc import PatternSource
 from recorder import manifest as mf
 from recorder import verify_recording
 
-from .rtsp_camera import write_h264_file
+from .rtsp_camera import RtspCamera, require_rtsp_server, write_h264_file
+from .test_recorder import ffprobe
 from .waiting import wait_for
 
 STREAM = "county-s-judge"
@@ -112,3 +114,46 @@ async def test_spooled_segments_play_and_verify(tmp_path: Path) -> None:
         assert len(again.pending()) == len(m.segments)
     finally:
         await asyncio.to_thread(again.stop)
+
+
+async def _first_segment_kinds(tmp_path: Path, source: CameraSource) -> list[str]:
+    """The stream kinds (ffprobe) of the first segment the spool closes for `source`."""
+    spool = Spool(tmp_path / "spool", tmp_path / "key.pem", "county-s", 1 << 30, 1.0)
+    await asyncio.to_thread(spool.start)
+    source.sinks.append(spool.sink(STREAM, lambda: source.has_audio))
+    await source.start()
+    try:
+        await wait_for(
+            lambda: spool.status.segments, lambda n: n >= 1, what="a segment", timeout=30
+        )
+    finally:
+        await source.stop()
+        await asyncio.to_thread(spool.stop)
+    (directory,) = spool.recordings()
+    m = mf.load(directory)
+    assert m.codecs == {"video": "h264", "audio": "opus"}
+    first = directory / m.segments[0].file
+    probe = await asyncio.to_thread(ffprobe, first)
+
+    def sound(path: Path) -> int:
+        with av.open(str(path)) as f:
+            return sum(1 for p in f.demux(f.streams.audio[0]) if p.size)
+
+    assert await asyncio.to_thread(sound, first) > 0  # the first second's sound is there
+    return sorted(s["codec_type"] for s in probe["streams"])
+
+
+async def test_a_test_pattern_cameras_first_spool_segment_has_its_sound(tmp_path: Path) -> None:
+    source = PatternSource("judge", "county-s judge", width=320, height=240, keyframe_seconds=1.0)
+    assert await _first_segment_kinds(tmp_path, source) == ["audio", "video"]
+
+
+async def test_an_ip_cameras_first_spool_segment_has_its_sound(tmp_path: Path) -> None:
+    require_rtsp_server()
+    camera = RtspCamera()
+    await camera.start()
+    try:
+        source = RtspSource("judge", camera.url)
+        assert await _first_segment_kinds(tmp_path, source) == ["audio", "video"]
+    finally:
+        await camera.stop()
