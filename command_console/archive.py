@@ -24,12 +24,12 @@ from recorder import manifest as mf
 from signaling import ARCHIVE_KEY, HEARINGS_KEY, STATIONS_KEY, Permission, current_user, require
 
 from . import archive_data, archive_sessions, i18n, i18n_archive, timeline
-from .render import SECURITY_HEADERS, PageError, error_page, page_errors, render
+from .downloads import send_zip
+from .render import PageError, error_page, page_errors, render
 
 logger = logging.getLogger(__name__)
 assert i18n_archive.MESSAGES  # the messages are merged at import
 MAX_SYNC = 6
-CHUNK = 256 * 1024
 
 
 def _actor(request: web.Request) -> str:
@@ -214,12 +214,6 @@ def _build_package(
     return out, f"{rid}.zip"
 
 
-def _read_chunk(path: Path, offset: int) -> bytes:
-    with path.open("rb") as f:
-        f.seek(offset)
-        return f.read(CHUNK)
-
-
 @require(Permission.RECORDING_EXPORT)
 async def export(request: web.Request) -> web.StreamResponse:
     archive = request.app[ARCHIVE_KEY]
@@ -234,25 +228,7 @@ async def export(request: web.Request) -> web.StreamResponse:
         if built is None:
             return error_page(request, 404, "error.no_recording", recording=rid)
         path, name = built
-        size = (await asyncio.to_thread(path.stat)).st_size
-        resp = web.StreamResponse(
-            headers={
-                "Content-Type": "application/zip",
-                "Content-Disposition": f'attachment; filename="{name}"',
-                "Content-Length": str(size),
-                **SECURITY_HEADERS,
-            }
-        )
-        await resp.prepare(request)
-        offset = 0
-        while offset < size:
-            chunk = await asyncio.to_thread(_read_chunk, path, offset)
-            if not chunk:
-                break
-            await resp.write(chunk)
-            offset += len(chunk)
-        await resp.write_eof()
-        return resp
+        return await send_zip(request, path, name)
     finally:
         await asyncio.to_thread(shutil.rmtree, workdir, True)
 

@@ -41,11 +41,10 @@ from signaling import (
 )
 
 from . import i18n, i18n_seal
-from .render import SECURITY_HEADERS
+from .downloads import send_zip
 
 assert i18n_seal.MESSAGES  # merged at import
 logger = logging.getLogger(__name__)
-CHUNK = 256 * 1024
 NO_EVIDENCE = "recording is off on this node: a session is checked where it is recorded"
 
 
@@ -102,12 +101,6 @@ async def verify(request: web.Request) -> web.StreamResponse:
     return web.json_response(result)
 
 
-def _read_chunk(path: Path, offset: int) -> bytes:
-    with path.open("rb") as f:
-        f.seek(offset)
-        return f.read(CHUNK)
-
-
 @require(Permission.RECORDING_EXPORT)
 async def export(request: web.Request) -> web.StreamResponse:
     user = current_user(request)
@@ -128,25 +121,7 @@ async def export(request: web.Request) -> web.StreamResponse:
         except Exception:
             logger.exception("export of session %s failed", session_id)
             return _text(500, "the evidence package could not be written (see the node's log)")
-        size = (await asyncio.to_thread(path.stat)).st_size
-        resp = web.StreamResponse(
-            headers={
-                "Content-Type": "application/zip",
-                "Content-Disposition": f'attachment; filename="{name}"',
-                "Content-Length": str(size),
-                **SECURITY_HEADERS,
-            }
-        )
-        await resp.prepare(request)
-        offset = 0
-        while offset < size:
-            chunk = await asyncio.to_thread(_read_chunk, path, offset)
-            if not chunk:
-                break
-            await resp.write(chunk)
-            offset += len(chunk)
-        await resp.write_eof()
-        return resp
+        return await send_zip(request, path, name)
     finally:
         await asyncio.to_thread(shutil.rmtree, workdir, True)
 
