@@ -23,47 +23,22 @@ import asyncio
 import base64
 import binascii
 import logging
-from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy.exc import SQLAlchemyError
 
-from .errors import Forbidden, Refusal, SignalingError
+from .errors import Forbidden, Refusal
 from .ingest import IngestStore, parse_sha256
+from .json_api import store_errors_as_text, text_answer
 from .keys import ARCHIVE_KEY, INGEST_KEY, TOKENS_KEY
 from .policy import TokenRole
 from .tokens import Grant, valid_stream_id
 
 logger = logging.getLogger(__name__)
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_MANIFEST = 16 * 1024 * 1024
 MAX_KEY = 4096
-
-
-def _text(status: int, reason: str) -> web.Response:
-    resp = web.Response(status=status, text=reason + "\n")
-    if status == 401:
-        resp.headers["WWW-Authenticate"] = 'Bearer realm="vdispatch"'
-    return resp
-
-
-def _errors_as_text(handler: Handler) -> Handler:
-    async def wrapped(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except SignalingError as exc:
-            return _text(exc.status, exc.reason)
-        except SQLAlchemyError:
-            logger.exception("%s %s: catalog error", request.method, request.path)
-            return _text(503, "the catalog is unavailable")
-        except OSError as exc:
-            logger.exception("%s %s: not stored", request.method, request.path)
-            return _text(507, f"not stored: {exc.strerror or exc}")
-
-    return wrapped
 
 
 def _grant(request: web.Request) -> Grant:
@@ -93,7 +68,7 @@ async def _body(request: web.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-@_errors_as_text
+@store_errors_as_text
 async def enroll(request: web.Request) -> web.StreamResponse:
     grant = _grant(request)
     station = request.match_info["station"]
@@ -120,7 +95,7 @@ async def enroll(request: web.Request) -> web.StreamResponse:
     return web.json_response({"station": station, "result": result}, status=status)
 
 
-@_errors_as_text
+@store_errors_as_text
 async def put_manifest(request: web.Request) -> web.StreamResponse:
     grant = _grant(request)
     rid = request.match_info["recording_id"]
@@ -136,7 +111,7 @@ async def put_manifest(request: web.Request) -> web.StreamResponse:
     return web.json_response(held.as_json(), status=201 if created else 200)
 
 
-@_errors_as_text
+@store_errors_as_text
 async def put_segment(request: web.Request) -> web.StreamResponse:
     grant = _grant(request)
     rid = request.match_info["recording_id"]
@@ -150,10 +125,10 @@ async def put_segment(request: web.Request) -> web.StreamResponse:
     sha = parse_sha256(request.headers.get("X-Content-SHA256"))
     body = await _body(request, store.max_segment_bytes)
     created = await asyncio.to_thread(store.put_segment, grant, rid, index, sha, body)
-    return _text(201 if created else 200, "stored" if created else "identical: held already")
+    return text_answer(201 if created else 200, "stored" if created else "identical: held already")
 
 
-@_errors_as_text
+@store_errors_as_text
 async def get_held(request: web.Request) -> web.StreamResponse:
     grant = _grant(request)
     held = await asyncio.to_thread(_store(request).held, grant, request.match_info["recording_id"])

@@ -1,17 +1,24 @@
 """What the console's JSON APIs share: reading a bounded JSON object from a request,
-answering a refusal as plain text with its status, and the user a guard let through."""
+answering a refusal as plain text with its status (also for the token APIs: recordings,
+ingest), and the user a guard let through."""
 
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 
 from .accounts import User
 from .auth import current_user
 from .errors import Refusal, SignalingError
 
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY = 64 * 1024
 
 
@@ -34,6 +41,43 @@ async def read_json(request: web.Request, max_body: int = MAX_BODY) -> dict[str,
 def refused(exc: SignalingError) -> web.Response:
     """A refusal as the API answers it: its status and a one-line plain-text reason."""
     return web.Response(status=exc.status, text=exc.reason + "\n")
+
+
+def text_answer(status: int, reason: str) -> web.Response:
+    """A plain-text answer; a 401 says how to authenticate (a Bearer token)."""
+    resp = web.Response(status=status, text=reason + "\n")
+    if status == 401:
+        resp.headers["WWW-Authenticate"] = 'Bearer realm="vdispatch"'
+    return resp
+
+
+def errors_as_text(handler: Handler) -> Handler:
+    """Refusals as their status and reason, a catalog failure as 503."""
+    return _as_text(handler, stores=False)
+
+
+def store_errors_as_text(handler: Handler) -> Handler:
+    """As errors_as_text, for a handler that writes files: a disk error is 507."""
+    return _as_text(handler, stores=True)
+
+
+def _as_text(handler: Handler, *, stores: bool) -> Handler:
+
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except SignalingError as exc:
+            return text_answer(exc.status, exc.reason)
+        except SQLAlchemyError:
+            logger.exception("%s %s: catalog error", request.method, request.path)
+            return text_answer(503, "the catalog is unavailable")
+        except OSError as exc:
+            if not stores:
+                raise
+            logger.exception("%s %s: not stored", request.method, request.path)
+            return text_answer(507, f"not stored: {exc.strerror or exc}")
+
+    return wrapped
 
 
 def guarded_user(request: web.Request) -> User:

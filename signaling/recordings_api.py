@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy.exc import SQLAlchemyError
 
 from catalog import CONTENT_TYPES, parse_iso
 
 from .auth import authorize
 from .errors import SignalingError
+from .json_api import errors_as_text, text_answer
 from .keys import ARCHIVE_KEY
 from .policy import Permission
 
@@ -33,31 +32,9 @@ logger = logging.getLogger(__name__)
 
 MAX_LIMIT = 10000
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
 
 class BadQuery(SignalingError):
     status = 400
-
-
-def _text(status: int, reason: str) -> web.Response:
-    resp = web.Response(status=status, text=reason + "\n")
-    if status == 401:
-        resp.headers["WWW-Authenticate"] = 'Bearer realm="vdispatch"'
-    return resp
-
-
-def _errors_as_text(handler: Handler) -> Handler:
-    async def wrapped(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except SignalingError as exc:
-            return _text(exc.status, exc.reason)
-        except SQLAlchemyError:
-            logger.exception("%s %s: catalog error", request.method, request.path)
-            return _text(503, "the catalog is unavailable")
-
-    return wrapped
 
 
 def _actor(request: web.Request, permission: Permission) -> str:
@@ -102,7 +79,7 @@ def _span(request: web.Request) -> tuple[datetime | None, datetime | None]:
     return start, end
 
 
-@_errors_as_text
+@errors_as_text
 async def list_recordings(request: web.Request) -> web.StreamResponse:
     _actor(request, Permission.ARCHIVE_READ)
     start, end = _span(request)
@@ -119,13 +96,13 @@ async def list_recordings(request: web.Request) -> web.StreamResponse:
     return web.json_response({"recordings": rows})
 
 
-@_errors_as_text
+@errors_as_text
 async def get_recording(request: web.Request) -> web.StreamResponse:
     _actor(request, Permission.ARCHIVE_READ)
     archive = request.app[ARCHIVE_KEY]
     detail = await asyncio.to_thread(archive.detail, request.match_info["recording_id"])
     if detail is None:
-        return _text(404, "no such recording")
+        return text_answer(404, "no such recording")
     rid = detail["recording"]["id"]
     detail["segment_urls"] = [
         f"/api/recordings/{rid}/segments/{n}" for n in range(1, detail["recording"]["segments"] + 1)
@@ -133,7 +110,7 @@ async def get_recording(request: web.Request) -> web.StreamResponse:
     return web.json_response(detail)
 
 
-@_errors_as_text
+@errors_as_text
 async def get_segment(request: web.Request) -> web.StreamResponse:
     actor = _actor(request, Permission.ARCHIVE_READ)
     rid = request.match_info["recording_id"]
@@ -145,9 +122,9 @@ async def get_segment(request: web.Request) -> web.StreamResponse:
     except Exception:
         # Never serve evidence whose access could not be logged.
         logger.exception("segment %s/%s: audit log write failed", rid, index)
-        return _text(503, "the audit log is unavailable: access refused")
+        return text_answer(503, "the audit log is unavailable: access refused")
     if seg is None:
-        return _text(404, "no such segment")
+        return text_answer(404, "no such segment")
     headers = {
         "Content-Type": CONTENT_TYPES.get(seg.container, "application/octet-stream"),
         "Content-Disposition": f'inline; filename="{rid}-{seg.file}"',
@@ -156,7 +133,7 @@ async def get_segment(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(seg.path, headers=headers)
 
 
-@_errors_as_text
+@errors_as_text
 async def list_audit(request: web.Request) -> web.StreamResponse:
     _actor(request, Permission.AUDIT_READ)
     start, end = _span(request)
