@@ -127,7 +127,7 @@ class NodeEvidence:
         streams = session_streams(hearing)
         bound = session_recordings(recordings_dir, hearing_id, streams)
         # With the lead-ins: the start of the session up to each stream's cut-over.
-        directories = bound + lead_ins(recordings_dir, hearing, streams, bound)
+        directories = bound + lead_ins(recordings_dir, hearing, streams)
         recordings = sorted(
             (recording_entry(d) for d in directories), key=lambda r: (r["started_at"], r["id"])
         )

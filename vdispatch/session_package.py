@@ -18,7 +18,7 @@ import hashlib
 import json
 import logging
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,52 +38,49 @@ PETITION_JSON = "petition.json"
 logger = logging.getLogger(__name__)
 
 
-def session_recordings(
-    recordings_dir: Path, session: str, streams: Iterable[str] | None = None
-) -> list[Path]:
-    """The directories of the recordings bound to `session`, oldest first. `streams`:
-    the session's streams, when known (only their recordings' manifests are read: a
-    recording id starts with its stream id)."""
-    found: list[tuple[str, str, Path]] = []
+def _manifests(
+    recordings_dir: Path, streams: Iterable[str] | None
+) -> Iterator[tuple[Path, mf.Manifest]]:
+    """The readable manifests of the recordings of `streams` (all when None): only their
+    directories are read, a recording id starting with its stream id."""
     if not recordings_dir.is_dir():
-        return []
+        return
     prefixes = tuple(f"{s}-" for s in streams) if streams is not None else ("",)
     for directory in recordings_dir.iterdir():
         if not directory.name.startswith(prefixes) or not (directory / mf.MANIFEST).is_file():
             continue
         try:
-            manifest = mf.load(directory)
+            yield directory, mf.load(directory)
         except (OSError, ValueError, TypeError, KeyError):
             continue
-        if manifest.session == session:
-            found.append((manifest.started_at, manifest.recording_id, directory))
+
+
+def session_recordings(
+    recordings_dir: Path, session: str, streams: Iterable[str] | None = None
+) -> list[Path]:
+    """The directories of the recordings bound to `session`, oldest first. `streams`:
+    the session's streams, when known."""
+    found = [
+        (m.started_at, m.recording_id, d)
+        for d, m in _manifests(recordings_dir, streams)
+        if m.session == session
+    ]
     return [d for _, _, d in sorted(found)]
 
 
-def lead_ins(
-    recordings_dir: Path, hearing: Hearing, streams: Iterable[str], bound: Iterable[Path]
-) -> list[Path]:
+def lead_ins(recordings_dir: Path, hearing: Hearing, streams: Iterable[str]) -> list[Path]:
     """Recordings of the session's streams not bound to it that cover part of its span:
     a stream already recorded when the session went live is cut over to a bound recording
     only at its next keyframe, so the seconds from the start to the cut are in the
     recording before. The seal lists (and holds) them too, or those seconds of an
     interrogation would be outside the sealed evidence. Oldest first."""
-    if hearing.started_at is None or not recordings_dir.is_dir():
+    if hearing.started_at is None:
         return []
     start = hearing.started_at.astimezone(UTC)
     end = (hearing.ended_at or datetime.now(UTC)).astimezone(UTC)
     wanted = set(streams)
-    known = {d.name for d in bound}
     found: list[tuple[str, Path]] = []
-    prefixes = tuple(f"{s}-" for s in wanted)
-    for directory in recordings_dir.iterdir():
-        name = directory.name
-        if name in known or not name.startswith(prefixes):
-            continue
-        try:
-            manifest = mf.load(directory)
-        except (OSError, ValueError, TypeError, KeyError):
-            continue
+    for directory, manifest in _manifests(recordings_dir, wanted):
         if manifest.stream not in wanted or manifest.session == hearing.id:
             continue
         if manifest.state == "recording":
