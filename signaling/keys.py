@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from catalog import Archive
-from cluster import EventBus, Node
+from cluster import Directory, EventBus, Node
 from media_gateway import MediaGateway
 from recorder import Recorder
 
@@ -29,6 +29,8 @@ GATEWAY_KEY = web.AppKey("media_gateway", MediaGateway)
 TOKENS_KEY = web.AppKey("token_issuer", TokenIssuer)
 NODE_KEY = web.AppKey("node", Node)
 BUS_KEY = web.AppKey("bus", EventBus)
+# Which node holds which stream (LocalDirectory on a node alone).
+DIRECTORY_KEY = web.AppKey("directory", Directory)
 RECORDER_KEY = web.AppKey("recorder", Recorder)
 ARCHIVE_KEY = web.AppKey("archive", Archive)
 # Console logins (set when the catalog is open).

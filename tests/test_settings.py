@@ -39,7 +39,7 @@ def test_every_setting_has_a_working_default() -> None:
     assert settings.catalog.url.startswith("sqlite:///")
     assert settings.media.ice_servers == []
     assert settings.auth.login_failures_per_user == 5
-    assert settings.redis_url is None
+    assert settings.cluster.redis_url is None
     assert settings.node.public_url == "http://127.0.0.1:8080"
 
 
@@ -174,7 +174,7 @@ def test_redis_url_is_parsed_but_warned_about_until_clustering_exists(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = load_settings(data_dir=tmp_path / "var", redis_url="redis://cache.example:6379")
-    assert settings.redis_url == "redis://cache.example:6379"
+    assert settings.cluster.redis_url == "redis://cache.example:6379"
     with caplog.at_level(logging.WARNING, logger="vdispatch.node"):
         build_app(settings)
     assert "REDIS_URL is set but clustering is not implemented yet" in caplog.text

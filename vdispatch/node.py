@@ -12,7 +12,7 @@ from aiohttp import web
 import command_console
 import signaling
 from catalog import Archive, Catalog
-from cluster import InProcessBus
+from cluster import InProcessBus, LocalDirectory
 from media_gateway import MediaGateway
 from recorder import NodeKey, Recorder
 from signaling import (
@@ -20,6 +20,7 @@ from signaling import (
     AUTH_SETTINGS_KEY,
     BUS_KEY,
     COPIES_KEY,
+    DIRECTORY_KEY,
     COPY_QUEUE_KEY,
     DISPATCH_KEY,
     EVIDENCE_KEY,
@@ -65,7 +66,7 @@ SESSION_PURGE_EVERY = 600.0
 
 
 def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
-    if settings.redis_url:
+    if settings.cluster.redis_url:
         logger.warning(
             "REDIS_URL is set but clustering is not implemented yet: running as a single node"
         )
@@ -75,6 +76,7 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
     app[NODE_KEY] = settings.node
     app[TOKENS_KEY] = TokenIssuer(settings.token_secret())
     app[BUS_KEY] = InProcessBus()
+    app[DIRECTORY_KEY] = LocalDirectory()
     auth = app[AUTH_SETTINGS_KEY] = settings.auth
     app[LOGIN_LIMITER_KEY] = LoginLimiter.from_settings(auth)
     signaling.add_routes(app)  # event sockets close on_shutdown, before any cleanup below

@@ -28,7 +28,7 @@ from pydantic_settings import (
 )
 
 from catalog import CatalogSettings
-from cluster import Node
+from cluster import ClusterSettings, Node
 from media_gateway import MediaSettings
 from recorder import RecorderSettings
 from signaling import AuthSettings
@@ -45,6 +45,7 @@ FLAT_NAMES: dict[str, tuple[str, str]] = {
     "record": ("recorder", "enabled"),
     "reconnect_grace": ("recorder", "reconnect_grace"),
     "database_url": ("catalog", "database_url"),
+    "redis_url": ("cluster", "redis_url"),
     "retention_days": ("catalog", "retention_days"),
     "session_idle_minutes": ("auth", "session_idle_minutes"),
     "session_max_hours": ("auth", "session_max_hours"),
@@ -84,14 +85,12 @@ class Settings(BaseSettings):
     node_id: str = Field(default_factory=Node.default_id)
     # How clients reach this node; default http://HOST:PORT (a wildcard host as 127.0.0.1).
     public_url: str = Field(default_factory=lambda data: _default_public_url(data))
-    # Reserved for clustering (not yet used): nothing connects to Redis; the node runs alone
-    # on the in-process bus and `build_app` warns when this is set.
-    redis_url: str | None = None
 
     media: MediaSettings = MediaSettings()
     recorder: RecorderSettings
     catalog: CatalogSettings
     auth: AuthSettings = AuthSettings()
+    cluster: ClusterSettings = ClusterSettings()
 
     @field_validator("secret")
     @classmethod
