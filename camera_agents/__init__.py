@@ -16,7 +16,7 @@ from .station_config import (
 )
 from .status_page import bound_port, serve_status
 from .v4l2_source import AlsaSource, V4l2Source
-from .whip_client import WhipError, WhipPublisher, use_keyframe_tap
+from .whip_client import WhipError, WhipPublisher, use_keyframe_tap, use_rtcp_tap
 
 __all__ = [
     "DEFAULT_KEY_DIR",
@@ -43,4 +43,5 @@ __all__ = [
     "redact",
     "serve_status",
     "use_keyframe_tap",
+    "use_rtcp_tap",
 ]

@@ -37,6 +37,9 @@ class AgentConfig:
     # station (whose other cameras go on), is retried every `backoff_max` seconds.
     give_up_when_refused: bool = True
     camera: str | None = None  # the station's camera id, for the logs
+    # No RTCP from the gateway for this long (seconds): it is gone, fail over at once
+    # (needs the RTCP tap installed, see whip_client.use_rtcp_tap).
+    liveness_timeout: float = 2.5
 
 
 def make_tracks(config: AgentConfig) -> list[MediaStreamTrack]:
@@ -89,9 +92,14 @@ class Agent:
             base = self.config.gateways[attempt % len(self.config.gateways)]
             url = f"{base.rstrip('/')}/whip/{self.config.stream_id}"
             publisher = WhipPublisher(
-                url, self.config.token, self._track_factory(self.config), self.config.ice_servers
+                url,
+                self.config.token,
+                self._track_factory(self.config),
+                self.config.ice_servers,
+                self.config.liveness_timeout,
             )
             self.publisher = publisher
+            gateway_lost = False
             try:
                 await publisher.start()
                 self.sessions += 1
@@ -106,6 +114,7 @@ class Agent:
                     )
                     continue  # (finally: DELETE) then wait for the camera, no back-off
                 if not self._stopping:
+                    gateway_lost = True
                     self.last_error = f"lost the gateway {base}"
                     logger.warning("%sstream=%s lost on %s", what, self.config.stream_id, base)
             except WhipError as exc:
@@ -123,10 +132,12 @@ class Agent:
             finally:
                 self.connected.clear()
                 self.gateway = None
-                await publisher.stop()
+                await publisher.stop(gateway_lost=gateway_lost)
             if self._stopping:
                 break
             attempt += 1
+            if gateway_lost:
+                continue  # it was publishing: fail over to the next gateway at once
             await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
             delay = min(delay * 2, self.config.backoff_max)
 

@@ -145,6 +145,7 @@ class Station:
                 give_up_when_refused=False,
                 backoff_max=10.0,
                 camera=cam.id,
+                liveness_timeout=config.liveness_timeout,
             )
             agent = Agent(agent_config, _Tracks(source, mic), source)
             self.cameras.append(Camera(cam, config.stream_id(cam), source, mic, agent))

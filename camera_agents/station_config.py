@@ -117,6 +117,9 @@ class StationConfig(BaseModel):
     status_port: int = Field(default=8090, ge=0, le=65535)
     # STUN/TURN servers for the agent's peers.
     ice_servers: list[str] = Field(default_factory=list)
+    # Seconds without RTCP from the gateway (it reports about once a second) before the
+    # publication counts as lost and the next gateway is tried.
+    liveness_timeout: float = Field(default=2.5, ge=1.0, le=60.0)
     cameras: list[CameraConfig] = Field(min_length=1)
     # Where `vdispatch station enroll` put the station's key (it signs the spool).
     key_dir: Path = DEFAULT_KEY_DIR

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from urllib.parse import urljoin
 
@@ -32,6 +33,20 @@ _keyframe_tap: KeyframeTap | None = None
 def use_keyframe_tap(tap: KeyframeTap | None) -> None:
     global _keyframe_tap
     _keyframe_tap = tap
+
+
+# Hears RTCP arrive on a sender (the gateway's receiver reports, about one a second),
+# installed the same way (media_gateway.tap_rtcp_arrival, with `use_rtcp_tap`): the
+# liveness watchdog. Without one, a dead gateway is noticed when ICE consent fails.
+RtcpTap = Callable[[RTCRtpSender, Callable[[], None]], None]
+_rtcp_tap: RtcpTap | None = None
+# DELETEs sent to a gateway given up for lost: they run on without stalling fail-over.
+_abandoned: set[asyncio.Task[None]] = set()
+
+
+def use_rtcp_tap(tap: RtcpTap | None) -> None:
+    global _rtcp_tap
+    _rtcp_tap = tap
 
 
 def prefer_codec(transceiver: RTCRtpTransceiver, mime: str) -> None:
@@ -63,6 +78,7 @@ class WhipPublisher:
         token: str,
         tracks: list[MediaStreamTrack],
         ice_servers: list[str] | None = None,
+        liveness_timeout: float | None = None,
     ) -> None:
         self.url = url
         self.token = token
@@ -71,6 +87,11 @@ class WhipPublisher:
             RTCConfiguration(iceServers=[RTCIceServer(urls=u) for u in ice_servers or []])
         )
         self.resource_url: str | None = None
+        # No RTCP from the gateway for this long (seconds) ends the publication.
+        self.liveness_timeout = liveness_timeout
+        self.silent = False  # ended by the watchdog: the gateway went quiet
+        self._last_rtcp = 0.0
+        self._watchdog: asyncio.Task[None] | None = None
         self._ended = asyncio.Event()
         self.pc.on("connectionstatechange", self._state_changed)
 
@@ -88,6 +109,8 @@ class WhipPublisher:
             request_keyframe = getattr(track, "request_keyframe", None)
             if request_keyframe is not None and _keyframe_tap is not None:
                 _keyframe_tap(transceiver.sender, request_keyframe)
+            if self.liveness_timeout and _rtcp_tap is not None:
+                _rtcp_tap(transceiver.sender, self._heard)
         await self.pc.setLocalDescription(await self.pc.createOffer())
         headers = {"Content-Type": "application/sdp", "Authorization": f"Bearer {self.token}"}
         async with (
@@ -108,21 +131,50 @@ class WhipPublisher:
         self.pc.on("connectionstatechange", check)
         check()
         await asyncio.wait_for(connected.wait(), timeout)
+        if self.liveness_timeout and _rtcp_tap is not None:
+            self._last_rtcp = time.monotonic()  # the clock starts once media flows
+            self._watchdog = asyncio.ensure_future(self._watch(self.liveness_timeout))
+
+    def _heard(self) -> None:
+        self._last_rtcp = time.monotonic()
+
+    async def _watch(self, timeout: float) -> None:
+        """End the publication when the gateway has sent no RTCP for `timeout` seconds."""
+        while not self._ended.is_set():
+            quiet = time.monotonic() - self._last_rtcp
+            if quiet >= timeout:
+                logger.warning("no RTCP from %s for %.1f s: the gateway is gone", self.url, quiet)
+                self.silent = True
+                self._ended.set()
+                return
+            await asyncio.sleep(min(0.25, timeout - quiet))
 
     async def wait_ended(self) -> None:
         await self._ended.wait()
 
-    async def stop(self) -> None:
-        """DELETE the resource (best effort) and close the peer. Idempotent."""
+    async def stop(self, gateway_lost: bool = False) -> None:
+        """DELETE the resource (best effort) and close the peer. Idempotent.
+        `gateway_lost`: the DELETE goes in the background with a short timeout, so a
+        dead gateway does not hold up the fail-over."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         if self.resource_url:
             url, self.resource_url = self.resource_url, None
-            with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
-                async with (
-                    aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as http,
-                    http.delete(url, headers={"Authorization": f"Bearer {self.token}"}),
-                ):
-                    pass
+            if gateway_lost:
+                task = asyncio.ensure_future(self._delete(url, 1.0))
+                _abandoned.add(task)
+                task.add_done_callback(_abandoned.discard)
+            else:
+                await self._delete(url, 3.0)
         await self.pc.close()
         for track in self.tracks:
             track.stop()  # a source's track lets go of its queue
         self._ended.set()
+
+    async def _delete(self, url: str, timeout: float) -> None:
+        with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http,
+                http.delete(url, headers={"Authorization": f"Bearer {self.token}"}),
+            ):
+                pass

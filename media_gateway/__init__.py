@@ -1,6 +1,11 @@
 """The SFU: WebRTC in, WebRTC out, encoded media forwarded and never transcoded."""
 
-from .aiortc_hooks import default_host_addresses, set_host_addresses, tap_keyframe_requests
+from .aiortc_hooks import (
+    default_host_addresses,
+    set_host_addresses,
+    tap_keyframe_requests,
+    tap_rtcp_arrival,
+)
 from .errors import (
     BadOffer,
     GatewayClosed,
@@ -31,4 +36,5 @@ __all__ = [
     "default_host_addresses",
     "set_host_addresses",
     "tap_keyframe_requests",
+    "tap_rtcp_arrival",
 ]

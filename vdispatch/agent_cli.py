@@ -19,8 +19,9 @@ from camera_agents import (
     load_station_config,
     serve_status,
     use_keyframe_tap,
+    use_rtcp_tap,
 )
-from media_gateway import set_host_addresses, tap_keyframe_requests
+from media_gateway import set_host_addresses, tap_keyframe_requests, tap_rtcp_arrival
 
 from .settings import Settings
 
@@ -33,6 +34,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     set_host_addresses(list(settings.media.ice_addresses) or None)
     # a viewer's PLI reaches the cameras the agent encodes itself
     use_keyframe_tap(tap_keyframe_requests)
+    # the gateway's receiver reports keep the liveness watchdog quiet (fail-over in < 5 s)
+    use_rtcp_tap(tap_rtcp_arrival)
     if args.station_config:
         return _station(args.station_config)
     missing = [f"--{n}" for n in ("gateway", "stream", "token") if not getattr(args, n)]

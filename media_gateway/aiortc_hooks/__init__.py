@@ -11,7 +11,9 @@ needs neither. We keep aiortc for ICE, DTLS, SRTP and SDP and take the RTP path 
   RTP ourselves and put it on the socket after SRTP protection, and aiortc's own RTCP
   loop sends sender reports from the values we give it;
 - viewer feedback (NACK, PLI, FIR) on a sender is routed to the Consumer; a camera
-  agent that encodes its own pictures hears a viewer's PLI (`tap_keyframe_requests`);
+  agent that encodes its own pictures hears a viewer's PLI (`tap_keyframe_requests`),
+  and any agent hears the gateway's receiver reports arrive (`tap_rtcp_arrival`: its
+  liveness watchdog);
 - connection: ICE host addresses (the process's one aioice patch, also used by the
   composition root for in-process agents), socket buffers, DTLS certificate and role,
   and the negotiated state of a transceiver (codecs, extensions, offered direction).
@@ -41,6 +43,7 @@ from .egress import (
     SilentTrack,
     sender_ssrc,
     tap_keyframe_requests,
+    tap_rtcp_arrival,
     tap_sender_feedback,
 )
 from .ingress import IngestTap, SenderReports, fast_ingress
@@ -64,6 +67,7 @@ __all__ = [
     "set_host_addresses",
     "set_negotiated_codecs",
     "tap_keyframe_requests",
+    "tap_rtcp_arrival",
     "tap_sender_feedback",
     "tune_socket_buffers",
     "use_gateway_certificate",

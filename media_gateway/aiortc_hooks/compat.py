@@ -48,6 +48,7 @@ def check_compatibility() -> None:
         "_send_rtcp",
     ):
         need(RTCRtpReceiver, name)
+    # _handle_rtcp_packet: tap_sender_feedback and tap_rtcp_arrival (an agent's watchdog)
     for name in ("_handle_rtcp_packet", "_run_rtcp", "_run_rtp", "_send_keyframe"):
         need(RTCRtpSender, name)
     for name in ("_set_role", "_send_rtp"):

@@ -152,3 +152,17 @@ def tap_keyframe_requests(sender: RTCRtpSender, on_request: Callable[[], None]) 
         original()
 
     sender._send_keyframe = request  # type: ignore[method-assign]
+
+
+def tap_rtcp_arrival(sender: RTCRtpSender, on_rtcp: Callable[[], None]) -> None:
+    """Tell a publisher each time RTCP for this sender arrives: the gateway's receiver
+    reports, about one a second while it receives. Silence means the gateway is gone,
+    long before ICE consent fails (tens of seconds). aiortc's own handling still runs;
+    this wraps whatever handler is installed (a feedback tap too)."""
+    original = sender._handle_rtcp_packet
+
+    async def handle(packet: Any) -> None:
+        on_rtcp()
+        await original(packet)
+
+    sender._handle_rtcp_packet = handle  # type: ignore[method-assign]
