@@ -29,7 +29,7 @@ from .hearings_schema import (
     HearingRow,
     HearingStreamRow,
 )
-from .recordings import Catalog, RebuildReport, SegmentFile, UnknownRecording
+from .recordings import Catalog, LostRecording, RebuildReport, SegmentFile, UnknownRecording
 from .retention import Decision, run_retention
 from .schema import AuditRow, Base, UTCDateTime, iso, parse_iso
 from .settings import CatalogSettings
@@ -54,6 +54,7 @@ __all__ = [
     "KioskLinkRow",
     "LayoutRow",
     "LoginSessionRow",
+    "LostRecording",
     "PresenceRow",
     "QuickPhraseRow",
     "RebuildReport",

@@ -26,6 +26,8 @@ def header_values(manifest: mf.Manifest) -> dict[str, Any]:
         "started_at": parse_iso(manifest.started_at),
         "ended_at": parse_iso(manifest.ended_at) if manifest.ended_at else None,
         "state": manifest.state,
+        "end_reason": manifest.end_reason,
+        "continues": manifest.continues,
     }
 
 
@@ -125,6 +127,8 @@ def _live_row(session: Session, header: mf.Manifest, retention_days: int, held: 
         session.flush()
     else:
         row.state = header.state
+        if header.continues:
+            row.continues = header.continues
         row.verified_state, row.verified_at = None, None
 
 

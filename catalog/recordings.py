@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import sessionmaker
 
 from recorder import manifest as mf
@@ -46,6 +46,20 @@ class SegmentFile:
     path: Path
     container: str
     bytes: int
+
+
+@dataclass(frozen=True)
+class LostRecording:
+    """A stream's latest recording, on another node that stopped while writing it."""
+
+    recording_id: str
+    node_id: str
+    media_end: datetime  # where its last catalogued segment ended (else its start)
+
+
+# How a recording ends when its node dies: still open in the catalog, or closed by a
+# salvage at that node's restart (no end_reason: an older catalog row).
+_CRASH_REASONS = (None, "node crashed")
 
 
 @dataclass
@@ -200,6 +214,34 @@ class Catalog:
         return report
 
     # ------------------------------------------------------------ reading
+
+    def lost_recording(
+        self, stream: str, node_id: str, exclude: str, within: float, now: datetime
+    ) -> LostRecording | None:
+        """The stream's latest recording (other than `exclude`) when another node was
+        writing it and was lost: still open, or closed by a crash salvage less than
+        `within` seconds ago. None when the latest is ours, or ended normally."""
+        with self._read() as session:
+            row = session.execute(
+                select(RecordingRow)
+                .where(
+                    RecordingRow.stream == stream,
+                    RecordingRow.id != exclude,
+                    RecordingRow.node_id.not_like(mf.STATION_PREFIX + "%"),
+                )
+                .order_by(RecordingRow.started_at.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+            if row is None or row.node_id == node_id:
+                return None
+            if row.state != "recording":
+                ended = row.ended_at or row.started_at
+                if row.end_reason not in _CRASH_REASONS or (now - ended).total_seconds() > within:
+                    return None
+            last_end = session.execute(
+                select(func.max(SegmentRow.end)).where(SegmentRow.recording_id == row.id)
+            ).scalar_one_or_none()
+            return LostRecording(row.id, row.node_id, last_end or row.started_at)
 
     def recordings(
         self,

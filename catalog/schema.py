@@ -76,6 +76,9 @@ class RecordingRow(Base):
     started_at: Mapped[datetime] = mapped_column(index=True)
     ended_at: Mapped[datetime | None]
     state: Mapped[str] = mapped_column(String(16))
+    end_reason: Mapped[str | None] = mapped_column(Text)  # the manifest's (0009)
+    # The recording of a lost node this one continues (the manifest's `continues`).
+    continues: Mapped[str | None] = mapped_column(String(128))
     retention_until: Mapped[datetime] = mapped_column(index=True)
     legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
     verified_state: Mapped[str | None] = mapped_column(String(16))  # ok | failed | None

@@ -20,6 +20,7 @@ GAP_COLOURS: dict[str, str] = {
     "disk-full": "#f85149",
     "lost-on-crash": "#bc8cff",
     "node-crash": "#bc8cff",
+    "node-lost": "#bc8cff",  # a station failed over from a lost node to this one
     "session-cut": "#8b949e",  # covered by the previous recording (a cut-over)
     "spool-full": "#f85149",  # a station's spool segment removed before upload
     "clock": "#db6d28",  # no gap: a track timed by arrival from here (its clock was off)

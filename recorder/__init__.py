@@ -10,7 +10,7 @@ from .evidence_copy import CopyError, CopyGap, CopyPlan, CopyResult, render_copy
 from .export import export_recording
 from .feed import TrackFeed
 from .manifest import ContinuityEntry, Manifest, SegmentEntry
-from .recorder import Recorder, TrackInfo
+from .recorder import Recorder, Takeover, TrackInfo
 from .recording import Recording, RecordingListener
 from .segment import SegmentFile, TrackSpec, container_for
 from .settings import RecorderSettings
@@ -33,6 +33,7 @@ __all__ = [
     "RecordingListener",
     "SegmentEntry",
     "SegmentFile",
+    "Takeover",
     "TrackFeed",
     "TrackInfo",
     "TrackSpec",

@@ -36,6 +36,10 @@ REASONS: dict[str, str] = {
     # recording's head the previous recording covers, and a previous recording closed
     # before the new one had its first keyframe.
     "cut-timeout": "no keyframe {seconds} s after the cut: closed before the next one began",
+    # A stream taken over from a lost node (kind "node-lost"): from the end of the last
+    # segment that node's recording catalogued to this recording's first frame.
+    "node-lost": "continued from node {node} (recording {recording}); "
+    "its publisher was lost at {time}",
     # Why a recording closed (the manifest's end_reason).
     "node-stopped": "node stopped",
     "publisher-lost": "publisher lost",

@@ -48,6 +48,7 @@ class ContinuityEntry:
     end: str | None
     # publisher-disconnect | loss | keyframe-wait | write-failure | disk-full | lost-on-crash
     # | session-cut (the head of a recording cut over from another, which covers it)
+    # | node-lost (from another node's last segment to this recording's first frame)
     # | clock (no gap, start == end: a track re-timed by arrival from here on)
     # | dropped (frames received in this span and not written: how many, which track, why)
     kind: str
@@ -72,6 +73,9 @@ class Manifest:
     end_reason: str | None = None
     segments: list[SegmentEntry] = field(default_factory=list)
     continuity: list[ContinuityEntry] = field(default_factory=list)
+    # The recording this one continues: another node's, left open when that node was
+    # lost (its publisher failed over here); the gap is a "node-lost" continuity entry.
+    continues: str | None = None
     # The segments being written (file, start), so a crash can be accounted for.
     open_segments: list[dict[str, str]] = field(default_factory=list)
     format: str = FORMAT

@@ -36,6 +36,16 @@ class TrackInfo:
     clock_rate: int
 
 
+@dataclass(frozen=True)
+class Takeover:
+    """The stream was last recorded by another node, lost while it published: the new
+    recording continues that one (manifest `continues`) and logs the gap between them."""
+
+    recording_id: str  # the other node's recording
+    node_id: str
+    since: float  # wall clock where its last catalogued segment ended (or it started)
+
+
 class NullListener:
     def segment_closed(self, recording: Recording, entry: mf.SegmentEntry) -> None: ...
 
@@ -108,6 +118,21 @@ class Recorder:
             recording = self._open(stream_id, tracks, codecs, station, session)
         self._publishers[stream_id] = (tracks, request_keyframe)
         return recording.attach(_specs(tracks), request_keyframe)
+
+    def continues(self, stream_id: str, recording_id: str, takeover: Takeover) -> bool:
+        """The stream's recording `recording_id` (if still the active one) continues
+        another node's: name it in the manifest and log the gap ("node-lost")."""
+        recording = self.active.get(stream_id)
+        if recording is None or recording.id != recording_id or recording.closed:
+            return False
+        recording.continue_from(takeover.recording_id, takeover.node_id, takeover.since)
+        logger.info(
+            "recording %s continues %s of lost node %s",
+            recording_id,
+            takeover.recording_id,
+            takeover.node_id,
+        )
+        return True
 
     def rebind(self, stream_id: str, session: str | None, why: str) -> dict[str, TrackFeed]:
         """Bind the stream's recording to `session` (None: to none) from now on. A stream

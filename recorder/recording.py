@@ -186,6 +186,20 @@ class Recording(RecordingWriter):
         request_keyframe()
         return {f.kind: f for f in self._feeds}
 
+    def continue_from(self, recording_id: str, node_id: str, since: float) -> None:
+        """This recording takes over from `recording_id` of the lost node `node_id`,
+        whose media ends at `since`: the span up to our first frame is logged as
+        "node-lost" (the opening entry, or one more entry once media has begun)."""
+        why = reason("node-lost", node=node_id, recording=recording_id, time=iso(since))
+        self._submit(self._w_set_continues, recording_id)
+        if not self._first_segment.done():
+            if self._gap_start is not None:  # the wait for the first keyframe: it widens
+                self._gap_start = min(self._gap_start, since)
+                self._gap_kind, self._gap_reason, self._gap_kept = "node-lost", why, True
+            return
+        first = self._first_segment.result()
+        self.add_gap("node-lost", min(since, first), first, why)
+
     def detach(self, why: str = reason("publisher-disconnected")) -> None:
         """The publisher is gone; coverage stops here until it returns (or we close)."""
         for f in self._feeds:

@@ -157,6 +157,10 @@ class RecordingWriter:
             self.close_latencies.append(time.monotonic() - decided)
         self._notify(self._listener.segment_closed, self, entry)
 
+    def _w_set_continues(self, recording_id: str) -> None:
+        self.manifest.continues = recording_id
+        self._w_save()
+
     def _w_add_continuity(self, entry: mf.ContinuityEntry) -> None:
         self.manifest.continuity.append(entry)
         self._w_save()

@@ -169,6 +169,9 @@ def test_every_continuity_reason_reads_back_as_its_code_and_values() -> None:
         "index": 3,
         "frames": 12,
         "track": "audio",
+        "node": "node-a",
+        "recording": "cam-20261202T101500Z-a1b2c3",
+        "time": "2026-12-02T10:15:42.120Z",
     }
     for code, text in continuity.REASONS.items():
         needed = {k: v for k, v in values.items() if "{" + k + "}" in text}

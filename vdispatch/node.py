@@ -59,6 +59,7 @@ from .recording_bridge import RecordingBridge
 from .sealing import InterruptionWatch, NodeEvidence
 from .session_binding import SessionBinding
 from .settings import Settings
+from .takeover import takeover_finder
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +119,7 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
         binding = None
         interruptions = None
         copies = None
+        recording_bridge = None
         if settings.recorder.enabled:
             # The recorder reads (or makes) the node's key file: a thread.
             recorder = await asyncio.to_thread(
@@ -127,7 +129,9 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
             app[RECORDER_KEY] = recorder
             # Recordings made while a session is live are bound to it (manifest `session`).
             binding = SessionBinding(app[HEARINGS_KEY], app[BUS_KEY])
-            recording_bridge = RecordingBridge(recorder, binding.session_for)
+            recording_bridge = RecordingBridge(
+                recorder, binding.session_for, takeover_finder(catalog, node_id)
+            )
             binding.on_change = recording_bridge.rebind
             await binding.start()  # before the first publication: bound from the start
             gateway.add_listener(recording_bridge)
@@ -169,6 +173,8 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
         if copies is not None:
             await copies.close()  # a render under way is cancelled and queued again
         await gateway.close()  # publishers leave: recordings detach, streams go down
+        if recording_bridge is not None:
+            await recording_bridge.close()  # look-ups of lost nodes' recordings done
         if recorder is not None:
             await recorder.close()  # segments closed, manifests signed
         await bridge.close()  # the catalog has every closed segment and recording

@@ -1,13 +1,15 @@
 """Connects the media gateway's publications to the recorder (neither knows the other),
-and cuts a stream's recording over when its session binding changes."""
+cuts a stream's recording over when its session binding changes, and tells a new
+recording when it takes over from a lost node (looked up by the composition root)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from media_gateway import Publication, RouterListener
-from recorder import Recorder, TrackFeed, TrackInfo
+from recorder import Recorder, Takeover, TrackFeed, TrackInfo
 
 logger = logging.getLogger(__name__)
 
@@ -16,13 +18,23 @@ def _unbound(stream_id: str) -> str | None:
     return None
 
 
+# (stream id, the new recording's id) -> the lost node's recording it continues, if any
+FindTakeover = Callable[[str, str], Awaitable[Takeover | None]]
+
+
 class RecordingBridge(RouterListener):
     def __init__(
-        self, recorder: Recorder, session_for: Callable[[str], str | None] = _unbound
+        self,
+        recorder: Recorder,
+        session_for: Callable[[str], str | None] = _unbound,
+        find_takeover: FindTakeover | None = None,
     ) -> None:
         self.recorder = recorder
         self.session_for = session_for  # the live session a stream is bound to, if any
+        self.find_takeover = find_takeover
         self._publications: dict[str, Publication] = {}
+        self._looked_up: dict[str, str] = {}  # stream id -> its recording looked up
+        self._lookups: set[asyncio.Task[None]] = set()
 
     def on_published(self, publication: Publication) -> None:
         producers = publication.producers
@@ -45,6 +57,35 @@ class RecordingBridge(RouterListener):
             return
         self._publications[stream_id] = publication
         self._connect(publication, feeds)
+        recording = self.recorder.active.get(stream_id)
+        if (
+            self.find_takeover is not None
+            and recording is not None
+            and self._looked_up.get(stream_id) != recording.id
+        ):
+            self._looked_up[stream_id] = recording.id
+            task = asyncio.ensure_future(self._look_back(stream_id, recording.id))
+            self._lookups.add(task)
+            task.add_done_callback(self._lookups.discard)
+
+    async def _look_back(self, stream_id: str, recording_id: str) -> None:
+        """Was the stream last recorded by a node that was lost? The recording goes on
+        meanwhile; a failed lookup (the catalog down) only loses the cross-reference."""
+        assert self.find_takeover is not None
+        try:
+            takeover = await self.find_takeover(stream_id, recording_id)
+        except Exception as exc:
+            logger.warning(
+                "recording %s: no look-up of a lost node's recording: %s", recording_id, exc
+            )
+            return
+        if takeover is not None:
+            self.recorder.continues(stream_id, recording_id, takeover)
+
+    async def close(self) -> None:
+        """Wait for the look-ups under way (each a catalog query in a thread)."""
+        if self._lookups:
+            await asyncio.gather(*list(self._lookups), return_exceptions=True)
 
     def rebind(self, stream_id: str, session: str | None, why: str) -> None:
         """The stream's session changed: cut its recording over (recorder.rebind) and feed
