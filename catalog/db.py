@@ -25,6 +25,7 @@ WRITE_OPTION = "vdispatch_write"
 # pg_advisory_xact_lock keys (arbitrary, fixed): schema migrations, audit appends.
 MIGRATION_LOCK = 0x76646D67
 AUDIT_LOCK = 0x76646175
+CONNECT_TIMEOUT = 5  # seconds
 
 
 def normalize_url(url: str) -> str:
@@ -43,7 +44,10 @@ def create_catalog_engine(url: str) -> Engine:
     url = normalize_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        # A database host that does not answer fails a connection in seconds, not minutes:
+        # the threads waiting on it (catalog writes, pages) are given back.
+        connect_args = {"connect_timeout": CONNECT_TIMEOUT} if "psycopg" in url else {}
+        return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 30})

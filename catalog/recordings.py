@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import sessionmaker
 
 from recorder import manifest as mf
@@ -94,6 +94,11 @@ class Catalog:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    def ping(self) -> None:
+        """One round trip to the database; raises what the driver raises when it is down."""
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
 
     @property
     def display_url(self) -> str:

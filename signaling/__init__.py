@@ -35,6 +35,12 @@ from .auth import (
     safe_next,
     set_session_cookie,
 )
+from .catalog_outage import (
+    catalog_outage_middleware,
+    catalog_unavailable,
+    is_outage,
+    outage_reason,
+)
 from .dispatch import GRIDS as DISPATCH_GRIDS
 from .dispatch import SCREEN_KINDS, Dispatch, DispatchError, Screen
 from .errors import REFUSALS, Forbidden, Refused, RoleForbidden, SignalingError, Unauthorized
@@ -176,10 +182,13 @@ __all__ = [
     "add_routes",
     "allows",
     "auth_middleware",
+    "catalog_outage_middleware",
+    "catalog_unavailable",
     "clear_session_cookie",
     "csrf_exempt",
     "csrf_token",
     "current_user",
+    "is_outage",
     "is_secure",
     "kiosk_grant",
     "kiosk_middleware",
@@ -187,6 +196,7 @@ __all__ = [
     "log_in",
     "log_out",
     "may_see_session",
+    "outage_reason",
     "parse_ttl",
     "part_allows",
     "per_stream",

@@ -32,6 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from yarl import URL
 
 from .accounts import User
+from .catalog_outage import catalog_unavailable, is_outage, outage_reason
 from .errors import Forbidden, RoleForbidden, Unauthorized
 from .keys import AUTH_SETTINGS_KEY, LOGIN_SESSIONS_KEY, TOKENS_KEY
 from .login_sessions import LoginSession
@@ -164,7 +165,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     ):
         try:
             session = await asyncio.to_thread(request.app[LOGIN_SESSIONS_KEY].resolve, token)
-        except SQLAlchemyError:
+        except SQLAlchemyError as exc:
+            if is_outage(exc):
+                return catalog_unavailable(request, outage_reason(exc))
             logger.exception("session lookup failed")
             return web.Response(status=503, text="the catalog is unavailable\n")
     request[AUTH_KEY] = Auth(session, token if session else None)

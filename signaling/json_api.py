@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .accounts import User
 from .auth import current_user
+from .catalog_outage import catalog_unavailable, is_outage, outage_reason
 from .errors import Refusal, SignalingError
 
 logger = logging.getLogger(__name__)
@@ -68,7 +69,9 @@ def _as_text(handler: Handler, *, stores: bool) -> Handler:
             return await handler(request)
         except SignalingError as exc:
             return text_answer(exc.status, exc.reason)
-        except SQLAlchemyError:
+        except SQLAlchemyError as exc:
+            if is_outage(exc):
+                return catalog_unavailable(request, outage_reason(exc))
             logger.exception("%s %s: catalog error", request.method, request.path)
             return text_answer(503, "the catalog is unavailable")
         except OSError as exc:

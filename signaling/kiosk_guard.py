@@ -34,6 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from media_gateway import MediaError
 
+from .catalog_outage import catalog_unavailable, is_outage, outage_reason
 from .errors import SignalingError, Unauthorized
 from .keys import GATEWAY_KEY, RECEPTION_KEY, TOKENS_KEY
 from .policy import TOKEN_GRANTS, Permission, names_station
@@ -124,7 +125,9 @@ async def kiosk_middleware(request: web.Request, handler: Handler) -> web.Stream
         await current_station(request.app, grant)
     except KioskRevoked as exc:
         return _text(401, exc.reason)
-    except SQLAlchemyError:
+    except SQLAlchemyError as exc:
+        if is_outage(exc):
+            return catalog_unavailable(request, outage_reason(exc))
         logger.exception("kiosk link lookup failed")
         return _text(503, "the catalog is unavailable")
     if (

@@ -21,6 +21,7 @@ from typing import Any
 from cluster import Event, EventBus
 from media_gateway import Publication, RouterListener
 
+from .catalog_outage import is_outage, outage_reason
 from .stations import Station, Stations
 
 logger = logging.getLogger(__name__)
@@ -95,8 +96,11 @@ class PresenceTracker(RouterListener):
 
             try:
                 return await asyncio.to_thread(work)
-            except Exception:
-                logger.exception("station presence not stored (the catalog is unavailable)")
+            except Exception as exc:
+                if is_outage(exc):  # stored again when it is back (refresh, heartbeat)
+                    logger.warning("station presence not stored: %s", outage_reason(exc))
+                else:
+                    logger.exception("station presence not stored (the catalog is unavailable)")
                 return [], None
 
     async def _announce(self, changed: list[Station]) -> None:

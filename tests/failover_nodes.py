@@ -30,6 +30,7 @@ class NodeProcess:
     database_url: str
     secret: str
     extra_env: dict[str, str] = field(default_factory=dict)
+    log: Path | None = None  # its stderr (the log) appended here, else inherited
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -54,7 +55,14 @@ class NodeProcess:
             "VDISPATCH_HOST": "127.0.0.1",
             **self.extra_env,
         }
-        proc = self.proc = subprocess.Popen([sys.executable, "-m", "vdispatch", "serve"], env=env)
+        stderr = None if self.log is None else self.log.open("ab")
+        try:
+            proc = self.proc = subprocess.Popen(
+                [sys.executable, "-m", "vdispatch", "serve"], env=env, stderr=stderr
+            )
+        finally:
+            if stderr is not None:
+                stderr.close()  # the child has its own descriptor
         async with aiohttp.ClientSession() as http:
 
             async def state() -> str:

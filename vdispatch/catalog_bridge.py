@@ -20,6 +20,7 @@ from catalog import Catalog
 from cluster import Event, EventBus
 from recorder import Recording
 from recorder import manifest as mf
+from signaling import is_outage
 
 logger = logging.getLogger(__name__)
 
@@ -93,11 +94,14 @@ class CatalogBridge:
         async def run() -> None:
             try:
                 await future
-            except Exception:
-                logger.exception(
-                    "catalog write failed (the manifest on disk has it; "
-                    "the catalog catches up at close, next start or rebuild)"
-                )
+            except Exception as exc:
+                if is_outage(exc):  # alarmed once by CatalogHealth, which re-indexes
+                    logger.warning("catalog write deferred (database unavailable)")
+                else:
+                    logger.exception(
+                        "catalog write failed (the manifest on disk has it; "
+                        "the catalog catches up at close, next start or rebuild)"
+                    )
             if event is not None:
                 await self.bus.publish(event)
 

@@ -50,10 +50,12 @@ from signaling import (
     TokenIssuer,
     Users,
     auth_middleware,
+    catalog_outage_middleware,
     kiosk_middleware,
 )
 
 from .catalog_bridge import CatalogBridge
+from .catalog_health import CatalogHealth
 from .evidence_copy import CopyJob
 from .recording_bridge import RecordingBridge
 from .sealing import InterruptionWatch, NodeEvidence
@@ -72,7 +74,8 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
             "REDIS_URL is set but clustering is not implemented yet: running as a single node"
         )
     app = web.Application(
-        client_max_size=1024 * 1024, middlewares=[kiosk_middleware, auth_middleware]
+        client_max_size=1024 * 1024,
+        middlewares=[catalog_outage_middleware, kiosk_middleware, auth_middleware],
     )
     app[NODE_KEY] = settings.node
     app[TOKENS_KEY] = TokenIssuer(settings.token_secret())
@@ -165,7 +168,16 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
             logger.info("catalog: %d recordings added or brought up to date", len(added))
         app[GATEWAY_KEY] = gateway
         presence.start()
+        health = CatalogHealth(
+            catalog,
+            app[BUS_KEY],
+            node_id,
+            settings.recorder.recordings_dir,
+            on_back=presence.refresh,
+        )
+        health.start()  # a database outage: alarm, then re-index from the manifests
         yield
+        await health.close()
         if binding is not None:
             await binding.close()  # no cut-overs while the node stops
         if interruptions is not None:

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 
 from media_gateway import Publication, RouterListener
 from recorder import Recorder, Takeover, TrackFeed, TrackInfo
+from signaling import is_outage, outage_reason
 
 logger = logging.getLogger(__name__)
 
@@ -75,8 +76,9 @@ class RecordingBridge(RouterListener):
         try:
             takeover = await self.find_takeover(stream_id, recording_id)
         except Exception as exc:
+            why = outage_reason(exc) if is_outage(exc) else repr(exc)
             logger.warning(
-                "recording %s: no look-up of a lost node's recording: %s", recording_id, exc
+                "recording %s: lost nodes' recordings not looked up: %s", recording_id, why
             )
             return
         if takeover is not None:

@@ -1,0 +1,160 @@
+"""PostgreSQL stopped under a node while a station publishes and a viewer watches: the
+catalog's pages and API answer 503 with the reason (Retry-After), nothing else fails,
+the stream and its recording go on; once it is back, the catalog lists every recording
+with all its segments (re-indexed from the manifests), nothing lost."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from sqlalchemy import create_engine, func, select
+
+from camera_agents import WhipPublisher
+from camera_agents.testsrc import ToneTrack
+from catalog.schema import RecordingRow, SegmentRow
+from media_gateway import set_host_addresses
+from recorder import manifest as mf
+from signaling import TokenIssuer
+
+from .catalogs import cli
+from .console import PASSWORD, logged_in
+from .failover_nodes import NodeProcess, free_port
+from .peers import EncodedVideoTrack, Viewer, encode_vp8
+from .pg_server import temp_postgres
+from .waiting import wait_for
+
+FRAMES = encode_vp8(60, gop=30)
+HTML = {"Accept": "text/html"}
+
+
+def _manifests(recordings: Path) -> dict[str, mf.Manifest]:
+    out = {}
+    for directory in recordings.iterdir():
+        try:
+            out[directory.name] = mf.load(directory)
+        except (OSError, ValueError):
+            continue  # being created
+    return out
+
+
+async def test_a_postgresql_outage_answers_503_and_loses_no_recording(tmp_path: Path) -> None:
+    with temp_postgres() as pg:
+        data = tmp_path / "var"
+        assert (
+            cli(
+                data,
+                "user",
+                "add",
+                "aud",
+                "--role",
+                "auditor",
+                database_url=pg.url,
+                stdin=PASSWORD + "\n",
+            ).returncode
+            == 0
+        )
+        secret = secrets.token_hex(24)
+        log = tmp_path / "node.log"
+        node = NodeProcess("node-a", data, free_port(), pg.url, secret, log=log)
+        await node.start()
+        engine = create_engine(pg.url, pool_pre_ping=True)
+        set_host_addresses(["127.0.0.1"])
+        tokens = TokenIssuer(secret.encode())
+        station = tokens.mint(["cam", "cam2"], "station", 600)
+        publisher = WhipPublisher(
+            f"{node.url}/whip/cam", station, [EncodedVideoTrack(FRAMES), ToneTrack()]
+        )
+        late = WhipPublisher(f"{node.url}/whip/cam2", station, [EncodedVideoTrack(FRAMES)])
+        viewer = Viewer(f"{node.url}/whep/cam", tokens.mint(["cam"], "viewer", 600))
+        second_viewer = Viewer(f"{node.url}/whep/cam", tokens.mint(["cam"], "viewer", 600))
+        statuses: list[int] = []
+
+        def catalogued() -> dict[str, int]:
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    select(RecordingRow.id, func.count(SegmentRow.index))
+                    .outerjoin(SegmentRow, SegmentRow.recording_id == RecordingRow.id)
+                    .group_by(RecordingRow.id)
+                )
+                return {rid: int(n) for rid, n in rows}
+
+        try:
+            await publisher.start()
+            await viewer.start()
+            async with logged_in(node.url, "aud") as console:
+                ok = await console.get("/archive", headers=HTML)
+                assert ok.status == 200, ok.text
+                (rid,) = await wait_for(
+                    lambda: {r: n for r, n in catalogued().items() if n >= 1},
+                    what="the first segment catalogued",
+                    timeout=20,
+                )
+                before = len(_manifests(node.recordings)[rid].segments)
+
+                pg.stop("immediate")
+                page = await console.get("/archive", headers=HTML)
+                api = await console.get("/api/recordings")
+                statuses += [page.status, api.status]
+                assert page.status == 503 and "text/html" in page.headers["Content-Type"]
+                assert "catalog unavailable: " in page.text and page.headers["Retry-After"]
+                assert api.status == 503 and api.text.startswith("catalog unavailable: ")
+                assert api.headers["Retry-After"]
+                health = await console.get("/healthz")
+                assert health.status == 200
+                # Media does not need the catalog: a new publisher, a new viewer, recording.
+                await late.start()
+                await second_viewer.start()
+                await second_viewer.wait_frames(10)
+                frames = len(viewer.frames)
+                await wait_for(
+                    lambda: len(_manifests(node.recordings)[rid].segments),
+                    lambda n: n >= before + 2,
+                    what="two more segments written while the catalog is down",
+                    timeout=20,
+                )
+                assert len(viewer.frames) > frames + 60
+                await wait_for(
+                    lambda: log.read_text(), lambda t: "catalog unavailable" in t, what="alarm"
+                )
+                again = await console.get("/api/recordings")
+                statuses.append(again.status)
+                assert again.status == 503
+
+                pg.start()
+
+                # Back: every recording with every segment its manifest lists (the open
+                # one's grow on: compared at one moment, they agree).
+                def complete() -> tuple[dict[str, int], dict[str, int]]:
+                    listed = catalogued()
+                    on_disk = {r: len(m.segments) for r, m in _manifests(node.recordings).items()}
+                    return listed, on_disk
+
+                listed, on_disk = await wait_for(
+                    complete,
+                    lambda pair: len(pair[1]) == 2 and pair[0] == pair[1],
+                    what="the catalog complete again",
+                    timeout=15,
+                )
+                print(f"\ncatalog after the outage: {listed}")
+                back = await console.get("/api/recordings")
+                statuses.append(back.status)
+                assert back.status == 200, back.text
+                found = (await console.json("/api/recordings"))["recordings"]
+                assert {r["id"] for r in found} == set(on_disk)
+        finally:
+            for peer in (viewer, second_viewer):
+                await peer.close()
+            await publisher.stop()
+            await late.stop()
+            set_host_addresses(None)
+            node.stop()
+            engine.dispose()
+        text = log.read_text()
+        assert set(statuses) <= {200, 503}, statuses
+        assert "Error handling request" not in text  # no unhandled 500
+        # One ERROR for the whole outage: the alarm (the rest are one-line warnings).
+        alarms = [line for line in text.splitlines() if " ERROR " in line]
+        assert len(alarms) == 1 and "catalog unavailable: " in alarms[0], alarms
+        assert "Traceback" not in text
+        assert "re-indexed" in text
