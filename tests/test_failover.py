@@ -11,6 +11,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import aiohttp
 from aiortc import MediaStreamTrack
 from sqlalchemy import create_engine, func, select
 
@@ -102,6 +103,19 @@ async def test_a_killed_node_s_station_fails_over_and_its_recording_continues(
         assert abs(_wall(gap.start) - last_end.timestamp()) < 0.01
         assert gap.end == m_b.segments[0].start
         print(f"node-lost gap logged at B: {_wall(gap.end) - _wall(gap.start):.2f} s")
+        # The recordings API at B shows it (the console's archive reads the same entry).
+        auditor = TokenIssuer(secret.encode()).mint([], "auditor", 600)
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(
+                f"{b.url}/api/recordings/{rec_b.name}",
+                headers={"Authorization": f"Bearer {auditor}"},
+            ) as r,
+        ):
+            assert r.status == 200, await r.text()
+            shown = (await r.json())["manifest"]
+        assert shown["continues"] == rec_a.name
+        assert shown["continuity"][0]["kind"] == "node-lost"
         for seg in m_b.segments:
             probe = ffprobe(rec_b / seg.file)
             kinds = {s["codec_type"] for s in probe["streams"]}
