@@ -224,8 +224,9 @@ class Catalog:
         self, stream: str, node_id: str, exclude: str, within: float, now: datetime
     ) -> LostRecording | None:
         """The stream's latest recording (other than `exclude`) when another node was
-        writing it and was lost: still open, or closed by a crash salvage less than
-        `within` seconds ago. None when the latest is ours, or ended normally."""
+        writing it and was lost: still open, or closed by a crash salvage, its media or
+        its close less than `within` seconds ago. None when the latest is ours, ended
+        normally, or is older."""
         with self._read() as session:
             row = session.execute(
                 select(RecordingRow)
@@ -239,14 +240,16 @@ class Catalog:
             ).scalar_one_or_none()
             if row is None or row.node_id == node_id:
                 return None
-            if row.state != "recording":
-                ended = row.ended_at or row.started_at
-                if row.end_reason not in _CRASH_REASONS or (now - ended).total_seconds() > within:
-                    return None
+            if row.state != "recording" and row.end_reason not in _CRASH_REASONS:
+                return None
             last_end = session.execute(
                 select(func.max(SegmentRow.end)).where(SegmentRow.recording_id == row.id)
             ).scalar_one_or_none()
-            return LostRecording(row.id, row.node_id, last_end or row.started_at)
+            media_end = last_end or row.started_at
+            # Long ago (a node that died and never came back): not this publication's.
+            if (now - max(media_end, row.ended_at or media_end)).total_seconds() > within:
+                return None
+            return LostRecording(row.id, row.node_id, media_end)
 
     def recordings(
         self,
