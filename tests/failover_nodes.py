@@ -93,6 +93,12 @@ class NodeProcess:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
 
+    def freeze(self) -> None:
+        """SIGSTOP: the process holds its sockets and answers nothing (a hung or
+        partitioned node; no ICMP error tells a peer it is gone)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGSTOP)
+
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM and wait (recordings closed, manifests signed); kill if it hangs."""
         if self.proc is None or self.proc.poll() is not None:

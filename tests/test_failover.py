@@ -158,3 +158,53 @@ async def test_a_killed_node_s_station_fails_over_and_its_recording_continues(
         a.stop()
         b.stop()
         engine.dispose()
+
+
+async def test_a_frozen_node_s_station_fails_over_on_its_silence(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """SIGSTOP: the node's sockets stay open, nothing answers (no ICMP, the DELETE hangs):
+    only the missing receiver reports tell the agent, and it still moves within 5 s."""
+    secret = secrets.token_hex(24)
+    a = NodeProcess("node-a", tmp_path / "a", free_port(), postgres_url, secret)
+    b = NodeProcess("node-b", tmp_path / "b", free_port(), postgres_url, secret)
+    await a.start()
+    await b.start()
+    set_host_addresses(["127.0.0.1"])
+    use_rtcp_tap(tap_rtcp_arrival)
+    token = TokenIssuer(secret.encode()).mint(["cam"], "station", 600)
+    agent = Agent(
+        AgentConfig(gateways=[a.url, b.url], stream_id="cam", token=token), track_factory=_testsrc
+    )
+    task = asyncio.create_task(agent.run())
+    try:
+        await wait_for(lambda: agent.gateway, lambda g: g == a.url, what="publishing at A")
+        rec_a, _ = await wait_for_manifest(
+            a.recordings, lambda m: len(m.segments) >= 1, "a segment at A", timeout=20
+        )
+        a.freeze()
+        frozen = time.monotonic()
+        await wait_for(
+            lambda: agent.gateway == b.url and agent.connected.is_set(),
+            what="republished on B",
+            timeout=FAIL_OVER_BUDGET + 5,
+            interval=0.02,
+        )
+        fail_over = time.monotonic() - frozen
+        print(f"\nfail-over: republished on B {fail_over:.2f} s after SIGSTOP of A")
+        assert fail_over <= FAIL_OVER_BUDGET
+        _, m_b = await wait_for_manifest(
+            b.recordings,
+            lambda m: any(c.kind == "node-lost" for c in m.continuity),
+            "B's recording continues A's",
+            timeout=20,
+        )
+        assert m_b.continues == rec_a.name
+    finally:
+        await agent.stop()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        use_rtcp_tap(None)
+        set_host_addresses(None)
+        a.kill()
+        b.stop()
