@@ -8,14 +8,18 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
+import aiohttp
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from sqlalchemy import create_engine, func, select
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from camera_agents import WhipPublisher
 from camera_agents.testsrc import ToneTrack
 from catalog.schema import RecordingRow, SegmentRow
 from media_gateway import set_host_addresses
 from recorder import manifest as mf
-from signaling import TokenIssuer
+from signaling import TokenIssuer, catalog_outage_middleware, is_outage
 
 from .catalogs import cli
 from .console import PASSWORD, logged_in
@@ -158,3 +162,34 @@ async def test_a_postgresql_outage_answers_503_and_loses_no_recording(tmp_path: 
         assert len(alarms) == 1 and "catalog unavailable: " in alarms[0], alarms
         assert "Traceback" not in text
         assert "re-indexed" in text
+
+
+async def test_only_a_lost_connection_is_an_outage_and_it_reads_as_its_medium() -> None:
+    down = OperationalError("SELECT 1", {}, Exception("connection refused\nmore detail"))
+    refused = IntegrityError("INSERT", {}, Exception("duplicate key"))
+    assert is_outage(down) and not is_outage(refused)
+
+    async def fails(request: web.Request) -> web.Response:
+        raise down if request.query.get("what") != "bug" else refused
+
+    app = web.Application(middlewares=[catalog_outage_middleware])
+    app.router.add_get("/archive", fails)
+    app.router.add_get("/api/recordings", fails)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession(str(server.make_url(""))) as http:
+            async with http.get("/archive", headers=HTML) as r:
+                page = (r.status, r.content_type, r.headers.get("Retry-After"), await r.text())
+            async with http.get("/api/recordings", headers=HTML) as r:
+                api = (r.status, r.content_type, r.headers.get("Retry-After"), await r.text())
+            async with http.get("/api/recordings?what=bug") as r:
+                bug = r.status
+    finally:
+        await server.close()
+    assert (
+        page[:3] == (503, "text/html", "5") and "catalog unavailable: connection refused" in page[3]
+    )
+    assert api == (503, "text/plain", "5", "catalog unavailable: connection refused\n")
+    # a refused query is not an outage: passed on (here, to aiohttp's own 500)
+    assert bug == 500
