@@ -18,13 +18,15 @@ from aiohttp.test_utils import TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from camera_agents import WhipPublisher
-from media_gateway import set_host_addresses
+from media_gateway import Producer, set_host_addresses
+from media_gateway.consumer import Consumer
 from vdispatch.metrics import METRICS_LISTENER_KEY
 from vdispatch.node import build_app
-from vdispatch.settings import load_settings
+from vdispatch.settings import SettingsError, load_settings
 
 from .console import add_user, console, logged_in
 from .peers import EncodedVideoTrack, Viewer, encode_vp8
+from .test_forwarding import DELTA, KEY, VP8, Wire
 from .waiting import wait_for
 
 DASHBOARD = Path(__file__).resolve().parent.parent / "deploy" / "grafana" / "vdispatch.json"
@@ -222,3 +224,36 @@ def test_the_dashboard_is_grafana_json_on_a_prometheus_datasource_variable() -> 
         "vdispatch_login_failures_total",
     ):
         assert wanted in names, wanted
+
+
+def test_metrics_listen_is_host_and_port_or_empty_for_no_listener(tmp_path: Path) -> None:
+    def address(listen: str) -> tuple[str, int] | None:
+        return load_settings(data_dir=tmp_path, metrics_listen=listen).metrics_address
+
+    assert address("127.0.0.1:9464") == ("127.0.0.1", 9464)
+    assert address("[::1]:9464") == ("::1", 9464)
+    assert address("") is None
+    with pytest.raises(SettingsError, match=r"metrics_listen: .*HOST:PORT"):
+        address("9464")
+    with pytest.raises(SettingsError, match=r"metrics_token: .*16 characters"):
+        load_settings(data_dir=tmp_path, metrics_token="short")
+
+
+async def test_forwarding_totals_keep_what_a_viewer_that_left_was_sent() -> None:
+    producer = Producer("p", VP8, lambda: None)
+    stays = Consumer("a", producer, Wire(), 96, 1)
+    leaves = Consumer("b", producer, Wire(), 96, 2)
+    for seq, payload in enumerate([KEY, DELTA, DELTA]):
+        producer.receive(seq, seq * 3000, 1, payload)
+    leaves.on_nack([0])
+    leaves.on_keyframe_request()
+    before = producer.forwarding()
+    assert (before.packets_sent, before.bytes_sent) == (6, 6 * len(KEY))
+    leaves.close()
+    after = producer.forwarding()
+    assert after == before  # a counter never goes down when a viewer leaves
+    assert (after.nacks_received, after.keyframe_requests_received) == (1, 1)
+    producer.receive(3, 9000, 1, DELTA)
+    assert producer.forwarding().packets_sent == 7
+    stays.close()
+    assert producer.forwarding().packets_sent == 7
