@@ -361,7 +361,8 @@ def add_listener(app: web.Application, host: str, port: int) -> None:
             )
         else:
             app[METRICS_LISTENER_KEY] = runner
-            logger.info("metrics: http://%s/metrics", listen)
+            for address in runner.addresses:  # the port chosen, when 0 was asked for
+                logger.info("metrics: listening on %s:%s (/metrics)", *address[:2])
         yield
         await runner.cleanup()
 
