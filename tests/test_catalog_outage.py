@@ -5,8 +5,11 @@ with all its segments (re-indexed from the manifests), nothing lost."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import aiohttp
 from aiohttp import web
@@ -16,10 +19,13 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from camera_agents import WhipPublisher
 from camera_agents.testsrc import ToneTrack
+from catalog import Catalog, CatalogSettings
 from catalog.schema import RecordingRow, SegmentRow
+from cluster import InProcessBus
 from media_gateway import set_host_addresses
 from recorder import manifest as mf
-from signaling import TokenIssuer, catalog_outage_middleware, is_outage
+from signaling import Hearings, Stations, TokenIssuer, catalog_outage_middleware, is_outage
+from vdispatch.sealing import InterruptionWatch
 
 from .catalogs import cli
 from .console import PASSWORD, logged_in
@@ -193,3 +199,62 @@ async def test_only_a_lost_connection_is_an_outage_and_it_reads_as_its_medium() 
     assert api == (503, "text/plain", "5", "catalog unavailable: connection refused\n")
     # a refused query is not an outage: passed on (here, to aiohttp's own 500)
     assert bug == 500
+
+
+async def test_an_interrogation_s_interruption_during_an_outage_is_stored_when_it_is_back(
+    tmp_path: Path,
+) -> None:
+    """Its stream lost and back while the database is down: kept, in order, then stored
+    with the times it happened (the session's record has it, not only the manifests)."""
+    with temp_postgres() as pg:
+        settings = CatalogSettings(data_dir=tmp_path / "var", database_url=pg.url)
+        catalog = await asyncio.to_thread(Catalog.open, settings)
+        stations, hearings = Stations(catalog.engine), Hearings(catalog.engine)
+        await asyncio.to_thread(stations.add, "county-a", "甲县", "第一法庭", "courtroom", ["cam"])
+
+        def live_interrogation() -> str:
+            hearing = hearings.create(
+                kind="interrogation",
+                station="county-a",
+                county="甲县",
+                streams=["cam"],
+                title="讯问",
+                case_no="2026-1",
+                creator="boss",
+            )
+            hearings.transition(hearing.id, "live", "boss")
+            return hearing.id
+
+        session = await asyncio.to_thread(live_interrogation)
+        bus = InProcessBus()
+        watch = InterruptionWatch(hearings, bus, "node-a", lambda stream: session)
+        publication = SimpleNamespace(stream_id="cam")  # all the watch reads of one
+        try:
+            pg.stop()
+            lost_at = datetime.now(UTC)
+            watch.on_unpublished(publication)  # type: ignore[arg-type]
+            await wait_for(lambda: watch.kept, lambda n: n == 1, what="the interruption kept")
+            watch.on_published(publication)  # type: ignore[arg-type]
+            await wait_for(lambda: watch.kept, lambda n: n == 2, what="its end kept after it")
+            back_at = datetime.now(UTC)
+            pg.start()
+            watch.catalog_back()
+
+            def stored() -> list[dict]:
+                try:
+                    return hearings.interruptions(session)
+                except OperationalError:
+                    return []
+
+            (entry,) = await wait_for(
+                stored, lambda rows: rows and rows[0]["ended_at"], what="the interruption stored"
+            )
+        finally:
+            await watch.close()
+            await bus.close()
+            await asyncio.to_thread(catalog.dispose)
+        started = datetime.fromisoformat(entry["started_at"].replace("Z", "+00:00"))
+        ended = datetime.fromisoformat(entry["ended_at"].replace("Z", "+00:00"))
+        lost_at = lost_at.replace(microsecond=lost_at.microsecond // 1000 * 1000)  # iso: ms
+        assert lost_at <= started <= ended <= back_at  # their own times, not the replay's
+        assert (entry["stream"], entry["kind"]) == ("cam", "stream-lost")

@@ -32,7 +32,7 @@ class CatalogHealth:
         bus: EventBus,
         node_id: str,
         recordings_dir: Path,
-        on_back: Callable[[], None] | None = None,
+        on_back: list[Callable[[], None]] | None = None,
         probe_every: float = PROBE_EVERY,
         retry_max: float = RETRY_MAX,
     ) -> None:
@@ -42,7 +42,9 @@ class CatalogHealth:
         self.recordings_dir = recordings_dir
         self.probe_every = probe_every
         self.retry_max = retry_max
-        self.on_back = on_back  # e.g. store station presence again
+        # Called when the database is back (after the re-index): store station presence
+        # again, the interruptions kept meanwhile, …
+        self.on_back: list[Callable[[], None]] = list(on_back or [])
         self.down = False
         self.reason: str | None = None
         self._task: asyncio.Task[None] | None = None
@@ -92,8 +94,8 @@ class CatalogHealth:
         A failure here (down again) keeps the alarm up: the next probe tries again."""
         added = await asyncio.to_thread(self.catalog.sync, self.recordings_dir)
         self.down, self.reason = False, None
-        if self.on_back is not None:
-            self.on_back()
+        for call in self.on_back:
+            call()
         logger.warning(
             "catalog: database back; re-indexed %d recordings from their manifests%s",
             len(added),

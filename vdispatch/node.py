@@ -186,8 +186,10 @@ def build_app(
             app[BUS_KEY],
             node_id,
             settings.recorder.recordings_dir,
-            on_back=presence.refresh,
+            on_back=[presence.refresh],
         )
+        if interruptions is not None:
+            health.on_back.append(interruptions.catalog_back)
         health.start()  # a database outage: alarm, then re-index from the manifests
         yield
         await health.close()

@@ -36,6 +36,8 @@ from signaling import (
     Hearing,
     HearingError,
     Hearings,
+    is_outage,
+    outage_reason,
     session_audience,
     session_gate_streams,
 )
@@ -219,7 +221,8 @@ class NodeEvidence:
 class InterruptionWatch(RouterListener):
     """A live interrogation's stream going down (its publisher leaving) or its recording
     raising an alarm: an interruption, told at once to both sides; the stream coming
-    back ends it."""
+    back ends it. With the catalog's database down, each step is kept, in order, and
+    stored with its own time when it is back (`catalog_back`): none is lost."""
 
     def __init__(
         self,
@@ -228,6 +231,8 @@ class InterruptionWatch(RouterListener):
         node_id: str,
         session_for: Callable[[str], str | None],  # the live session a stream is bound to
     ) -> None:
+        # steps that met a database outage: (stream, step, its arguments), in order
+        self._deferred: list[tuple[str, Callable[..., Awaitable[None]], tuple[Any, ...]]] = []
         self.hearings = hearings
         self.bus = bus
         self.node_id = node_id
@@ -299,10 +304,22 @@ class InterruptionWatch(RouterListener):
             if before is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(before)
+            if any(kept == stream for kept, _, _ in self._deferred):
+                self._deferred.append((stream, step, args))  # after the kept ones
+                return
             try:
                 await step(stream, *args)
-            except Exception:
-                logger.exception("interruptions: %s of %s failed", step.__name__, stream)
+            except Exception as exc:
+                if not is_outage(exc):
+                    logger.exception("interruptions: %s of %s failed", step.__name__, stream)
+                    return
+                logger.warning(
+                    "interruptions: %s of %s kept until the catalog is back: %s",
+                    step.__name__,
+                    stream,
+                    outage_reason(exc),
+                )
+                self._deferred.append((stream, step, args))
 
         task = asyncio.ensure_future(run())
         self._last[stream] = task
@@ -314,6 +331,17 @@ class InterruptionWatch(RouterListener):
                 del self._last[stream]
 
         task.add_done_callback(done)
+
+    @property
+    def kept(self) -> int:
+        """Steps waiting for the catalog's database."""
+        return len(self._deferred)
+
+    def catalog_back(self) -> None:
+        """The database answers again: store the steps kept meanwhile, in their order."""
+        deferred, self._deferred = self._deferred, []
+        for stream, step, args in deferred:
+            self._in_order(stream, step, *args)
 
     async def close(self) -> None:
         if self._follower is not None:
