@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from catalog import Catalog, CatalogSettings
+from command_console import reason_zh
+from command_console.i18n_archive import REASONS_ZH
 from media_gateway.packet import RelayPacket
 from recorder import Recorder, RecorderSettings, Takeover, TrackInfo
 from recorder import manifest as mf
@@ -115,6 +117,9 @@ async def test_a_recording_continuing_a_lost_node_s_logs_the_gap(
         "node-lost",
         {"node": "node-a", "recording": "cam-a-1", "time": gap.start},
     )
+    # the console shows it in Chinese (the archive, the session timeline, evidence copies)
+    zh = REASONS_ZH["node-lost"].format(node="node-a", recording="cam-a-1", time=gap.start)
+    assert reason_zh(gap.reason) == zh and "node-a" in zh and zh != gap.reason
     start = datetime.fromisoformat(gap.start.replace("Z", "+00:00")).timestamp()
     end = datetime.fromisoformat((gap.end or "").replace("Z", "+00:00")).timestamp()
     assert abs(start - since) < 0.002 and abs(end - first) < 0.002
