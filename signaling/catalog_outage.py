@@ -43,10 +43,9 @@ def outage_reason(exc: BaseException) -> str:
 
 
 def _wants_page(request: web.Request) -> bool:
-    return (
-        request.method in ("GET", "HEAD")
-        and not request.path.startswith(_API_PREFIXES)
-        and "text/html" in request.headers.get("Accept", "")
+    """A browser asking for a page (or posting one of its forms: the login)."""
+    return not request.path.startswith(_API_PREFIXES) and "text/html" in request.headers.get(
+        "Accept", ""
     )
 
 

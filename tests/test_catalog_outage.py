@@ -29,6 +29,7 @@ from vdispatch.sealing import InterruptionWatch
 
 from .catalogs import cli
 from .console import PASSWORD, logged_in
+from .console import console as browser
 from .failover_nodes import NodeProcess, free_port
 from .peers import EncodedVideoTrack, Viewer, encode_vp8
 from .pg_server import temp_postgres
@@ -112,6 +113,10 @@ async def test_a_postgresql_outage_answers_503_and_loses_no_recording(tmp_path: 
                 assert api.headers["Retry-After"]
                 health = await console.get("/healthz")
                 assert health.status == 200
+                async with browser(node.url) as stranger:  # a login needs the catalog
+                    tried = await stranger.login("aud", headers=HTML)
+                statuses.append(tried.status)
+                assert tried.status == 503 and "text/html" in tried.headers["Content-Type"]
                 # Media does not need the catalog: a new publisher, a new viewer, recording.
                 await late.start()
                 await second_viewer.start()
