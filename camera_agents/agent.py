@@ -115,7 +115,8 @@ class Agent:
                     continue  # (finally: DELETE) then wait for the camera, no back-off
                 if not self._stopping:
                     gateway_lost = True
-                    self.last_error = f"lost the gateway {base}"
+                    silent = " (no RTCP from it)" if publisher.silent else ""
+                    self.last_error = f"lost the gateway {base}{silent}"
                     logger.warning("%sstream=%s lost on %s", what, self.config.stream_id, base)
             except WhipError as exc:
                 self.last_error = f"gateway {base} refused: {exc}"
