@@ -3,9 +3,14 @@
 from .bus import Event, EventBus, InProcessBus
 from .directory import Directory, LocalDirectory, NodeInfo, StreamEntry
 from .node import Node
+from .redis_bus import ALARM_TOPIC, RedisBus
+from .redis_client import connect as connect_redis
+from .redis_directory import RedisDirectory
 from .settings import ClusterSettings
+from .signing import SignatureError, Signer
 
 __all__ = [
+    "ALARM_TOPIC",
     "ClusterSettings",
     "Directory",
     "Event",
@@ -14,5 +19,10 @@ __all__ = [
     "LocalDirectory",
     "Node",
     "NodeInfo",
+    "RedisBus",
+    "RedisDirectory",
+    "SignatureError",
+    "Signer",
     "StreamEntry",
+    "connect_redis",
 ]
