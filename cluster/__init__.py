@@ -1,7 +1,8 @@
 """Cluster: node identity, event bus and stream directory (in-process, or on Redis)."""
 
 from .bus import Event, EventBus, InProcessBus
-from .directory import Directory, LocalDirectory, NodeInfo, StreamEntry
+from .directory import Directory, LocalDirectory, NodeInfo, StreamClaims, StreamEntry
+from .load import LoadMeter
 from .node import Node
 from .redis_bus import ALARM_TOPIC, RedisBus
 from .redis_client import connect as connect_redis
@@ -16,6 +17,7 @@ __all__ = [
     "Event",
     "EventBus",
     "InProcessBus",
+    "LoadMeter",
     "LocalDirectory",
     "Node",
     "NodeInfo",
@@ -23,6 +25,7 @@ __all__ = [
     "RedisDirectory",
     "SignatureError",
     "Signer",
+    "StreamClaims",
     "StreamEntry",
     "connect_redis",
 ]

@@ -13,6 +13,7 @@ from . import (
     hearings_media,
     ingest_api,
     kiosk_guard,
+    nodes_api,
     phrases_api,
     reception_api,
     record_api,
@@ -60,6 +61,7 @@ from .keys import (
     EVIDENCE_KEY,
     GATEWAY_KEY,
     HEARINGS_KEY,
+    LOAD_KEY,
     LOGIN_LIMITER_KEY,
     LOGIN_SESSIONS_KEY,
     NODE_KEY,
@@ -75,6 +77,7 @@ from .keys import (
 from .kiosk_guard import KioskRevoked, kiosk_middleware, kiosk_route
 from .login import log_in, log_out
 from .login_sessions import LoginSessions
+from .nodes_api import cluster_alarm, local_load
 from .phrases import QuickPhrases
 from .policy import (
     ROLES,
@@ -115,6 +118,7 @@ __all__ = [
     "GATEWAY_KEY",
     "HEARINGS_KEY",
     "KINDS",
+    "LOAD_KEY",
     "LOGIN_LIMITER_KEY",
     "LOGIN_SESSIONS_KEY",
     "MAX_RECORD",
@@ -177,6 +181,7 @@ __all__ = [
     "allows",
     "auth_middleware",
     "clear_session_cookie",
+    "cluster_alarm",
     "csrf_exempt",
     "csrf_token",
     "current_user",
@@ -184,6 +189,7 @@ __all__ = [
     "kiosk_grant",
     "kiosk_middleware",
     "kiosk_route",
+    "local_load",
     "log_in",
     "log_out",
     "may_see_session",
@@ -210,6 +216,7 @@ def add_routes(app: web.Application) -> None:
     before the node's cleanup)."""
     whip.add_routes(app)
     api.add_routes(app)
+    nodes_api.add_routes(app)
     recordings_api.add_routes(app)
     stations_api.add_routes(app)
     hearings_api.add_routes(app)

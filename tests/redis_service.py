@@ -3,13 +3,12 @@ a unique key prefix per test so tests never see each other's keys."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import shutil
 import socket
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from .conftest import require_or_skip
 
@@ -44,25 +43,42 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@contextmanager
-def own_redis_server() -> Iterator[tuple[str, int]]:
-    """A redis-server of the test's own (to stop and restart), no persistence; yields
-    (url, port). Skips where redis-server is not installed."""
-    path = shutil.which("redis-server")
-    require_or_skip(
-        path is not None,
-        "redis-server is not installed (apt-get install redis-server)",
-        "VDISPATCH_REQUIRE_SERVICES",
-    )
-    assert path is not None
-    port = free_port()
-    yield f"redis://127.0.0.1:{port}/0", port
+def redis_server_path() -> str | None:
+    return shutil.which("redis-server")
 
 
 def start_redis_server(port: int) -> subprocess.Popen[bytes]:
-    path = shutil.which("redis-server")
+    """`redis-server` on `port`: no persistence (a restart starts empty, as after a crash
+    of a cache), its output discarded."""
+    path = redis_server_path()
     assert path is not None
     return subprocess.Popen(
         [path, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
     )
+
+
+class RedisServer:
+    """A redis-server of a test's own, to stop (as a crash: SIGKILL) and start again on
+    the same port."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = start_redis_server(self.port)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    async def answering(self) -> bool:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        except OSError:
+            return False
+        writer.close()
+        return True

@@ -24,7 +24,7 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -169,6 +169,7 @@ class CopyJob:
         recordings_dir: Path,
         copies_dir: Path,
         reason_zh: Callable[[str], str] = str,  # an interruption's reason in Chinese
+        busy_nodes: Callable[[], Awaitable[Collection[str]]] | None = None,
     ) -> None:
         self.copies = copies
         self.reason_zh = reason_zh
@@ -178,6 +179,8 @@ class CopyJob:
         self.key = key
         self.recordings_dir = recordings_dir
         self.copies_dir = copies_dir
+        # In a cluster: the other live nodes, whose renders under way are left to them.
+        self.busy_nodes = busy_nodes
         self._wake = asyncio.Event()
         self._cancel = threading.Event()  # tells the render thread to stop
         self._closing = False
@@ -188,19 +191,20 @@ class CopyJob:
         """Follow seals, queue what a stop or crash left (and sealed sessions without a
         copy), then start the worker."""
         self._follower = asyncio.ensure_future(self._follow_seals())
-        queued = await asyncio.to_thread(self._recover)
+        busy = await self.busy_nodes() if self.busy_nodes is not None else ()
+        queued = await asyncio.to_thread(self._recover, busy)
         if queued:
             logger.info("evidence copies: %d queued (%s)", len(queued), ", ".join(queued))
         self._worker = asyncio.ensure_future(self._run())
 
-    def _recover(self) -> list[str]:
+    def _recover(self, busy: Collection[str]) -> list[str]:
         self.copies_dir.mkdir(parents=True, exist_ok=True)
         for stale in self.copies_dir.glob("*.part"):
             stale.unlink(missing_ok=True)  # a crash mid-render: never a half file
         for session in self.copies.sealed_without_copy():
             with contextlib.suppress(SignalingError):
                 self.copies.request(session, "system")
-        return self.copies.requeue_unfinished()
+        return self.copies.requeue_unfinished(busy)
 
     def wake(self) -> None:
         self._wake.set()
@@ -262,7 +266,9 @@ class CopyJob:
     # ------------------------------------------------------------ one render
 
     async def _render(self, hearing_id: str) -> None:
-        copy = await asyncio.to_thread(self.copies.begin, hearing_id)
+        # Every node hears the seal and queues it (idempotent); the first to begin it
+        # renders it, the others find it no longer queued.
+        copy = await asyncio.to_thread(self.copies.begin, hearing_id, self.node_id)
         if copy is None:
             return
         await self._tell(hearing_id, copy)
