@@ -77,7 +77,7 @@ from .keys import (
 from .kiosk_guard import KioskRevoked, kiosk_middleware, kiosk_route
 from .login import log_in, log_out
 from .login_sessions import LoginSessions
-from .nodes_api import cluster_alarm, local_load
+from .nodes_api import cluster_alarm, cluster_nodes, local_load
 from .phrases import QuickPhrases
 from .policy import (
     ROLES,
@@ -182,6 +182,7 @@ __all__ = [
     "auth_middleware",
     "clear_session_cookie",
     "cluster_alarm",
+    "cluster_nodes",
     "csrf_exempt",
     "csrf_token",
     "current_user",

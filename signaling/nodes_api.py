@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from cluster import StreamEntry
+from cluster import LocalDirectory, StreamEntry
 
 from .auth import require
 from .keys import BUS_KEY, DIRECTORY_KEY, GATEWAY_KEY, LOAD_KEY, NODE_KEY, PRESENCE_KEY
@@ -43,9 +43,8 @@ def cluster_alarm(app: web.Application) -> bool:
     return not getattr(app[BUS_KEY], "healthy", True)
 
 
-@require(Permission.NODES_READ, api=True)
-async def list_nodes(request: web.Request) -> web.StreamResponse:
-    app = request.app
+async def cluster_nodes(app: web.Application) -> list[dict[str, Any]]:
+    """Every live node (this one always, with its load computed now), by node id."""
     me = app[NODE_KEY]
     presence = app.get(PRESENCE_KEY)
     rows: list[dict[str, Any]] = []
@@ -72,10 +71,19 @@ async def list_nodes(request: web.Request) -> web.StreamResponse:
             "self": True,
         }
     )
-    rows.sort(key=lambda r: r["node_id"])
-    return web.json_response(
-        {"nodes": rows, "alarm": cluster_alarm(app)}, headers={"Cache-Control": "no-store"}
-    )
+    return sorted(rows, key=lambda r: str(r["node_id"]))
+
+
+@require(Permission.NODES_READ, api=True)
+async def list_nodes(request: web.Request) -> web.StreamResponse:
+    """{nodes: [{node_id, url, seen, streams, load, self}], alarm, clustered}."""
+    app = request.app
+    body = {
+        "nodes": await cluster_nodes(app),
+        "alarm": cluster_alarm(app),
+        "clustered": not isinstance(app[DIRECTORY_KEY], LocalDirectory),
+    }
+    return web.json_response(body, headers={"Cache-Control": "no-store"})
 
 
 async def remote_streams(app: web.Application) -> list[StreamEntry]:

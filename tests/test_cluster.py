@@ -90,7 +90,7 @@ async def published(cluster: Cluster) -> AsyncIterator[WhipPublisher]:
     )
     await publisher.start()
     yield publisher
-    await publisher.close()
+    await publisher.stop()
 
 
 async def _streams(c: Console) -> dict[str, Any]:
@@ -251,7 +251,7 @@ async def test_a_node_killed_9_leaves_the_directory_and_rejoins_without_duplicat
             print(f"\nkilled node's stream left the directory in {gone:.1f} s")
             assert gone <= ENTRY_TTL_SECONDS + 2
         finally:
-            await publisher.close()
+            await publisher.stop()
         await cluster.start(b)
         body = await wait_for(
             lambda: at_a.json("/api/nodes"),

@@ -175,7 +175,12 @@ def test_home_pages_and_the_nav_bar_follow_the_table() -> None:
         Role.RECEPTIONIST: "/reception",
     }
     assert [href for href, _ in nav(Role.AUDITOR)] == ["/archive", "/audit"]
-    assert [href for href, _ in nav(Role.ADMIN)] == ["/audit", "/admin/stations", "/admin/users"]
+    assert [href for href, _ in nav(Role.ADMIN)] == [
+        "/audit",
+        "/admin/stations",
+        "/admin/users",
+        "/nodes",
+    ]
     assert set(LANDING) == {href for href, _, _ in NAV}
     for role in Role:
         assert home(role) in {href for href, _ in nav(role)}, role
