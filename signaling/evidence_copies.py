@@ -154,14 +154,15 @@ class EvidenceCopies:
             )
             return EvidenceCopy.of(row)
 
-    def next_queued(self) -> EvidenceCopy | None:
-        """The oldest queued copy (the worker's next)."""
+    def next_queued(self, skip: Collection[str] = ()) -> EvidenceCopy | None:
+        """The oldest queued copy (the worker's next), but none of `skip` (in a cluster:
+        copies whose recordings another node holds)."""
+        query = select(EvidenceCopyRow).where(EvidenceCopyRow.state == "queued")
+        if skip:
+            query = query.where(EvidenceCopyRow.hearing_id.not_in(list(skip)))
         with self._read() as session:
             row = session.scalar(
-                select(EvidenceCopyRow)
-                .where(EvidenceCopyRow.state == "queued")
-                .order_by(EvidenceCopyRow.requested_at, EvidenceCopyRow.hearing_id)
-                .limit(1)
+                query.order_by(EvidenceCopyRow.requested_at, EvidenceCopyRow.hearing_id).limit(1)
             )
             return EvidenceCopy.of(row) if row is not None else None
 

@@ -181,6 +181,7 @@ class CopyJob:
         self.copies_dir = copies_dir
         # In a cluster: the other live nodes, whose renders under way are left to them.
         self.busy_nodes = busy_nodes
+        self._elsewhere: set[str] = set()  # queued copies whose recordings are not here
         self._wake = asyncio.Event()
         self._cancel = threading.Event()  # tells the render thread to stop
         self._closing = False
@@ -207,6 +208,7 @@ class CopyJob:
         return self.copies.requeue_unfinished(busy)
 
     def wake(self) -> None:
+        self._elsewhere.clear()  # look again: a copy left to others may be ours now
         self._wake.set()
 
     async def close(self) -> None:
@@ -247,10 +249,12 @@ class CopyJob:
     async def _run(self) -> None:
         while not self._closing:
             try:
-                copy = await asyncio.to_thread(self.copies.next_queued)
+                skip = set(self._elsewhere)
+                copy = await asyncio.to_thread(self.copies.next_queued, skip)
                 if copy is None:
                     self._wake.clear()
-                    copy = await asyncio.to_thread(self.copies.next_queued)  # no lost wake
+                    skip = set(self._elsewhere)
+                    copy = await asyncio.to_thread(self.copies.next_queued, skip)  # no lost wake
                 if copy is None:
                     await self._wake.wait()
                     continue
@@ -266,6 +270,12 @@ class CopyJob:
     # ------------------------------------------------------------ one render
 
     async def _render(self, hearing_id: str) -> None:
+        if not await asyncio.to_thread(self._recordings_here, hearing_id):
+            busy = await self.busy_nodes() if self.busy_nodes is not None else ()
+            if busy:
+                # Another node of the cluster recorded it: that node renders it.
+                self._elsewhere.add(hearing_id)
+                return
         # Every node hears the seal and queues it (idempotent); the first to begin it
         # renders it, the others find it no longer queued.
         copy = await asyncio.to_thread(self.copies.begin, hearing_id, self.node_id)
@@ -294,6 +304,17 @@ class CopyJob:
             with contextlib.suppress(asyncio.CancelledError):
                 await reporter
         await self._tell(hearing_id, done)
+
+    def _recordings_here(self, hearing_id: str) -> bool:
+        """Whether this node's recordings directory has every recording the seal lists."""
+        seal = self.hearings.seal_of(hearing_id)
+        if seal is None:
+            return True  # _make says why it cannot render
+        try:
+            recordings = json.loads(seal["record"])["recordings"]
+        except (ValueError, KeyError, TypeError):
+            return True
+        return all((self.recordings_dir / str(r.get("id"))).is_dir() for r in recordings)
 
     async def _make(self, hearing_id: str, out: Path, latest: list[float]) -> EvidenceCopy:
         hearing = await asyncio.to_thread(self.hearings.get, hearing_id)
