@@ -32,7 +32,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
 }
 i18n.MESSAGES.update(MESSAGES)
 
-SCRIPT_PREFIXES = ("nodes.", "cluster.")
+SCRIPT_PREFIXES = ("nodes.",)
 
 
 def script_messages(translate: i18n.Translator) -> dict[str, Any]:

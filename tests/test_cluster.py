@@ -197,6 +197,9 @@ async def test_redis_stopped_and_started_again_nodes_serve_what_they_hold_and_re
             lambda: at_a.json("/api/nodes"), lambda n: n["alarm"], what="the alarm at A"
         )
         assert [n["node_id"] for n in alarm["nodes"]] == ["node-a"]  # itself, at least
+        page = await at_a.get("/")
+        assert page.status == 200
+        assert '<p id="cluster-alarm" class="cluster-alarm" role="alert">' in page.text
         viewer = Viewer(f"{a.url}/whep/{CAMERA}", cluster.token([CAMERA], "viewer"))
         try:
             await viewer.start()
@@ -221,6 +224,8 @@ async def test_redis_stopped_and_started_again_nodes_serve_what_they_hold_and_re
             what="the alarm off at A and both nodes listed",
             timeout=15,
         )
+        page = await at_a.get("/")
+        assert 'role="alert" hidden>' in page.text
     assert "Redis unreachable" in cluster.log(a)
 
 

@@ -1,5 +1,6 @@
 // The cluster's nodes: the table and the alarm banner, refreshed from /api/nodes every
 // few seconds (load changes continuously; no event says so).
+import { showClusterAlarm } from "./events.js";
 import { format, loginAgain, messages } from "./session.js";
 
 const EVERY = 3000;
@@ -36,20 +37,6 @@ function row(n) {
   return tr;
 }
 
-function showAlarm(on) {
-  let banner = document.getElementById("cluster-alarm");
-  if (on && !banner) {
-    banner = document.createElement("p");
-    banner.id = "cluster-alarm";
-    banner.className = "cluster-alarm";
-    banner.setAttribute("role", "alert");
-    banner.textContent = text["cluster.alarm"];
-    document.querySelector("header.top").after(banner);
-  } else if (!on && banner) {
-    banner.remove();
-  }
-}
-
 async function refresh() {
   try {
     const resp = await fetch("/api/nodes");
@@ -59,7 +46,7 @@ async function refresh() {
     body.replaceChildren(...answer.nodes.map(row));
     document.getElementById("nodes-summary").textContent = answer.clustered
       ? format(text["nodes.count"], { n: answer.nodes.length }) : text["nodes.alone"];
-    showAlarm(answer.alarm);
+    showClusterAlarm(answer.alarm);
   } catch { /* the node is away: keep what is shown */ }
 }
 
