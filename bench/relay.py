@@ -20,6 +20,7 @@ import contextlib
 import json
 import os
 import re
+import secrets
 import select
 import shutil
 import signal
@@ -180,13 +181,24 @@ def process_udp_ports(pid: int) -> set[int]:
         return set()
 
 
+# The gateway's /metrics on its public port answers this token (no metrics listener: the
+# gateways of a run would want the same port).
+METRICS_TOKEN = secrets.token_hex(16)
+INGRESS = re.compile(r"vdispatch_stream_packets_(?:received_)?total\{([^}]*)\} (\S+)")
+STREAM_LABEL = re.compile(r'stream="([^"]+)"')
+
+
 def gateway_ingress_packets(base: str) -> dict[str, int]:
-    """Packets received per stream, from the gateway's own /metrics."""
+    """Packets received per stream (audio and video), from the gateway's own /metrics."""
     out: dict[str, int] = {}
-    with contextlib.suppress(OSError), urllib.request.urlopen(base + "/metrics", timeout=5) as r:
-        text = r.read().decode()
-        for m in re.finditer(r'vdispatch_stream_packets_total\{stream="([^"]+)"\} (\d+)', text):
-            out[m.group(1)] = int(m.group(2))
+    request = urllib.request.Request(
+        base + "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+    )
+    with contextlib.suppress(OSError), urllib.request.urlopen(request, timeout=5) as r:
+        for m in INGRESS.finditer(r.read().decode()):
+            stream = STREAM_LABEL.search(m.group(1))
+            if stream is not None:
+                out[stream[1]] = out.get(stream[1], 0) + int(float(m.group(2)))
     return out
 
 
@@ -391,6 +403,8 @@ def run_vdispatch(
         VDISPATCH_ICE_ADDRESSES="127.0.0.1",
         VDISPATCH_DATA_DIR=str(data_dir),
         VDISPATCH_RECORD="true" if args.record else "false",
+        VDISPATCH_METRICS_LISTEN="",
+        VDISPATCH_METRICS_TOKEN=METRICS_TOKEN,
     )
     cmd = [vdispatch_executable(), "serve", "--host", "127.0.0.1", "--port", str(port)]
     if args.gc_probe:  # diagnosis: the same command line, with GC pauses logged

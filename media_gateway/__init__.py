@@ -11,16 +11,19 @@ from .errors import (
     StreamNotFound,
 )
 from .gateway import MediaGateway, StreamInfo
+from .producer import ForwardingStats, Producer
 from .router import Publication, Router, RouterListener
 from .settings import MediaSettings
 
 __all__ = [
     "BadOffer",
+    "ForwardingStats",
     "GatewayClosed",
     "MediaError",
     "MediaGateway",
     "MediaSettings",
     "NoUsableCodec",
+    "Producer",
     "Publication",
     "ResourceNotFound",
     "Router",

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from .packet import RelayPacket
-from .producer import Producer, ntp_now
+from .producer import ForwardingStats, Producer, ntp_now
 from .rtp import seq_diff, write_header
 
 logger = logging.getLogger(__name__)
@@ -63,7 +63,9 @@ class Consumer:
         self.retransmitted = 0
         self.nack_misses = 0
         self.keyframe_requests = 0
+        self.nacks = 0
         producer.add_sink(self)
+        producer.add_forwarder(self)
 
     # ---- forwarding (hot path) ----
 
@@ -104,6 +106,7 @@ class Consumer:
     # ---- feedback from the viewer ----
 
     def on_nack(self, seqs: list[int]) -> None:
+        self.nacks += 1
         if not self._started:
             return
         for seq in seqs:
@@ -135,6 +138,16 @@ class Consumer:
             ntp, (rtp + self._ts_off) & 0xFFFFFFFF, self.packets_sent, self.bytes_sent
         )
 
+    def forwarding_stats(self) -> ForwardingStats:
+        return ForwardingStats(
+            self.packets_sent,
+            self.bytes_sent,
+            self.dropped,
+            self.retransmitted,
+            self.nacks,
+            self.keyframe_requests,
+        )
+
     # ---- lifecycle ----
 
     def on_close(self, callback: Callable[[Consumer], None]) -> None:
@@ -145,5 +158,6 @@ class Consumer:
             return
         self.closed = True
         self.producer.remove_sink(self)
+        self.producer.remove_forwarder(self)
         for cb in self._on_close:
             cb(self)

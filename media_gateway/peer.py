@@ -218,6 +218,7 @@ class PublisherPeer(Peer):
             producer.on_sender_report(ntp, rtp_ts)
 
         tap = hooks.IngestTap(t.receiver, codecs, on_packet, on_sender_report)
+        producer.ingress = tap  # loss and NACKs sent, read by the node's metrics
         self._taps.append(tap)
         self.producers[t.kind] = producer
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from .codecs import CodecInfo
@@ -32,6 +34,39 @@ class PacketSink(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class IngressStats(Protocol):
+    """What the publisher's receive path knows and the producer does not: RTP packets
+    that never arrived, and the NACKs sent to the publisher for them."""
+
+    @property
+    def packets_lost(self) -> int: ...
+
+    @property
+    def nacks_sent(self) -> int: ...
+
+
+@dataclass
+class ForwardingStats:
+    """What consumers sent their viewers, and the feedback they had from them."""
+
+    packets_sent: int = 0
+    bytes_sent: int = 0
+    dropped: int = 0  # not sent: the viewer's transport not ready, or its buffer full
+    retransmitted: int = 0  # answers to the viewers' NACKs
+    nacks_received: int = 0  # NACK messages from the viewers
+    keyframe_requests_received: int = 0  # PLI/FIR from the viewers
+
+    def add(self, other: ForwardingStats) -> None:
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+
+class Forwarder(Protocol):
+    """A sink that forwards to a viewer and counts it (a Consumer)."""
+
+    def forwarding_stats(self) -> ForwardingStats: ...
 
 
 class Producer:
@@ -68,6 +103,9 @@ class Producer:
         self.frames = 0
         self.keyframes = 0
         self.padding_dropped = 0
+        self.ingress: IngressStats | None = None  # set by the peer that feeds this producer
+        self._forwarders: list[Forwarder] = []
+        self._forwarded_before = ForwardingStats()  # by consumers that closed
         self.width: int | None = None
         self.height: int | None = None
         self._rate_window_start = time.monotonic()
@@ -146,6 +184,32 @@ class Producer:
     @property
     def keyframe_requests_sent(self) -> int:
         return self._keyframes.sent
+
+    # ---- counters read at scrape time ----
+
+    @property
+    def packets_lost(self) -> int:
+        return self.ingress.packets_lost if self.ingress is not None else 0
+
+    @property
+    def nacks_sent(self) -> int:
+        return self.ingress.nacks_sent if self.ingress is not None else 0
+
+    def add_forwarder(self, forwarder: Forwarder) -> None:
+        self._forwarders.append(forwarder)
+
+    def remove_forwarder(self, forwarder: Forwarder) -> None:
+        """A consumer leaves: its counts stay in the producer's totals (they only grow)."""
+        if forwarder in self._forwarders:
+            self._forwarders.remove(forwarder)
+            self._forwarded_before.add(forwarder.forwarding_stats())
+
+    def forwarding(self) -> ForwardingStats:
+        """Everything forwarded from this producer to viewers, those gone included."""
+        total = dataclasses.replace(self._forwarded_before)
+        for forwarder in self._forwarders:
+            total.add(forwarder.forwarding_stats())
+        return total
 
     # ---- topology ----
 

@@ -15,6 +15,7 @@ from .recording import Recording, RecordingListener
 from .segment import SegmentFile, TrackSpec, container_for
 from .settings import RecorderSettings
 from .signing import NodeKey, verify_signature
+from .stats import RecorderStats
 from .verify import PROBLEMS, VerifyResult, verify_recording
 from .writer import iso
 
@@ -29,6 +30,7 @@ __all__ = [
     "NodeKey",
     "Recorder",
     "RecorderSettings",
+    "RecorderStats",
     "Recording",
     "RecordingListener",
     "SegmentEntry",

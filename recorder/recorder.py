@@ -20,6 +20,7 @@ from .recording import Recording, RecordingListener
 from .segment import container_for
 from .settings import RecorderSettings
 from .signing import NodeKey
+from .stats import RecorderStats
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ class Recorder:
         self.node_id = node_id
         self.listener: RecordingListener = listener or NullListener()
         self.key = NodeKey.load_or_create(settings.key_path)
+        self.stats = RecorderStats()  # totals across recordings, for the node's metrics
         self.active: dict[str, Recording] = {}  # stream id -> recording
         # Every recording opened and not yet finalized (active, cut over from, closing).
         self._unfinished: set[Recording] = set()
@@ -195,7 +197,9 @@ class Recorder:
             .isoformat(timespec="milliseconds")
             .replace("+00:00", "Z"),
         )
-        recording = Recording(manifest, directory, self.key, self.settings, self.listener)
+        recording = Recording(
+            manifest, directory, self.key, self.settings, self.listener, self.stats
+        )
         self.active[stream_id] = recording
         self._unfinished.add(recording)
         recording.on_finalized = self._unfinished.discard
@@ -240,6 +244,11 @@ class Recorder:
                 return False
             await asyncio.sleep(0.05)
         return True
+
+    @property
+    def open_recordings(self) -> int:
+        """Recordings opened and not yet finalized (being written, cut over from, closing)."""
+        return len(self._unfinished)
 
     @property
     def closing(self) -> int:

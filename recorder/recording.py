@@ -26,6 +26,7 @@ from .frames import EncodedFrame, Loss
 from .segment import SegmentFile, TrackSpec
 from .settings import RecorderSettings
 from .signing import NodeKey
+from .stats import RecorderStats
 from .writer import RecordingWriter, iso
 
 logger = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ class Recording(RecordingWriter):
         key: NodeKey,
         settings: RecorderSettings,
         listener: RecordingListener,
+        stats: RecorderStats | None = None,
     ) -> None:
         self.manifest = manifest
         self.id = manifest.recording_id
@@ -80,6 +82,7 @@ class Recording(RecordingWriter):
         self._key = key
         self._settings = settings
         self._listener = listener
+        self._stats = stats if stats is not None else RecorderStats()
         self._loop = asyncio.get_running_loop()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"rec-{self.id[:24]}")
         self._pending = 0
@@ -284,6 +287,7 @@ class Recording(RecordingWriter):
     def _drop(self, code: str, kind: str, wall: float) -> None:
         """A frame not written: counted, and put on record with its burst."""
         self.dropped_frames += 1
+        self._stats.frame_dropped(code)
         now = time.monotonic()
         burst = self._drops.get((code, kind))
         if burst is None:
@@ -373,6 +377,10 @@ class Recording(RecordingWriter):
 
     def _writer_resumed(self) -> None:
         self._failed = False
+
+    def _segment_written(self, entry: mf.SegmentEntry, latency: float | None) -> None:
+        self._stats.segment_written(entry.bytes, latency)
+        self._listener.segment_closed(self, entry)
 
     async def close(self, end_reason: str) -> None:
         """Close the open segment, mark the recording closed (and why: the manifest's

@@ -53,6 +53,8 @@ class RecordingWriter:
 
     def _writer_resumed(self) -> None: ...
 
+    def _segment_written(self, entry: mf.SegmentEntry, latency: float | None) -> None: ...
+
     def _notify(self, fn: Callable[..., None], *args: Any) -> None:
         self._loop.call_soon_threadsafe(fn, *args)
 
@@ -153,9 +155,11 @@ class RecordingWriter:
         )
         self.manifest.segments.append(entry)
         self._w_save()
+        latency = None
         if decided is not None:  # cut decided on the loop -> chained and signed on disk
-            self.close_latencies.append(time.monotonic() - decided)
-        self._notify(self._listener.segment_closed, self, entry)
+            latency = time.monotonic() - decided
+            self.close_latencies.append(latency)
+        self._notify(self._segment_written, entry, latency)
 
     def _w_add_continuity(self, entry: mf.ContinuityEntry) -> None:
         self.manifest.continuity.append(entry)

@@ -13,6 +13,7 @@ from . import (
     hearings_media,
     ingest_api,
     kiosk_guard,
+    metrics_api,
     nodes_api,
     phrases_api,
     reception_api,
@@ -41,6 +42,7 @@ from .dispatch import SCREEN_KINDS, Dispatch, DispatchError, Screen
 from .errors import REFUSALS, Forbidden, Refused, RoleForbidden, SignalingError, Unauthorized
 from .evidence_copies import COPY_FORMAT, COPY_STATES, CopyQueue, EvidenceCopies, EvidenceCopy
 from .evidence_copies import copy_audience as session_copy_audience
+from .exposition import MetricsExposition
 from .hearing import INVITED_PARTS as SESSION_PARTS
 from .hearing import KINDS as SESSION_KINDS
 from .hearing import STATES as SESSION_STATES
@@ -62,8 +64,10 @@ from .keys import (
     GATEWAY_KEY,
     HEARINGS_KEY,
     LOAD_KEY,
+    LOGIN_FAILURES_KEY,
     LOGIN_LIMITER_KEY,
     LOGIN_SESSIONS_KEY,
+    METRICS_KEY,
     NODE_KEY,
     PHRASES_KEY,
     PRESENCE_KEY,
@@ -76,7 +80,9 @@ from .keys import (
 )
 from .kiosk_guard import KioskRevoked, kiosk_middleware, kiosk_route
 from .login import log_in, log_out
+from .login_failures import LoginFailures
 from .login_sessions import LoginSessions
+from .metrics_api import serve_metrics
 from .nodes_api import cluster_alarm, cluster_nodes, local_load
 from .phrases import QuickPhrases
 from .policy import (
@@ -119,9 +125,11 @@ __all__ = [
     "HEARINGS_KEY",
     "KINDS",
     "LOAD_KEY",
+    "LOGIN_FAILURES_KEY",
     "LOGIN_LIMITER_KEY",
     "LOGIN_SESSIONS_KEY",
     "MAX_RECORD",
+    "METRICS_KEY",
     "MIN_PASSWORD",
     "NODE_KEY",
     "PHRASES_KEY",
@@ -152,8 +160,10 @@ __all__ = [
     "HearingError",
     "Hearings",
     "KioskRevoked",
+    "LoginFailures",
     "LoginLimiter",
     "LoginSessions",
+    "MetricsExposition",
     "Permission",
     "PresenceTracker",
     "QuickPhrases",
@@ -202,6 +212,7 @@ __all__ = [
     "roles_with",
     "safe_next",
     "screen_receiver",
+    "serve_metrics",
     "session_audience",
     "session_city_streams",
     "session_copy_audience",
@@ -217,6 +228,7 @@ def add_routes(app: web.Application) -> None:
     before the node's cleanup)."""
     whip.add_routes(app)
     api.add_routes(app)
+    metrics_api.add_routes(app)
     nodes_api.add_routes(app)
     recordings_api.add_routes(app)
     stations_api.add_routes(app)

@@ -1,4 +1,5 @@
-"""JSON API and operational endpoints: /api/streams, /api/session, /healthz, /metrics."""
+"""JSON API and operational endpoints: /api/streams, /api/session, /healthz (/metrics:
+metrics_api.py)."""
 
 from __future__ import annotations
 
@@ -111,30 +112,7 @@ async def healthz(request: web.Request) -> web.StreamResponse:
     return web.Response(text="ok\n")
 
 
-async def metrics(request: web.Request) -> web.StreamResponse:
-    lines = [
-        "# HELP vdispatch_streams_live Streams currently published on this node.",
-        "# TYPE vdispatch_streams_live gauge",
-    ]
-    streams = request.app[GATEWAY_KEY].streams()
-    lines.append(f"vdispatch_streams_live {len(streams)}")
-    lines += [
-        "# HELP vdispatch_stream_viewers Viewers per live stream.",
-        "# TYPE vdispatch_stream_viewers gauge",
-    ]
-    lines += [f'vdispatch_stream_viewers{{stream="{s.stream_id}"}} {s.viewers}' for s in streams]
-    lines += [
-        "# HELP vdispatch_stream_packets_total RTP packets received per live stream.",
-        "# TYPE vdispatch_stream_packets_total counter",
-    ]
-    lines += [
-        f'vdispatch_stream_packets_total{{stream="{s.stream_id}"}} {s.packets}' for s in streams
-    ]
-    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
-
-
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/streams", list_streams)
     app.router.add_get("/api/session", session_info)
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics)

@@ -45,8 +45,9 @@ CSRF_FIELD = "csrf"
 CSRF_HEADER = "X-CSRF-Token"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSRF_REFUSED = "CSRF token missing or wrong"
-# Never authenticated by cookie: static files and operational endpoints.
-_PUBLIC_PREFIXES = ("/static/", "/healthz", "/metrics")
+# Never authenticated by cookie: static files and the health check. (/metrics is: an
+# admin's console session may read it.)
+_PUBLIC_PREFIXES = ("/static/", "/healthz")
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

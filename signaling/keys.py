@@ -12,9 +12,11 @@ from recorder import Recorder
 from .accounts import Users
 from .dispatch import Dispatch
 from .evidence_copies import CopyQueue, EvidenceCopies
+from .exposition import MetricsExposition
 from .hearing import SessionEvidence
 from .hearings import Hearings
 from .ingest import IngestStore
+from .login_failures import LoginFailures
 from .login_sessions import LoginSessions
 from .phrases import QuickPhrases
 from .presence import PresenceTracker
@@ -44,6 +46,9 @@ RECORDS_KEY = web.AppKey("records", Records)  # sessions' interrogation records
 PHRASES_KEY = web.AppKey("quick_phrases", QuickPhrases)
 DISPATCH_KEY = web.AppKey("dispatch", Dispatch)
 LOGIN_LIMITER_KEY = web.AppKey("login_limiter", LoginLimiter)
+LOGIN_FAILURES_KEY = web.AppKey("login_failures", LoginFailures)
+# The node's Prometheus exposition (made by the composition root; /metrics serves it).
+METRICS_KEY = web.AppKey("metrics", MetricsExposition)
 PRESENCE_KEY = web.AppKey("presence", PresenceTracker)
 RECEPTION_KEY = web.AppKey("reception", Reception)
 # The recorder's word on sessions (the composition root sets it when recording is on).

@@ -24,7 +24,13 @@ from catalog import Catalog
 from .accounts import User
 from .auth import AUTH_KEY, client_address
 from .events_ws import close_session_sockets
-from .keys import ARCHIVE_KEY, LOGIN_LIMITER_KEY, LOGIN_SESSIONS_KEY, USERS_KEY
+from .keys import (
+    ARCHIVE_KEY,
+    LOGIN_FAILURES_KEY,
+    LOGIN_LIMITER_KEY,
+    LOGIN_SESSIONS_KEY,
+    USERS_KEY,
+)
 from .ratelimit import Attack
 
 logger = logging.getLogger(__name__)
@@ -49,15 +55,20 @@ async def log_in(request: web.Request, name: str, password: str) -> LoginResult:
     app = request.app
     address = client_address(request)
     limiter = app[LOGIN_LIMITER_KEY]
+    failures = app.get(LOGIN_FAILURES_KEY)
     catalog = app[ARCHIVE_KEY].catalog
     name = name.strip()
     wait = limiter.retry_after(address, name)
     if wait > 0:
         logger.warning("login of %r from %s refused: too many failures", name, address)
+        if failures is not None:
+            failures.throttled()
         return LoginResult(retry_after=wait)
     user, why = await asyncio.to_thread(app[USERS_KEY].authenticate, name, password)
     if user is None:
         verdict = limiter.failed(address, name)
+        if failures is not None:
+            failures.failed(why)
         detail = {"address": address, "reason": why}
         target = f"user:{_printable(name)}"
         await asyncio.to_thread(

@@ -60,6 +60,9 @@ class Permission(StrEnum):
     COPY_READ = "copy.read"
     COPY_RENDER = "copy.render"  # render a session's evidence copy again (failed or done)
     EVENTS_COPY = "events.copy"  # session.copy: each event checked for its audience
+    # The node's Prometheus metrics on the public port (GET /metrics); scrapers use the
+    # metrics listener or the metrics token instead.
+    METRICS_READ = "metrics.read"
     # The cluster: its nodes with their streams and load (GET /api/nodes, the nodes view),
     # and its alarm (cluster.alarm: this node lost Redis) on the event socket.
     NODES_READ = "nodes.read"
@@ -157,6 +160,7 @@ GRANTS: Mapping[Role, frozenset[Permission]] = {
             P.STATIONS_MANAGE,
             P.USERS_MANAGE,
             P.KIOSK_MANAGE,
+            P.METRICS_READ,
             P.EVENTS_STREAM,
             P.EVENTS_STATION,
             P.COPY_READ,

@@ -263,7 +263,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
         from .node import build_app
 
-        web.run_app(build_app(settings), host=settings.host, port=settings.port, print=None)
+        app = build_app(settings, metrics_listener=True)
+        web.run_app(app, host=settings.host, port=settings.port, print=None)
         return 0
     if args.command == "demo":
         from .demo import run_demo

@@ -35,6 +35,7 @@ from signaling import (
     GATEWAY_KEY,
     HEARINGS_KEY,
     LOAD_KEY,
+    LOGIN_FAILURES_KEY,
     LOGIN_LIMITER_KEY,
     LOGIN_SESSIONS_KEY,
     NODE_KEY,
@@ -49,6 +50,7 @@ from signaling import (
     Dispatch,
     EvidenceCopies,
     Hearings,
+    LoginFailures,
     LoginLimiter,
     LoginSessions,
     PresenceTracker,
@@ -63,6 +65,7 @@ from signaling import (
     local_load,
 )
 
+from . import metrics as node_metrics
 from .catalog_bridge import CatalogBridge
 from .evidence_copy import CopyJob
 from .recording_bridge import RecordingBridge
@@ -75,7 +78,11 @@ logger = logging.getLogger(__name__)
 SESSION_PURGE_EVERY = 600.0
 
 
-def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
+def build_app(
+    settings: Settings, *, demo: bool = False, metrics_listener: bool = False
+) -> web.Application:
+    """The node's app. `metrics_listener`: also serve /metrics on `metrics_listen` (what
+    `vdispatch serve` does; tests and the demo leave the port alone)."""
     app = web.Application(
         client_max_size=1024 * 1024, middlewares=[kiosk_middleware, auth_middleware]
     )
@@ -89,6 +96,11 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
         app[DIRECTORY_KEY] = LocalDirectory()
     auth = app[AUTH_SETTINGS_KEY] = settings.auth
     app[LOGIN_LIMITER_KEY] = LoginLimiter.from_settings(auth)
+    app[LOGIN_FAILURES_KEY] = LoginFailures()
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    metrics = node_metrics.install(app, settings.node_id, settings.recorder.recordings_dir, token)
+    if metrics_listener and settings.metrics_address is not None:
+        node_metrics.add_listener(app, *settings.metrics_address)
     signaling.add_routes(app)  # event sockets close on_shutdown, before any cleanup below
     command_console.add_routes(app, demo=demo)
 
@@ -134,6 +146,7 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
                 Recorder, settings.recorder, node_id, listener=bridge
             )
             await recorder.recover()
+            recorder.stats.on_segment_latency = metrics.segment_latency.observe
             app[RECORDER_KEY] = recorder
             # Recordings made while a session is live are bound to it (manifest `session`).
             binding = SessionBinding(app[HEARINGS_KEY], app[BUS_KEY])

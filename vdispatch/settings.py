@@ -85,6 +85,11 @@ class Settings(BaseSettings):
     node_id: str = Field(default_factory=Node.default_id)
     # How clients reach this node; default http://HOST:PORT (a wildcard host as 127.0.0.1).
     public_url: str = Field(default_factory=lambda data: _default_public_url(data))
+    # Where `vdispatch serve` serves /metrics to anyone (HOST:PORT); empty: no listener,
+    # /metrics only on the public port (admins, or the metrics token).
+    metrics_listen: str = "127.0.0.1:9464"
+    # A Bearer token that may read /metrics on the public port; unset: only admins.
+    metrics_token: SecretStr | None = None
 
     media: MediaSettings = MediaSettings()
     recorder: RecorderSettings
@@ -97,6 +102,21 @@ class Settings(BaseSettings):
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 32:
             raise ValueError("must be at least 32 characters")
+        return value
+
+    @field_validator("metrics_listen")
+    @classmethod
+    def _host_and_port(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            parse_listen(value)
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _token_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters")
         return value
 
     @model_validator(mode="before")
@@ -113,6 +133,11 @@ class Settings(BaseSettings):
             if isinstance(section, dict):
                 data[name] = {**section, "data_dir": data_dir}
         return data
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        """The metrics listener's (host, port); None: no listener."""
+        return parse_listen(self.metrics_listen) if self.metrics_listen else None
 
     @property
     def node(self) -> Node:
@@ -147,6 +172,14 @@ class Settings(BaseSettings):
             toml = TomlConfigSettingsSource(settings_cls, toml_file=cls.toml_file)
             sources.append(_FlatNames(settings_cls, toml, str(cls.toml_file)))
         return tuple(sources)
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """ "HOST:PORT" (IPv6 as "[::1]:9464") -> (host, port); ValueError saying the form."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{listen!r}: HOST:PORT (like 127.0.0.1:9464), or empty for none")
+    return host.removeprefix("[").removesuffix("]"), int(port)
 
 
 class _FlatNames(PydanticBaseSettingsSource):

@@ -89,6 +89,7 @@ class IngestTap:
         self._streams: dict[int, StreamStatistics] = getattr(receiver, _RX + "remote_streams")
         self._rtx_ssrc: dict[int, int] = getattr(receiver, _RX + "rtx_ssrc")
         self.media_ssrc: int | None = None
+        self.nacks_sent = 0
         self._original_rtcp = receiver._handle_rtcp_packet
         self._tasks: set[asyncio.Future[None]] = set()
         receiver._handle_rtp_packet = self._handle_rtp  # type: ignore[method-assign]
@@ -140,8 +141,16 @@ class IngestTap:
         elif packet.ssrc != self.media_ssrc:
             return
         if self._nack is not None and self._nack.add(packet):
+            self.nacks_sent += 1
             self._spawn(self._receiver._send_rtcp_nack(packet.ssrc, sorted(self._nack.missing)))
         self._on_packet(codec, packet)
+
+    @property
+    def packets_lost(self) -> int:
+        """The media stream's packets never received (RFC 3550 cumulative loss: a packet
+        retransmitted after a NACK is not lost)."""
+        stats = self._streams.get(self.media_ssrc) if self.media_ssrc is not None else None
+        return max(0, stats.packets_lost) if stats is not None else 0
 
     @property
     def payload_types(self) -> list[int]:
