@@ -72,8 +72,9 @@ class RedisBus:
 
     @property
     def dropped(self) -> int:
-        """Events a slow local subscriber lost (its queue was full)."""
-        return self._local.dropped
+        """Events lost: by a slow local subscriber (its queue was full), or durable events
+        that did not fit the outbox during a Redis outage."""
+        return self._local.dropped + self.outbox_dropped
 
     @property
     def healthy(self) -> bool:
