@@ -206,16 +206,18 @@ class RedisBus:
                     self._last_id = _text(entry_id)
                     raw = fields.get(b"m", fields.get("m"))
                     if raw is not None:
-                        await self._deliver(raw)
+                        # The entry id starts with Redis's clock (ms) when it was added.
+                        written = int(self._last_id.split("-", 1)[0]) / 1000
+                        await self._deliver(raw, written)
 
     async def _read_channel(self, pubsub: Any) -> None:
         async for message in pubsub.listen():
             if message.get("type") == "message":
                 await self._deliver(message["data"])
 
-    async def _deliver(self, raw: str | bytes) -> None:
+    async def _deliver(self, raw: str | bytes, written: float | None = None) -> None:
         try:
-            envelope = self.signer.verify(raw)
+            envelope = self.signer.verify(raw, written=written)
             if envelope.node_id == self.node_id:
                 return  # this node's own event: delivered locally when published
             body = envelope.body

@@ -59,10 +59,14 @@ class Signer:
         }
         return json.dumps({"env": envelope, "mac": self._mac(envelope)}, separators=(",", ":"))
 
-    def verify(self, raw: str | bytes, *, fresh: bool = True) -> Envelope:
+    def verify(
+        self, raw: str | bytes, *, fresh: bool = True, written: float | None = None
+    ) -> Envelope:
         """The envelope of a genuine message. `fresh`: also refuse a stale timestamp and a
         nonce seen before (bus messages); directory entries are re-read on purpose and
-        age out by their TTL instead."""
+        age out by their TTL instead. `written`: when the message reached Redis (a
+        stream entry's id), to compare its timestamp with instead of now: an entry read
+        late (its reader was away) is not stale, one written again later is."""
         try:
             outer = json.loads(raw)
             envelope = outer["env"]
@@ -74,8 +78,9 @@ class Signer:
             raise SignatureError(f"bad signature (claimed node {node_id!r})")
         if fresh:
             now = self._clock()
-            if abs(now - ts) > MAX_SKEW:
-                raise SignatureError(f"stale message from {node_id!r} ({now - ts:.1f} s old)")
+            at = now if written is None else written
+            if abs(at - ts) > MAX_SKEW:
+                raise SignatureError(f"stale message from {node_id!r} ({at - ts:.1f} s old)")
             self._forget(now)
             if nonce in self._seen:
                 raise SignatureError(f"replayed message from {node_id!r}")

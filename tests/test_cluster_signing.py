@@ -53,3 +53,17 @@ def test_another_secret_or_an_edited_body_is_refused() -> None:
         b.verify(json.dumps(message))
     with pytest.raises(SignatureError, match="malformed"):
         b.verify("not json")
+
+
+def test_a_stream_entry_read_late_is_judged_by_when_it_was_written() -> None:
+    """A reader back after 45 s reads an entry written on time: accepted. The same
+    message written to Redis again 45 s later (a replay with a new entry): refused."""
+    clock = Clock()
+    a, b = Signer(SECRET, "node-a", clock=clock), Signer(SECRET, "node-b", clock=clock)
+    message = a.sign({"topic": "direction.sent"})
+    written = clock.now + 0.01
+    clock.now += 45
+    assert b.verify(message, written=written).node_id == "node-a"
+    other = Signer(SECRET, "node-c", clock=clock)
+    with pytest.raises(SignatureError, match="stale"):
+        other.verify(message, written=clock.now)
