@@ -67,6 +67,9 @@ class RedisBus:
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._connected = asyncio.Event()
+        # Set when a publish fails while the readers still run: they stop, and the
+        # supervisor reconnects and sends the outbox (else nothing would flush it).
+        self._kick = asyncio.Event()
         self.forged = 0  # messages rejected: bad signature, stale or replayed
         self.outbox_dropped = 0  # durable events lost to a full outbox during an outage
 
@@ -106,6 +109,7 @@ class RedisBus:
             await self._send(body, durable)
         except (RedisError, OSError) as exc:
             self._keep(body, durable)
+            self._kick.set()
             await self._down(exc)
 
     def subscribe(self, prefix: str = "") -> AsyncIterator[Event]:
@@ -148,6 +152,7 @@ class RedisBus:
         await self._local.publish(Event(ALARM_TOPIC, {"on": True, "reason": reason}, self.node_id))
 
     async def _up(self) -> None:
+        self._kick.clear()
         if self._last_id == "$":
             # The first connection: read what is written from now on (resumed from
             # here after an outage, so nothing written meanwhile is skipped).
@@ -179,7 +184,9 @@ class RedisBus:
                 await pubsub.subscribe(self.channel)
                 await self._up()
                 backoff = BACKOFF_FIRST
-                await _first_failure(self._read_stream(), self._read_channel(pubsub))
+                await _first_failure(
+                    self._read_stream(), self._read_channel(pubsub), self._kicked()
+                )
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
@@ -195,6 +202,10 @@ class RedisBus:
                 return
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_MAX)
+
+    async def _kicked(self) -> None:
+        await self._kick.wait()
+        raise ConnectionError("a publish failed: reconnecting")
 
     async def _read_stream(self) -> None:
         while True:
