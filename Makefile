@@ -25,13 +25,15 @@ install: $(VENV)/.installed
 # and a test IP camera for the agent's tests (tests/interop/rtsp_server.py): gst-rtsp-server,
 # x264enc (plugins-ugly), avenc_aac (libav), the RTSP plugins; Chinese and Latin fonts
 # for the evidence copy's burned-in text (recorder/evidence_copy.py; without them it
-# falls back to ASCII).
+# falls back to ASCII); redis-server for the cluster tests that stop and restart a Redis of
+# their own (tests/test_cluster.py, tests/test_cluster_bus.py).
 # Only installed when missing, and only when we are root (CI is).
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v ffprobe >/dev/null || missing="$$missing ffmpeg"; \
 	command -v ip >/dev/null || missing="$$missing iproute2"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	for deb in gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
 	    gstreamer1.0-plugins-bad gstreamer1.0-nice python3-gi gir1.2-gstreamer-1.0 \
 	    gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0 \

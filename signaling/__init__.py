@@ -14,6 +14,7 @@ from . import (
     ingest_api,
     kiosk_guard,
     metrics_api,
+    nodes_api,
     phrases_api,
     reception_api,
     record_api,
@@ -68,6 +69,7 @@ from .keys import (
     EVIDENCE_KEY,
     GATEWAY_KEY,
     HEARINGS_KEY,
+    LOAD_KEY,
     LOGIN_FAILURES_KEY,
     LOGIN_LIMITER_KEY,
     LOGIN_SESSIONS_KEY,
@@ -87,6 +89,7 @@ from .login import log_in, log_out
 from .login_failures import LoginFailures
 from .login_sessions import LoginSessions
 from .metrics_api import serve_metrics
+from .nodes_api import cluster_alarm, cluster_nodes, local_load
 from .phrases import QuickPhrases
 from .policy import (
     ROLES,
@@ -127,6 +130,7 @@ __all__ = [
     "GATEWAY_KEY",
     "HEARINGS_KEY",
     "KINDS",
+    "LOAD_KEY",
     "LOGIN_FAILURES_KEY",
     "LOGIN_LIMITER_KEY",
     "LOGIN_SESSIONS_KEY",
@@ -195,6 +199,8 @@ __all__ = [
     "catalog_outage_middleware",
     "catalog_unavailable",
     "clear_session_cookie",
+    "cluster_alarm",
+    "cluster_nodes",
     "csrf_exempt",
     "csrf_token",
     "current_user",
@@ -203,6 +209,7 @@ __all__ = [
     "kiosk_grant",
     "kiosk_middleware",
     "kiosk_route",
+    "local_load",
     "log_in",
     "log_out",
     "may_see_session",
@@ -232,6 +239,7 @@ def add_routes(app: web.Application) -> None:
     whip.add_routes(app)
     api.add_routes(app)
     metrics_api.add_routes(app)
+    nodes_api.add_routes(app)
     recordings_api.add_routes(app)
     stations_api.add_routes(app)
     hearings_api.add_routes(app)

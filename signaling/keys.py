@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from catalog import Archive
-from cluster import Directory, EventBus, Node
+from cluster import Directory, EventBus, LoadMeter, Node
 from media_gateway import MediaGateway
 from recorder import Recorder
 
@@ -33,6 +33,7 @@ NODE_KEY = web.AppKey("node", Node)
 BUS_KEY = web.AppKey("bus", EventBus)
 # Which node holds which stream (LocalDirectory on a node alone).
 DIRECTORY_KEY = web.AppKey("directory", Directory)
+LOAD_KEY = web.AppKey("load", LoadMeter)  # this node's CPU and event loop lag
 RECORDER_KEY = web.AppKey("recorder", Recorder)
 ARCHIVE_KEY = web.AppKey("archive", Archive)
 # Console logins (set when the catalog is open).

@@ -24,7 +24,14 @@ from sqlalchemy import select, update
 
 from catalog import Catalog, CatalogSettings, EvidenceCopyRow, parse_iso
 from recorder import verify_signature
-from signaling import ARCHIVE_KEY, COPIES_KEY, HEARINGS_KEY, RECORDER_KEY, EvidenceCopy
+from signaling import (
+    ARCHIVE_KEY,
+    COPIES_KEY,
+    HEARINGS_KEY,
+    RECORDER_KEY,
+    EvidenceCopies,
+    EvidenceCopy,
+)
 
 from .conftest import Node
 from .console import Console, add_station, add_user, logged_in
@@ -358,8 +365,15 @@ async def test_a_copy_that_cannot_be_made_fails_with_its_reason_and_is_queued_ag
                 conn.execute(
                     update(EvidenceCopyRow)
                     .where(EvidenceCopyRow.hearing_id == sid)
-                    .values(state="rendering", progress=0.4)
+                    .values(state="rendering", progress=0.4, node="node-x")
                 )
+            # In a cluster where node-x is alive, another node starting leaves its render
+            # alone, and cannot begin it a second time.
+            copies = EvidenceCopies(catalog.engine)
+            assert copies.requeue_unfinished(busy={"node-x"}) == []
+            assert copies.begin(sid, "node-y") is None
+            copy = copies.get(sid)
+            assert copy is not None and copy.state == "rendering"
         finally:
             catalog.dispose()
 

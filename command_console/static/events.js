@@ -27,6 +27,7 @@ export function connectEvents(onEvent, onState = () => {}) {
     socket.addEventListener("message", (msg) => {
       let event;
       try { event = JSON.parse(msg.data); } catch { return; }
+      if (event.topic === "cluster.alarm") showClusterAlarm(event.data.on);
       onEvent(event);
     });
     socket.addEventListener("close", async (event) => {
@@ -49,4 +50,11 @@ export function connectEvents(onEvent, onState = () => {}) {
 export function showEventsState(state) {
   const el = document.getElementById("events-state");
   if (el) el.dataset.state = state;
+}
+
+// The banner saying this node lost the cluster's Redis (layout.html; for the roles that
+// get cluster.alarm), on every page with live updates.
+export function showClusterAlarm(on) {
+  const el = document.getElementById("cluster-alarm");
+  if (el) el.hidden = !on;
 }
