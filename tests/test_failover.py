@@ -10,6 +10,7 @@ import secrets
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiortc import MediaStreamTrack
@@ -24,8 +25,11 @@ from recorder import manifest as mf
 from recorder.continuity import parse
 from signaling import TokenIssuer
 
+from .cluster_nodes import start_cluster
+from .console import Console, logged_in
 from .failover_nodes import NodeProcess, free_port
 from .recordings import wait_for_manifest
+from .redis_service import require_redis
 from .test_recorder import ffprobe
 from .waiting import wait_for
 
@@ -208,3 +212,86 @@ async def test_a_frozen_node_s_station_fails_over_on_its_silence(
         set_host_addresses(None)
         a.kill()
         b.stop()
+
+
+async def _streams(console: Console) -> dict[str, Any]:
+    return {s["id"]: s for s in (await console.json("/api/streams"))["streams"]}
+
+
+async def test_in_a_cluster_the_stream_moves_to_b_in_the_directory_and_a_rejoins_once(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """The issue's check, on Redis too: the directory names B for the stream within
+    10 s of the kill, the recording continues there, the restarted A rejoins once."""
+    redis_url = require_redis()
+    async with start_cluster(tmp_path, postgres_url, redis_url) as cluster:
+        a, b = cluster.nodes
+        await cluster.add_user("boss", "commander")
+        set_host_addresses(["127.0.0.1"])
+        use_rtcp_tap(tap_rtcp_arrival)
+        agent = Agent(
+            AgentConfig(
+                gateways=[a.url, b.url], stream_id="cam", token=cluster.token(["cam"], "station")
+            ),
+            track_factory=_testsrc,
+        )
+        task = asyncio.create_task(agent.run())
+        try:
+            async with logged_in(b.url, "boss") as at_b:
+                await wait_for(
+                    lambda: _streams(at_b),
+                    lambda s: s.get("cam", {}).get("node") == "node-a",
+                    what="A's stream in the directory, seen at B",
+                    timeout=15,
+                )
+                rec_a, _ = await wait_for_manifest(
+                    a.data_dir / "recordings", lambda m: len(m.segments) >= 1, "a segment at A"
+                )
+                cluster.kill9(a)
+                killed = time.monotonic()
+                await wait_for(
+                    lambda: agent.gateway == b.url and agent.connected.is_set(),
+                    what="republished on B",
+                    timeout=FAIL_OVER_BUDGET + 5,
+                    interval=0.02,
+                )
+                fail_over = time.monotonic() - killed
+                await wait_for(
+                    lambda: _streams(at_b),
+                    lambda s: s.get("cam", {}).get("node") == "node-b",
+                    what="the directory naming B",
+                    timeout=10,
+                )
+                moved = time.monotonic() - killed
+                print(f"\ncluster: republished on B {fail_over:.2f} s, directory {moved:.2f} s")
+                assert fail_over <= FAIL_OVER_BUDGET and moved <= 10
+                _, m_b = await wait_for_manifest(
+                    b.data_dir / "recordings",
+                    lambda m: any(c.kind == "node-lost" for c in m.continuity),
+                    "B's recording continues A's",
+                    timeout=20,
+                )
+                assert m_b.continues == rec_a.name
+
+                await cluster.start(a)  # rejoins: salvages, re-registers, holds nothing
+                nodes = await wait_for(
+                    lambda: at_b.json("/api/nodes"),
+                    lambda n: [x["node_id"] for x in n["nodes"]] == ["node-a", "node-b"],
+                    what="A back, once",
+                )
+                assert nodes["nodes"][0]["streams"] == []
+                listed = await _streams(at_b)
+                assert listed["cam"]["node"] == "node-b"
+                auditor = {"Authorization": f"Bearer {cluster.token([], 'auditor')}"}
+                async with (
+                    aiohttp.ClientSession() as http,
+                    http.get(f"{b.url}/api/recordings?stream=cam", headers=auditor) as r,
+                ):
+                    recordings = (await r.json())["recordings"]
+                assert sorted(r["id"] for r in recordings) == sorted([rec_a.name, m_b.recording_id])
+        finally:
+            await agent.stop()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            use_rtcp_tap(None)
+            set_host_addresses(None)
