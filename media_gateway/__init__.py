@@ -9,13 +9,17 @@ from .errors import (
     ResourceNotFound,
     StreamBusy,
     StreamNotFound,
+    UpstreamFailed,
+    UpstreamTimeout,
 )
 from .gateway import MediaGateway, StreamInfo
 from .router import Publication, Router, RouterListener
 from .settings import MediaSettings
+from .upstream import Exchange
 
 __all__ = [
     "BadOffer",
+    "Exchange",
     "GatewayClosed",
     "MediaError",
     "MediaGateway",
@@ -28,6 +32,8 @@ __all__ = [
     "StreamBusy",
     "StreamInfo",
     "StreamNotFound",
+    "UpstreamFailed",
+    "UpstreamTimeout",
     "default_host_addresses",
     "set_host_addresses",
     "tap_keyframe_requests",
