@@ -19,6 +19,7 @@ from signaling import (
     ARCHIVE_KEY,
     AUTH_SETTINGS_KEY,
     BUS_KEY,
+    CLUSTER_SETTINGS_KEY,
     COPIES_KEY,
     COPY_QUEUE_KEY,
     DIRECTORY_KEY,
@@ -77,6 +78,7 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
     app[TOKENS_KEY] = TokenIssuer(settings.token_secret())
     app[BUS_KEY] = InProcessBus()
     app[DIRECTORY_KEY] = LocalDirectory()
+    app[CLUSTER_SETTINGS_KEY] = settings.cluster  # relay mode for streams held elsewhere
     auth = app[AUTH_SETTINGS_KEY] = settings.auth
     app[LOGIN_LIMITER_KEY] = LoginLimiter.from_settings(auth)
     signaling.add_routes(app)  # event sockets close on_shutdown, before any cleanup below

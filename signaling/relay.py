@@ -1,0 +1,117 @@
+"""A WHEP viewer asking this node for a stream another node holds (the directory says
+which): cascade relays it from the holder (one upstream per stream here, fanned out
+locally) or redirect answers 307 to the holder, as the cluster settings choose.
+
+Node to node, this node is an ordinary WHEP client of the holder: a short-lived viewer
+token minted with the cluster's shared SECRET, and a header naming the relaying node
+(the holder logs it, and never relays such a request on: no loops between nodes).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from cluster import StreamEntry
+from media_gateway import UpstreamFailed
+
+from .keys import (
+    CLUSTER_SETTINGS_KEY,
+    DIRECTORY_KEY,
+    GATEWAY_KEY,
+    NODE_KEY,
+    RELAY_HTTP_KEY,
+    TOKENS_KEY,
+)
+from .policy import TokenRole
+
+logger = logging.getLogger(__name__)
+
+RELAY_NODE_HEADER = "X-Vdispatch-Relay-Node"
+# Only for the one WHEP request that opens the upstream; the media outlives it.
+RELAY_TOKEN_TTL = 60
+
+
+async def holder(request: web.Request, stream_id: str) -> StreamEntry | None:
+    """The other live node holding `stream_id`, or None (none, or it is this node, or
+    the request already comes from a relaying node)."""
+    if RELAY_NODE_HEADER in request.headers or DIRECTORY_KEY not in request.app:
+        return None
+    entry = await request.app[DIRECTORY_KEY].lookup(stream_id)
+    if entry is None or entry.node_id == request.app[NODE_KEY].node_id:
+        return None
+    return entry
+
+
+def redirect(request: web.Request, entry: StreamEntry) -> web.Response | None:
+    """307 to the holder when relaying is off; None in cascade mode. The query string
+    goes along (a token given as ?token= still authorizes there)."""
+    cluster = request.app.get(CLUSTER_SETTINGS_KEY)
+    if cluster is None or cluster.relay != "redirect":
+        return None
+    location = whep_url(entry)
+    if request.query_string:
+        location += "?" + request.query_string
+    return web.Response(
+        status=307,
+        headers={"Location": location},
+        text=f"stream {entry.stream_id} is served by node {entry.node_id}\n",
+    )
+
+
+async def relay(request: web.Request, entry: StreamEntry) -> None:
+    """The stream live here, relayed from its holder (or already relayed)."""
+    app = request.app
+    exchange = functools.partial(_exchange, app, entry)
+    await app[GATEWAY_KEY].relay(entry.stream_id, exchange, entry.node_id)
+
+
+def whep_url(entry: StreamEntry) -> str:
+    return f"{entry.url.rstrip('/')}/whep/{entry.stream_id}"
+
+
+async def _exchange(app: web.Application, entry: StreamEntry, offer: str) -> str:
+    """The node-to-node WHEP request: our offer for the holder's answer."""
+    token = app[TOKENS_KEY].mint([entry.stream_id], TokenRole.VIEWER, RELAY_TOKEN_TTL)
+    headers = {
+        "Content-Type": "application/sdp",
+        "Authorization": f"Bearer {token}",
+        RELAY_NODE_HEADER: app[NODE_KEY].node_id,
+    }
+    url = whep_url(entry)
+    try:
+        async with app[RELAY_HTTP_KEY].post(
+            url, data=offer, headers=headers, allow_redirects=False
+        ) as resp:
+            body = await resp.text()
+    except (aiohttp.ClientError, OSError) as exc:
+        raise UpstreamFailed(
+            f"node {entry.node_id} holding stream {entry.stream_id} is unreachable "
+            f"({url}): {exc or type(exc).__name__}"
+        ) from exc
+    if resp.status != 201:
+        reason = body.strip()[:200] or resp.reason or ""
+        raise UpstreamFailed(
+            f"node {entry.node_id} refused to relay stream {entry.stream_id}: "
+            f"{resp.status} {reason}",
+            503 if resp.status == 503 else 502,
+        )
+    logger.info("stream %s: relaying from node %s", entry.stream_id, entry.node_id)
+    return body
+
+
+def setup(app: web.Application) -> None:
+    """The app's HTTP client for node-to-node requests, closed at cleanup (after the
+    gateway, whose upstreams may still be opening: they fail, they do not hang)."""
+
+    async def client(app: web.Application) -> AsyncIterator[None]:
+        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30, sock_connect=5))
+        app[RELAY_HTTP_KEY] = session
+        yield
+        await session.close()
+
+    app.cleanup_ctx.append(client)
