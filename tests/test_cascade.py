@@ -19,9 +19,10 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from camera_agents import WhipPublisher
+from camera_agents.testsrc import PatternTrack
 from cluster import NodeInfo, StreamEntry
 from media_gateway import set_host_addresses
-from signaling import DIRECTORY_KEY
+from signaling import DIRECTORY_KEY, RECORDER_KEY
 from vdispatch.node import build_app
 from vdispatch.settings import load_settings
 
@@ -142,8 +143,17 @@ async def test_many_viewers_at_b_one_upstream_from_a_same_frames(
         (relayed,) = b.gateway.streams()
         assert (relayed.stream_id, relayed.origin, relayed.viewers) == ("cam1", "node-a", 3)
         assert a.gateway.streams()[0].origin is None
-        # B's relayed stream is not B's to record or report.
-        assert b.gateway.publication("cam1") is not None
+        # The holder records the stream; B, relaying it, does not.
+        assert "cam1" in a.app[RECORDER_KEY].active
+        assert "cam1" not in b.app[RECORDER_KEY].active
+        # A relayed viewer is DELETEd as a local one is.
+        async with aiohttp.ClientSession() as http:
+            token = b.token("cam1", "viewer")
+            assert at_b[0].resource is not None and at_b[0].resource.startswith(b.url)
+            headers = {"Authorization": f"Bearer {token}"}
+            async with http.delete(at_b[0].resource, headers=headers) as r:
+                assert r.status == 200, await r.text()
+        assert _viewers_at(b, "cam1") == 2
         # The last viewer at B leaves: the upstream lingers, then closes at both ends.
         for v in at_b:
             await v.close()
@@ -166,6 +176,33 @@ async def test_many_viewers_at_b_one_upstream_from_a_same_frames(
     finally:
         for v in [at_a, *at_b, *([late] if late else [])]:
             await v.close()
+        await publisher.stop()
+
+
+async def test_a_viewer_joining_at_b_gets_a_keyframe_through_the_upstream(
+    nodes: tuple[Node, Node, HeldStreams],
+) -> None:
+    # aiortc's live encoder makes a keyframe only when asked: a second viewer at B sees
+    # video at once only if its PLI goes up B's upstream to A and on to the publisher.
+    a, b, _ = nodes
+    track = PatternTrack("cam3", width=320, height=180)
+    publisher = WhipPublisher(a.whip("cam3"), a.token("cam3"), [track])
+    await publisher.start()
+    first = Viewer(b.whep("cam3"), b.token("cam3", "viewer"))
+    second = Viewer(b.whep("cam3"), b.token("cam3", "viewer"))
+    try:
+        await first.start()
+        await first.wait_frames(10, timeout=10)
+        relayed = b.gateway.publication("cam3")
+        assert relayed is not None
+        keyframes = relayed.producers["video"].keyframes
+        await second.start()
+        await second.wait_frames(1, timeout=2)
+        assert relayed.producers["video"].keyframes > keyframes
+        assert second.frame_times[0] - second.started_at < 1.5
+    finally:
+        await first.close()
+        await second.close()
         await publisher.stop()
 
 
