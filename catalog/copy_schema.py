@@ -6,7 +6,7 @@ picture, the prosecutor as picture-in-picture, time and case number burned in), 
 derived record that refers to the seal. The copy is derived: the sealed originals stay
 the evidence.
 
-Schema: Alembic revision 0007; this class must match it.
+Schema: Alembic revisions 0007 and 0010 (`node`); this class must match them.
 """
 
 from __future__ import annotations
@@ -39,3 +39,4 @@ class EvidenceCopyRow(Base):
     requested_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    node: Mapped[str | None] = mapped_column(String(128))  # the node rendering it (or last)

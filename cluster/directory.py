@@ -45,6 +45,14 @@ class Directory(Protocol):
         ...
 
 
+class StreamClaims(Protocol):
+    """What a node tells the directory about its own publications (RedisDirectory)."""
+
+    async def claim(self, stream_id: str, since: float | None = None) -> None: ...
+
+    async def release(self, stream_id: str) -> None: ...
+
+
 class LocalDirectory:
     """A node alone: no other node holds anything."""
 

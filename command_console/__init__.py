@@ -34,6 +34,7 @@ from . import (
     dispatch,
     focus,
     login,
+    nodes_page,
     pages,
     reception,
     sessions,
@@ -58,6 +59,7 @@ def add_routes(app: web.Application, demo: bool = False) -> None:
     sessions.add_routes(app)
     dispatch.add_routes(app)
     reception.add_routes(app)
+    nodes_page.add_routes(app)
     app.router.add_static("/static/", _HERE / "static", append_version=True)
 
 

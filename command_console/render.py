@@ -32,13 +32,14 @@ from signaling import (
     RoleForbidden,
     User,
     allows,
+    cluster_alarm,
     csrf_token,
     current_user,
 )
 
-from . import i18n, i18n_errors
+from . import i18n, i18n_errors, i18n_nodes
 
-assert i18n_errors.MESSAGES  # merged at import
+assert i18n_errors.MESSAGES and i18n_nodes.MESSAGES  # merged at import
 
 _HERE = Path(__file__).parent
 TEMPLATES = jinja2.Environment(
@@ -82,6 +83,7 @@ NAV: tuple[tuple[str, str, Permission], ...] = (
     ("/audit", "nav.audit", Permission.AUDIT_READ),
     ("/admin/stations", "nav.stations", Permission.STATIONS_MANAGE),
     ("/admin/users", "nav.users", Permission.USERS_MANAGE),
+    ("/nodes", "nav.nodes", Permission.NODES_READ),
 )
 # Where a role lands after logging in: the first of these sections it may open.
 LANDING: tuple[str, ...] = (
@@ -93,6 +95,7 @@ LANDING: tuple[str, ...] = (
     "/admin/stations",
     "/audit",
     "/admin/users",
+    "/nodes",
 )
 _NEEDS = {href: permission for href, _, permission in NAV}
 
@@ -139,6 +142,10 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
         path=request.path,
         lang_url=str(request.rel_url.update_query(lang="en" if lang == "zh" else "zh")),
         json_script=_json_script,
+        # This node lost the cluster's Redis: said on every page to who runs the centre.
+        cluster_alarm=user is not None
+        and allows(user.role, Permission.EVENTS_CLUSTER)
+        and cluster_alarm(request.app),
         **context,
     )
     resp = web.Response(status=status, text=html, content_type="text/html")

@@ -13,6 +13,7 @@ from . import (
     hearings_media,
     ingest_api,
     kiosk_guard,
+    nodes_api,
     phrases_api,
     reception_api,
     record_api,
@@ -62,6 +63,7 @@ from .keys import (
     EVIDENCE_KEY,
     GATEWAY_KEY,
     HEARINGS_KEY,
+    LOAD_KEY,
     LOGIN_LIMITER_KEY,
     LOGIN_SESSIONS_KEY,
     NODE_KEY,
@@ -77,6 +79,7 @@ from .keys import (
 from .kiosk_guard import KioskRevoked, kiosk_middleware, kiosk_route
 from .login import log_in, log_out
 from .login_sessions import LoginSessions
+from .nodes_api import cluster_alarm, cluster_nodes, local_load
 from .phrases import QuickPhrases
 from .policy import (
     ROLES,
@@ -118,6 +121,7 @@ __all__ = [
     "GATEWAY_KEY",
     "HEARINGS_KEY",
     "KINDS",
+    "LOAD_KEY",
     "LOGIN_LIMITER_KEY",
     "LOGIN_SESSIONS_KEY",
     "MAX_RECORD",
@@ -180,6 +184,8 @@ __all__ = [
     "allows",
     "auth_middleware",
     "clear_session_cookie",
+    "cluster_alarm",
+    "cluster_nodes",
     "csrf_exempt",
     "csrf_token",
     "current_user",
@@ -187,6 +193,7 @@ __all__ = [
     "kiosk_grant",
     "kiosk_middleware",
     "kiosk_route",
+    "local_load",
     "log_in",
     "log_out",
     "may_see_session",
@@ -214,6 +221,7 @@ def add_routes(app: web.Application) -> None:
     whip.add_routes(app)
     relay.setup(app)
     api.add_routes(app)
+    nodes_api.add_routes(app)
     recordings_api.add_routes(app)
     stations_api.add_routes(app)
     hearings_api.add_routes(app)

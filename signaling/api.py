@@ -11,7 +11,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .auth import authorize, csrf_token, current_user, require_login
 from .errors import SignalingError
-from .keys import GATEWAY_KEY, NODE_KEY, RECORDER_KEY, STATIONS_KEY
+from .keys import GATEWAY_KEY, NODE_KEY, PRESENCE_KEY, RECORDER_KEY, STATIONS_KEY
+from .nodes_api import remote_streams
 from .policy import Permission
 from .stations import Station
 
@@ -43,8 +44,13 @@ async def list_streams(request: web.Request) -> web.StreamResponse:
     node = request.app[NODE_KEY]
     registry = await _stations(request)
     recorder = request.app.get(RECORDER_KEY)
+    presence = request.app.get(PRESENCE_KEY)
+    held = set(presence.live) if presence is not None else None
+    directory = {e.stream_id: e for e in await remote_streams(request.app)}
     streams = []
     for info in request.app[GATEWAY_KEY].streams():
+        if held is not None and info.stream_id not in held and info.stream_id in directory:
+            continue  # relayed here: listed below, once, as its holder's
         d = dataclasses.asdict(info)
         d["id"] = d.pop("stream_id")
         station = registry.get(d["id"])
@@ -59,7 +65,26 @@ async def list_streams(request: web.Request) -> web.StreamResponse:
         d["recording"] = recording is not None and not recording.closed
         d["recording_id"] = recording.id if recording is not None and d["recording"] else None
         d["node"] = node.node_id
+        d["url"] = node.public_url
         streams.append(d)
+    # Streams other nodes hold (clustered): what the directory knows of them; watching
+    # one here is relayed from its holder.
+    for entry in directory.values():
+        station = registry.get(entry.stream_id)
+        streams.append(
+            {
+                "id": entry.stream_id,
+                "station": station.name if station else entry.stream_id,
+                "station_id": station.id if station else None,
+                "county": station.county if station else None,
+                "kind": station.kind if station else None,
+                "since": entry.since,
+                "node": entry.node_id,
+                "url": entry.url,
+                "remote": True,
+            }
+        )
+    streams.sort(key=lambda d: str(d["id"]))
     return web.json_response({"streams": streams})
 
 

@@ -13,6 +13,7 @@ calls these through asyncio.to_thread.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, cast
@@ -153,24 +154,27 @@ class EvidenceCopies:
             )
             return EvidenceCopy.of(row)
 
-    def next_queued(self) -> EvidenceCopy | None:
-        """The oldest queued copy (the worker's next)."""
+    def next_queued(self, skip: Collection[str] = ()) -> EvidenceCopy | None:
+        """The oldest queued copy (the worker's next), but none of `skip` (in a cluster:
+        copies whose recordings another node holds)."""
+        query = select(EvidenceCopyRow).where(EvidenceCopyRow.state == "queued")
+        if skip:
+            query = query.where(EvidenceCopyRow.hearing_id.not_in(list(skip)))
         with self._read() as session:
             row = session.scalar(
-                select(EvidenceCopyRow)
-                .where(EvidenceCopyRow.state == "queued")
-                .order_by(EvidenceCopyRow.requested_at, EvidenceCopyRow.hearing_id)
-                .limit(1)
+                query.order_by(EvidenceCopyRow.requested_at, EvidenceCopyRow.hearing_id).limit(1)
             )
             return EvidenceCopy.of(row) if row is not None else None
 
-    def begin(self, hearing_id: str) -> EvidenceCopy | None:
-        """queued → rendering; None when it is no longer queued."""
+    def begin(self, hearing_id: str, node_id: str | None = None) -> EvidenceCopy | None:
+        """queued → rendering, by `node_id`; None when it is no longer queued (in a
+        cluster: another node took it first; the row lock makes the claim atomic)."""
         with self._write.begin() as session:
             row = _locked(session, hearing_id)
             if row is None or row.state != "queued":
                 return None
             row.state, row.progress, row.started_at = "rendering", 0.0, datetime.now(UTC)
+            row.node = node_id
             return EvidenceCopy.of(row)
 
     def set_progress(self, hearing_id: str, progress: float) -> EvidenceCopy | None:
@@ -212,13 +216,16 @@ class EvidenceCopies:
             auditlog.append(session, "system", "session.copy.failed", _target(hearing_id), detail)
             return EvidenceCopy.of(row)
 
-    def requeue_unfinished(self) -> list[str]:
-        """At node start: copies left rendering (a crash, a stop) are queued again. The
-        ids of every queued copy, oldest first."""
+    def requeue_unfinished(self, busy: Collection[str] = ()) -> list[str]:
+        """At node start: copies left rendering (a crash, a stop) are queued again, except
+        those a live node of the cluster (`busy`) is rendering now. The ids of every
+        queued copy, oldest first."""
         with self._write.begin() as session:
             for row in session.scalars(
                 select(EvidenceCopyRow).where(EvidenceCopyRow.state == "rendering")
             ):
+                if row.node is not None and row.node in busy:
+                    continue
                 row.state, row.progress, row.started_at = "queued", 0.0, None
             return list(
                 session.scalars(

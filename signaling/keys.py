@@ -6,7 +6,7 @@ import aiohttp
 from aiohttp import web
 
 from catalog import Archive
-from cluster import ClusterSettings, Directory, EventBus, Node
+from cluster import ClusterSettings, Directory, EventBus, LoadMeter, Node
 from media_gateway import MediaGateway
 from recorder import Recorder
 
@@ -36,6 +36,7 @@ DIRECTORY_KEY = web.AppKey("directory", Directory)
 CLUSTER_SETTINGS_KEY = web.AppKey("cluster_settings", ClusterSettings)
 # The HTTP client for node-to-node requests (relay.py sets it up and closes it).
 RELAY_HTTP_KEY = web.AppKey("relay_http", aiohttp.ClientSession)
+LOAD_KEY = web.AppKey("load", LoadMeter)  # this node's CPU and event loop lag
 RECORDER_KEY = web.AppKey("recorder", Recorder)
 ARCHIVE_KEY = web.AppKey("archive", Archive)
 # Console logins (set when the catalog is open).

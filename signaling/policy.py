@@ -60,6 +60,10 @@ class Permission(StrEnum):
     COPY_READ = "copy.read"
     COPY_RENDER = "copy.render"  # render a session's evidence copy again (failed or done)
     EVENTS_COPY = "events.copy"  # session.copy: each event checked for its audience
+    # The cluster: its nodes with their streams and load (GET /api/nodes, the nodes view),
+    # and its alarm (cluster.alarm: this node lost Redis) on the event socket.
+    NODES_READ = "nodes.read"
+    EVENTS_CLUSTER = "events.cluster"
 
 
 class Role(StrEnum):
@@ -107,6 +111,8 @@ GRANTS: Mapping[Role, frozenset[Permission]] = {
             P.DISPATCH_MANAGE,
             P.SCREEN_VIEW,
             P.KIOSK_MANAGE,
+            P.NODES_READ,
+            P.EVENTS_CLUSTER,
         }
     ),
     # The live wall (until the wall follows invitations too) and the sessions invited to.
@@ -156,6 +162,8 @@ GRANTS: Mapping[Role, frozenset[Permission]] = {
             P.COPY_READ,
             P.COPY_RENDER,
             P.EVENTS_COPY,
+            P.NODES_READ,
+            P.EVENTS_CLUSTER,
         }
     ),
 }
@@ -190,6 +198,7 @@ TOPICS: Mapping[Permission, tuple[str, ...]] = {
     P.EVENTS_DISPATCH: ("dispatch.",),
     P.EVENTS_RECEPTION: RECEPTION_TOPICS,
     P.EVENTS_COPY: COPY_TOPICS,
+    P.EVENTS_CLUSTER: ("cluster.",),
 }
 # Permissions held per stream: a token that grants one of them must name its streams.
 PER_STREAM = frozenset({P.STREAM_PUBLISH, P.STREAM_SUBSCRIBE})

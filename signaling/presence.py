@@ -6,6 +6,11 @@ earlier one), then the bus hears "stream.up" / "stream.down" and, for each stati
 presence changed, "station.presence": stored, then told. A heartbeat repeats the sync so
 `last_seen` stays fresh and the presence of a node that died goes stale
 (stations.STALE_AFTER).
+
+Clustered, each stream published here is also claimed in the stream directory (and
+released when it ends), so that other nodes route its viewers here. A relayed
+publication (`origin` set: this node only fans out another node's stream) is never
+claimed.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
-from cluster import Event, EventBus
+from cluster import Event, EventBus, StreamClaims
 from media_gateway import Publication, RouterListener
 
 from .stations import Station, Stations
@@ -30,9 +35,15 @@ HEARTBEAT = 30.0
 
 class PresenceTracker(RouterListener):
     def __init__(
-        self, stations: Stations, bus: EventBus, node_id: str, heartbeat: float = HEARTBEAT
+        self,
+        stations: Stations,
+        bus: EventBus,
+        node_id: str,
+        heartbeat: float = HEARTBEAT,
+        claims: StreamClaims | None = None,
     ) -> None:
         self.stations = stations
+        self.claims = claims
         self.bus = bus
         self.node_id = node_id
         self.heartbeat = heartbeat
@@ -47,11 +58,21 @@ class PresenceTracker(RouterListener):
     # RouterListener: called on the event loop.
 
     def on_published(self, publication: Publication) -> None:
+        if getattr(publication, "origin", None) is not None:
+            return  # relayed from its holder: the holder tells and claims it
         self.live[publication.stream_id] = time.time()
+        if self.claims is not None:
+            # Tasks start in order, and the directory writes one at a time: a quick
+            # publish-unpublish is claimed, then released.
+            self._spawn(self.claims.claim(publication.stream_id, publication.since))
         self._spawn(self._changed("stream.up", publication.stream_id))
 
     def on_unpublished(self, publication: Publication) -> None:
+        if getattr(publication, "origin", None) is not None:
+            return
         self.live.pop(publication.stream_id, None)
+        if self.claims is not None:
+            self._spawn(self.claims.release(publication.stream_id))
         self._spawn(self._changed("stream.down", publication.stream_id))
 
     def on_gateway_closed(self, publication: Publication) -> None:

@@ -51,7 +51,8 @@ KIOSK_TABLES = {"kiosk_links"}
 COPY_TABLES = {"evidence_copies"}
 # Revision 0008: stations' enrolled keys.
 STATION_KEY_TABLES = {"station_keys"}
-HEAD = "0008"
+# Revision 0010: the node rendering an evidence copy (a column).
+HEAD = "0010"
 
 
 def _catalog(data_dir: Path, url: str | None = None, days: int = 3650) -> Catalog:

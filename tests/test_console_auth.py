@@ -285,6 +285,7 @@ PAGES = {
     "/archive/sessions": {"auditor"},
     "/admin/stations": {"admin"},
     "/admin/users": {"admin"},
+    "/nodes": {"commander", "admin"},  # a node alone lists itself
 }
 
 
@@ -310,6 +311,7 @@ API = [
     ("/api/audit", {"auditor", "admin"}),
     ("/api/stations", set(ROLES)),
     ("/api/session", set(ROLES)),
+    ("/api/nodes", {"commander", "admin"}),
 ]
 
 

@@ -108,17 +108,26 @@ def test_the_table_says_what_docs_architecture_says() -> None:
     # Evidence copies: auditors and admins read every one's state; the MP4 is content.
     assert roles_with(P.COPY_READ) == roles_with(P.COPY_RENDER) == (auditor, admin)
     assert set(roles_with(P.COPY_READ)) & set(roles_with(P.ARCHIVE_READ)) == {auditor}
+    # The cluster's nodes and load, and its alarm: who runs the centre.
+    assert roles_with(P.NODES_READ) == roles_with(P.EVENTS_CLUSTER) == (commander, admin)
 
 
 def test_the_event_socket_forwards_the_topics_each_role_may_see() -> None:
     assert set(TOPICS) == {p for p in Permission if p.startswith("events.")}
     sessions = ("session.", "direction.", "comment.")  # each event checked for its audience
-    assert topics(Role.COMMANDER) == ("stream.", "station.", "recording.", *sessions, "dispatch.")
+    assert topics(Role.COMMANDER) == (
+        "stream.",
+        "station.",
+        "recording.",
+        *sessions,
+        "dispatch.",
+        "cluster.",  # the cluster alarm (this node lost Redis)
+    )
     assert topics(Role.OBSERVER) == ("stream.", "station.", *sessions)
     assert topics(Role.PROSECUTOR) == topics(Role.CLERK) == sessions
     # Evidence copies' progress (session.copy), checked for its audience as well.
     assert topics(Role.AUDITOR) == ("station.", "recording.", "session.copy")  # never stream.*
-    assert topics(Role.ADMIN) == ("stream.", "station.", "session.copy")
+    assert topics(Role.ADMIN) == ("stream.", "station.", "session.copy", "cluster.")
     assert topics(Role.RECEPTIONIST) == (*sessions, "reception.")
 
 
@@ -166,7 +175,12 @@ def test_home_pages_and_the_nav_bar_follow_the_table() -> None:
         Role.RECEPTIONIST: "/reception",
     }
     assert [href for href, _ in nav(Role.AUDITOR)] == ["/archive", "/audit"]
-    assert [href for href, _ in nav(Role.ADMIN)] == ["/audit", "/admin/stations", "/admin/users"]
+    assert [href for href, _ in nav(Role.ADMIN)] == [
+        "/audit",
+        "/admin/stations",
+        "/admin/users",
+        "/nodes",
+    ]
     assert set(LANDING) == {href for href, _, _ in NAV}
     for role in Role:
         assert home(role) in {href for href, _ in nav(role)}, role

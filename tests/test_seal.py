@@ -27,7 +27,7 @@ from camera_agents import WhipPublisher
 from catalog import run_retention
 from cluster import Event
 from media_gateway import set_host_addresses
-from signaling import ARCHIVE_KEY, BUS_KEY, RECORDER_KEY
+from signaling import ARCHIVE_KEY, BUS_KEY, NODE_KEY, RECORDER_KEY
 from vdispatch.node import build_app
 from vdispatch.settings import load_settings
 
@@ -168,7 +168,8 @@ async def test_an_interrogation_is_recorded_interrupted_sealed_and_verified(
             await until(lambda: bound_segments(CAM) >= 1, "bound station segments again")
             # A recording's alarm is an interruption too, ended by its next segment.
             alarm = {"recording_id": "x", "stream": CAM, "kind": "disk-full", "message": "full"}
-            await app[BUS_KEY].publish(Event("recording.alarm", alarm, "test"))
+            # (this node's recorder: another node's alarms are that node's to tell)
+            await app[BUS_KEY].publish(Event("recording.alarm", alarm, app[NODE_KEY].node_id))
             told = await _next(ws, "session.interruption", timeout=2.0)
             assert told["data"]["interruption"]["kind"] == "recording-failed"
             await _next(ws, "session.interruption-ended", timeout=5.0)

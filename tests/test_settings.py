@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
 
+from cluster import InProcessBus, LocalDirectory, RedisBus, RedisDirectory
+from signaling import BUS_KEY, DIRECTORY_KEY
 from vdispatch.node import build_app
 from vdispatch.settings import FLAT_NAMES, Settings, SettingsError, load_settings
 
@@ -170,16 +171,13 @@ def test_the_operations_guide_lists_every_setting() -> None:
             assert f"`{name.upper()}`" in table, name
 
 
-def test_redis_url_is_parsed_but_warned_about_until_clustering_exists(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_redis_url_makes_the_node_a_cluster_member(tmp_path: Path) -> None:
     settings = load_settings(data_dir=tmp_path / "var", redis_url="redis://cache.example:6379")
     assert settings.cluster.redis_url == "redis://cache.example:6379"
-    with caplog.at_level(logging.WARNING, logger="vdispatch.node"):
-        build_app(settings)
-    assert "REDIS_URL is set but clustering is not implemented yet" in caplog.text
+    app = build_app(settings)  # nothing connects before the app starts
+    assert isinstance(app[BUS_KEY], RedisBus)
+    assert isinstance(app[DIRECTORY_KEY], RedisDirectory)
 
-    caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="vdispatch.node"):
-        build_app(load_settings(data_dir=tmp_path / "var"))
-    assert "REDIS_URL" not in caplog.text
+    alone = build_app(load_settings(data_dir=tmp_path / "var"))
+    assert isinstance(alone[BUS_KEY], InProcessBus)
+    assert isinstance(alone[DIRECTORY_KEY], LocalDirectory)

@@ -24,7 +24,7 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -169,6 +169,7 @@ class CopyJob:
         recordings_dir: Path,
         copies_dir: Path,
         reason_zh: Callable[[str], str] = str,  # an interruption's reason in Chinese
+        busy_nodes: Callable[[], Awaitable[Collection[str]]] | None = None,
     ) -> None:
         self.copies = copies
         self.reason_zh = reason_zh
@@ -178,6 +179,9 @@ class CopyJob:
         self.key = key
         self.recordings_dir = recordings_dir
         self.copies_dir = copies_dir
+        # In a cluster: the other live nodes, whose renders under way are left to them.
+        self.busy_nodes = busy_nodes
+        self._elsewhere: set[str] = set()  # queued copies whose recordings are not here
         self._wake = asyncio.Event()
         self._cancel = threading.Event()  # tells the render thread to stop
         self._closing = False
@@ -188,21 +192,23 @@ class CopyJob:
         """Follow seals, queue what a stop or crash left (and sealed sessions without a
         copy), then start the worker."""
         self._follower = asyncio.ensure_future(self._follow_seals())
-        queued = await asyncio.to_thread(self._recover)
+        busy = await self.busy_nodes() if self.busy_nodes is not None else ()
+        queued = await asyncio.to_thread(self._recover, busy)
         if queued:
             logger.info("evidence copies: %d queued (%s)", len(queued), ", ".join(queued))
         self._worker = asyncio.ensure_future(self._run())
 
-    def _recover(self) -> list[str]:
+    def _recover(self, busy: Collection[str]) -> list[str]:
         self.copies_dir.mkdir(parents=True, exist_ok=True)
         for stale in self.copies_dir.glob("*.part"):
             stale.unlink(missing_ok=True)  # a crash mid-render: never a half file
         for session in self.copies.sealed_without_copy():
             with contextlib.suppress(SignalingError):
                 self.copies.request(session, "system")
-        return self.copies.requeue_unfinished()
+        return self.copies.requeue_unfinished(busy)
 
     def wake(self) -> None:
+        self._elsewhere.clear()  # look again: a copy left to others may be ours now
         self._wake.set()
 
     async def close(self) -> None:
@@ -243,10 +249,12 @@ class CopyJob:
     async def _run(self) -> None:
         while not self._closing:
             try:
-                copy = await asyncio.to_thread(self.copies.next_queued)
+                skip = set(self._elsewhere)
+                copy = await asyncio.to_thread(self.copies.next_queued, skip)
                 if copy is None:
                     self._wake.clear()
-                    copy = await asyncio.to_thread(self.copies.next_queued)  # no lost wake
+                    skip = set(self._elsewhere)
+                    copy = await asyncio.to_thread(self.copies.next_queued, skip)  # no lost wake
                 if copy is None:
                     await self._wake.wait()
                     continue
@@ -262,7 +270,15 @@ class CopyJob:
     # ------------------------------------------------------------ one render
 
     async def _render(self, hearing_id: str) -> None:
-        copy = await asyncio.to_thread(self.copies.begin, hearing_id)
+        if not await asyncio.to_thread(self._recordings_here, hearing_id):
+            busy = await self.busy_nodes() if self.busy_nodes is not None else ()
+            if busy:
+                # Another node of the cluster recorded it: that node renders it.
+                self._elsewhere.add(hearing_id)
+                return
+        # Every node hears the seal and queues it (idempotent); the first to begin it
+        # renders it, the others find it no longer queued.
+        copy = await asyncio.to_thread(self.copies.begin, hearing_id, self.node_id)
         if copy is None:
             return
         await self._tell(hearing_id, copy)
@@ -288,6 +304,17 @@ class CopyJob:
             with contextlib.suppress(asyncio.CancelledError):
                 await reporter
         await self._tell(hearing_id, done)
+
+    def _recordings_here(self, hearing_id: str) -> bool:
+        """Whether this node's recordings directory has every recording the seal lists."""
+        seal = self.hearings.seal_of(hearing_id)
+        if seal is None:
+            return True  # _make says why it cannot render
+        try:
+            recordings = json.loads(seal["record"])["recordings"]
+        except (ValueError, KeyError, TypeError):
+            return True
+        return all((self.recordings_dir / str(r.get("id"))).is_dir() for r in recordings)
 
     async def _make(self, hearing_id: str, out: Path, latest: list[float]) -> EvidenceCopy:
         hearing = await asyncio.to_thread(self.hearings.get, hearing_id)

@@ -12,7 +12,15 @@ from aiohttp import web
 import command_console
 import signaling
 from catalog import Archive, Catalog
-from cluster import InProcessBus, LocalDirectory
+from cluster import (
+    InProcessBus,
+    LoadMeter,
+    LocalDirectory,
+    RedisBus,
+    RedisDirectory,
+    Signer,
+    connect_redis,
+)
 from media_gateway import MediaGateway
 from recorder import NodeKey, Recorder
 from signaling import (
@@ -27,6 +35,7 @@ from signaling import (
     EVIDENCE_KEY,
     GATEWAY_KEY,
     HEARINGS_KEY,
+    LOAD_KEY,
     LOGIN_LIMITER_KEY,
     LOGIN_SESSIONS_KEY,
     NODE_KEY,
@@ -52,6 +61,7 @@ from signaling import (
     Users,
     auth_middleware,
     kiosk_middleware,
+    local_load,
 )
 
 from .catalog_bridge import CatalogBridge
@@ -67,17 +77,17 @@ SESSION_PURGE_EVERY = 600.0
 
 
 def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
-    if settings.cluster.redis_url:
-        logger.warning(
-            "REDIS_URL is set but clustering is not implemented yet: running as a single node"
-        )
     app = web.Application(
         client_max_size=1024 * 1024, middlewares=[kiosk_middleware, auth_middleware]
     )
     app[NODE_KEY] = settings.node
     app[TOKENS_KEY] = TokenIssuer(settings.token_secret())
-    app[BUS_KEY] = InProcessBus()
-    app[DIRECTORY_KEY] = LocalDirectory()
+    app[LOAD_KEY] = LoadMeter()
+    if settings.cluster.redis_url:
+        _clustered(app, settings, settings.cluster.redis_url)
+    else:
+        app[BUS_KEY] = InProcessBus()
+        app[DIRECTORY_KEY] = LocalDirectory()
     app[CLUSTER_SETTINGS_KEY] = settings.cluster  # relay mode for streams held elsewhere
     auth = app[AUTH_SETTINGS_KEY] = settings.auth
     app[LOGIN_LIMITER_KEY] = LoginLimiter.from_settings(auth)
@@ -151,10 +161,13 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
                     settings.recorder.recordings_dir,
                     settings.recorder.copies_dir,
                     command_console.reason_zh,
+                    busy_nodes=lambda: _other_nodes(app),
                 )
                 await copies.start()
                 app[COPY_QUEUE_KEY] = copies
-        presence = PresenceTracker(app[STATIONS_KEY], app[BUS_KEY], node_id)
+        directory = app[DIRECTORY_KEY]
+        claims = directory if isinstance(directory, RedisDirectory) else None
+        presence = PresenceTracker(app[STATIONS_KEY], app[BUS_KEY], node_id, claims=claims)
         gateway.add_listener(presence)
         app[PRESENCE_KEY] = presence
         # Manifests the catalog does not know yet (or knew as still open): catalog them.
@@ -177,9 +190,53 @@ def build_app(settings: Settings, *, demo: bool = False) -> web.Application:
         await presence.close()  # stations marked offline, stream.down told
         await app[BUS_KEY].close()
 
+    async def load(app: web.Application) -> AsyncIterator[None]:
+        app[LOAD_KEY].start()
+        yield
+        await app[LOAD_KEY].close()
+
+    app.cleanup_ctx.append(load)
     app.cleanup_ctx.append(catalog)
     app.cleanup_ctx.append(media_gateway)
     return app
+
+
+def _clustered(app: web.Application, settings: Settings, redis_url: str) -> None:
+    """The bus and the directory on Redis (one client, one connection pool per node),
+    both signed with a key derived from the cluster's shared SECRET."""
+    node = settings.node
+    redis = connect_redis(redis_url)
+    signer = Signer(settings.token_secret(), node.node_id)
+    bus = RedisBus(redis, signer, node.node_id, settings.cluster.key_prefix)
+    directory = RedisDirectory(redis, signer, node, settings.cluster, load=lambda: local_load(app))
+    app[BUS_KEY] = bus
+    app[DIRECTORY_KEY] = directory
+
+    async def cluster(app: web.Application) -> AsyncIterator[None]:
+        # Before the catalog and the gateway: session binding subscribes at their start,
+        # and a node restarted after kill -9 first drops the entries it no longer holds.
+        await bus.start()
+        bus.on_reconnect(directory.reconcile)
+        await directory.start()
+        logger.info(
+            "cluster: node %s on %s (prefix %s)%s",
+            node.node_id,
+            redis_url,
+            settings.cluster.key_prefix,
+            "" if bus.healthy else ", Redis not reachable yet",
+        )
+        yield
+        await directory.close()  # its entries go now, not after their TTL
+        await bus.close()  # idempotent: closed already with the gateway
+        await redis.aclose()
+
+    app.cleanup_ctx.append(cluster)
+
+
+async def _other_nodes(app: web.Application) -> set[str]:
+    """The cluster's other live nodes (none for a node alone)."""
+    me = app[NODE_KEY].node_id
+    return {n.node_id for n in await app[DIRECTORY_KEY].nodes() if n.node_id != me}
 
 
 async def _purge_sessions(sessions: LoginSessions) -> None:

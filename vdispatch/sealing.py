@@ -253,6 +253,8 @@ class InterruptionWatch(RouterListener):
         """A recording's alarm interrupts; its next closed segment (written again) ends it."""
         failed: set[str] = set()  # streams whose recording raised an alarm
         async for event in self.bus.subscribe("recording."):
+            if event.node_id != self.node_id:
+                continue  # another node's recorder: that node tells its interruptions
             stream, at = event.data.get("stream"), datetime.now(UTC)
             if not isinstance(stream, str):
                 continue

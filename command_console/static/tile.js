@@ -44,6 +44,7 @@ export class Tile {
     this.el.querySelector("b").textContent = i.station || i.id;
     this.el.querySelector(".county").textContent = i.county || "";
     this.el.dataset.station = i.station_id || "";
+    this.el.dataset.node = i.node || ""; // clustered: the node holding it
     this.setRecording(Boolean(i.recording));
   }
 
