@@ -40,26 +40,25 @@ class HeldStreams:
     entry (a node that died without its entry leaving)."""
 
     def __init__(self) -> None:
-        self.nodes: dict[str, Node] = {}
+        self.members: dict[str, Node] = {}
         self.fixed: dict[str, StreamEntry] = {}
 
     async def lookup(self, stream_id: str) -> StreamEntry | None:
         if stream_id in self.fixed:
             return self.fixed[stream_id]
-        for node_id, node in self.nodes.items():
+        for node_id, node in self.members.items():
             pub = node.gateway.publication(stream_id)
             if pub is not None and pub.origin is None:
                 return StreamEntry(stream_id, node_id, node.url, pub.since)
         return None
 
     async def streams(self) -> list[StreamEntry]:
-        found = [
-            await self.lookup(s.stream_id) for n in self.nodes.values() for s in n.gateway.streams()
-        ]
+        ids = sorted({s.stream_id for n in self.members.values() for s in n.gateway.streams()})
+        found = [await self.lookup(i) for i in ids]
         return [e for e in found if e is not None]
 
     async def nodes(self) -> list[NodeInfo]:
-        return [NodeInfo(node_id, n.url, time.time()) for node_id, n in self.nodes.items()]
+        return [NodeInfo(node_id, n.url, time.time()) for node_id, n in self.members.items()]
 
 
 @contextlib.asynccontextmanager
@@ -83,11 +82,11 @@ async def _node(
     server = TestServer(app, host="127.0.0.1", port=0)
     await server.start_server()
     node = Node(url=str(server.make_url("")).rstrip("/"), app=app)
-    directory.nodes[node_id] = node
+    directory.members[node_id] = node
     try:
         yield node
     finally:
-        directory.nodes.pop(node_id, None)
+        directory.members.pop(node_id, None)
         await server.close()
 
 
