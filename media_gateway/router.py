@@ -74,8 +74,18 @@ class Router:
         self._lingering: dict[str, asyncio.TimerHandle] = {}
 
     async def publish(self, stream_id: str, offer_sdp: str) -> Publication:
-        self._check_free(stream_id)
+        relayed = self.publications.get(stream_id)
+        if relayed is None or relayed.origin is None:
+            self._check_free(stream_id)
         peer = PublisherPeer(self.settings, self._peer_closed)
+        if relayed is not None and relayed.origin is not None:
+            # The station publishes here now (its node failed over to this one): the
+            # relay from the old holder gives way; its viewers are closed and come back.
+            logger.info(
+                "stream %s published here: the upstream from %s closes", stream_id, relayed.origin
+            )
+            self._negotiating.add(peer)  # the router must not look empty meanwhile
+            await relayed.peer.close()
         return await self._admit(stream_id, peer, peer.accept(offer_sdp), None)
 
     async def relay(self, stream_id: str, exchange: Exchange, origin: str) -> Publication:

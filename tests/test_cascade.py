@@ -205,6 +205,39 @@ async def test_a_viewer_joining_at_b_gets_a_keyframe_through_the_upstream(
         await publisher.stop()
 
 
+async def test_a_publisher_at_b_takes_over_a_stream_b_relays(
+    nodes: tuple[Node, Node, HeldStreams],
+) -> None:
+    # A station failing over to B publishes there while B still relays its old stream
+    # from A (A's media may be dying): B's own publisher wins, the relay gives way.
+    a, b, _ = nodes
+    at_a = WhipPublisher(a.whip("cam4"), a.token("cam4"), [EncodedVideoTrack(encode_vp8(30))])
+    at_b = WhipPublisher(b.whip("cam4"), b.token("cam4"), [EncodedVideoTrack(encode_vp8(30))])
+    relayed = Viewer(b.whep("cam4"), b.token("cam4", "viewer"))
+    local = Viewer(b.whep("cam4"), b.token("cam4", "viewer"))
+    await at_a.start()
+    try:
+        await relayed.start()
+        await relayed.wait_frames(5, timeout=10)
+        await at_b.start()
+        pub = b.gateway.publication("cam4")
+        assert pub is not None and pub.origin is None
+        await wait_for(
+            lambda: relayed.pc.connectionState,
+            lambda s: s in ("closed", "failed"),
+            what="the relayed viewer closed",
+            timeout=5,
+        )
+        await wait_for(lambda: _viewers_at(a, "cam4"), lambda n: n == 0, what="upstream gone")
+        await local.start()
+        await local.wait_frames(5, timeout=10)
+    finally:
+        for v in (relayed, local):
+            await v.close()
+        await at_b.stop()
+        await at_a.stop()
+
+
 async def _post_whep(url: str, token: str) -> tuple[int, str, float]:
     viewer = Viewer(url, token)
     viewer.pc.addTransceiver("video", direction="recvonly")
