@@ -93,6 +93,14 @@ class MediaGateway(RouterListener):
         # shielded: one viewer giving up does not cancel the others' upstream
         return await asyncio.shield(opening)
 
+    async def end_relay(self, stream_id: str) -> None:
+        """Close the upstream of a relayed stream (its holder is gone or changed); its
+        local viewers are closed as when a publisher leaves. No-op otherwise."""
+        pub = self.publication(stream_id)
+        if pub is not None and pub.origin is not None:
+            logger.info("stream %s: the relay from %s ends", stream_id, pub.origin)
+            await pub.peer.close()
+
     async def subscribe(self, stream_id: str, offer_sdp: str) -> str:
         router = self._routers.get(stream_id)
         if router is None or stream_id not in router.publications:

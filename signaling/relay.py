@@ -9,6 +9,8 @@ token minted with the cluster's shared SECRET, and a header naming the relaying 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator
@@ -20,6 +22,7 @@ from cluster import StreamEntry
 from media_gateway import UpstreamFailed
 
 from .keys import (
+    BUS_KEY,
     CLUSTER_SETTINGS_KEY,
     DIRECTORY_KEY,
     GATEWAY_KEY,
@@ -104,14 +107,54 @@ async def _exchange(app: web.Application, entry: StreamEntry, offer: str) -> str
     return body
 
 
+async def check_relayed(request: web.Request, stream_id: str) -> None:
+    """A stream relayed here whose directory entry no longer names its origin (the
+    holder died, or the stream moved): end the relay before serving anyone with it."""
+    gateway = request.app[GATEWAY_KEY]
+    pub = gateway.publication(stream_id)
+    if pub is None or pub.origin is None or not _redis_healthy(request.app):
+        return
+    entry = await holder(request, stream_id)
+    if entry is None or entry.node_id != pub.origin:
+        await gateway.end_relay(stream_id)
+
+
+async def _watch(app: web.Application, every: float) -> None:
+    """Every heartbeat: relays whose holder left the directory (killed, its entry's TTL
+    over) or changed end, so their viewers are not left on a dead upstream."""
+    while True:
+        await asyncio.sleep(every)
+        gateway = app.get(GATEWAY_KEY)
+        if gateway is None or DIRECTORY_KEY not in app or not _redis_healthy(app):
+            continue
+        for info in gateway.streams():
+            if info.origin is None:
+                continue
+            entry = await app[DIRECTORY_KEY].lookup(info.stream_id)
+            if entry is None or entry.node_id != info.origin:
+                await gateway.end_relay(info.stream_id)
+
+
+def _redis_healthy(app: web.Application) -> bool:
+    """Whether the directory's word can be trusted: with the cluster's Redis lost, every
+    lookup says "nobody", and relays that still work are kept."""
+    return bool(getattr(app.get(BUS_KEY), "healthy", True))
+
+
 def setup(app: web.Application) -> None:
-    """The app's HTTP client for node-to-node requests, closed at cleanup (after the
-    gateway, whose upstreams may still be opening: they fail, they do not hang)."""
+    """The app's HTTP client for node-to-node requests and the relays' watch, closed at
+    cleanup (after the gateway, whose upstreams may still be opening: they fail, they
+    do not hang)."""
 
     async def client(app: web.Application) -> AsyncIterator[None]:
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30, sock_connect=5))
         app[RELAY_HTTP_KEY] = session
+        cluster = app.get(CLUSTER_SETTINGS_KEY)
+        watch = asyncio.ensure_future(_watch(app, cluster.heartbeat_seconds if cluster else 2.0))
         yield
+        watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watch
         await session.close()
 
     app.cleanup_ctx.append(client)

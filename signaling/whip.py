@@ -110,6 +110,7 @@ async def whep_subscribe(request: web.Request) -> web.StreamResponse:
     stream_id = _stream_id(request)
     who = await authorize_view(request, stream_id)
     gateway = request.app[GATEWAY_KEY]
+    await relay.check_relayed(request, stream_id)
     # Not live here: another node may hold it (relay.py); none does: 404 below.
     entry = None if gateway.publication(stream_id) else await relay.holder(request, stream_id)
     if entry is not None and (moved := relay.redirect(request, entry)) is not None:
