@@ -42,10 +42,16 @@ RELAY_TOKEN_TTL = 60
 async def holder(request: web.Request, stream_id: str) -> StreamEntry | None:
     """The other live node holding `stream_id`, or None (none, or it is this node, or
     the request already comes from a relaying node)."""
-    if RELAY_NODE_HEADER in request.headers or DIRECTORY_KEY not in request.app:
+    if RELAY_NODE_HEADER in request.headers:
         return None
-    entry = await request.app[DIRECTORY_KEY].lookup(stream_id)
-    if entry is None or entry.node_id == request.app[NODE_KEY].node_id:
+    return await _other_holder(request.app, stream_id)
+
+
+async def _other_holder(app: web.Application, stream_id: str) -> StreamEntry | None:
+    if DIRECTORY_KEY not in app:
+        return None
+    entry = await app[DIRECTORY_KEY].lookup(stream_id)
+    if entry is None or entry.node_id == app[NODE_KEY].node_id:
         return None
     return entry
 
@@ -114,7 +120,7 @@ async def check_relayed(request: web.Request, stream_id: str) -> None:
     pub = gateway.publication(stream_id)
     if pub is None or pub.origin is None or not _redis_healthy(request.app):
         return
-    entry = await holder(request, stream_id)
+    entry = await _other_holder(request.app, stream_id)
     if entry is None or entry.node_id != pub.origin:
         await gateway.end_relay(stream_id)
 
@@ -127,12 +133,15 @@ async def _watch(app: web.Application, every: float) -> None:
         gateway = app.get(GATEWAY_KEY)
         if gateway is None or DIRECTORY_KEY not in app or not _redis_healthy(app):
             continue
-        for info in gateway.streams():
-            if info.origin is None:
-                continue
-            entry = await app[DIRECTORY_KEY].lookup(info.stream_id)
-            if entry is None or entry.node_id != info.origin:
-                await gateway.end_relay(info.stream_id)
+        try:
+            for info in gateway.streams():
+                if info.origin is None:
+                    continue
+                entry = await _other_holder(app, info.stream_id)
+                if entry is None or entry.node_id != info.origin:
+                    await gateway.end_relay(info.stream_id)
+        except Exception:  # the watch must outlive one bad round
+            logger.exception("relay watch")
 
 
 def _redis_healthy(app: web.Application) -> bool:

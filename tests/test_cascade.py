@@ -199,6 +199,25 @@ async def test_a_viewer_joining_at_b_gets_a_keyframe_through_the_upstream(
         await second.wait_frames(1, timeout=2)
         assert relayed.producers["video"].keyframes > keyframes
         assert second.frame_times[0] - second.started_at < 1.5
+        # A request naming itself a relaying node is served from what is live here and
+        # never ends or re-routes B's relay (the header is a hint for logs, not trusted).
+        probe = Viewer(b.whep("cam3"), b.token("cam3", "viewer"))
+        probe.pc.addTransceiver("video", direction="recvonly")
+        await probe.pc.setLocalDescription(await probe.pc.createOffer())
+        headers = {
+            "Content-Type": "application/sdp",
+            "Authorization": f"Bearer {probe.token}",
+            "X-Vdispatch-Relay-Node": "node-x",
+        }
+        try:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.post(b.whep("cam3"), data=probe.pc.localDescription.sdp, headers=headers) as r,
+            ):
+                assert r.status == 201, await r.text()
+        finally:
+            await probe.close()
+        assert b.gateway.publication("cam3") is relayed
     finally:
         await first.close()
         await second.close()
