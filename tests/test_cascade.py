@@ -19,7 +19,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from camera_agents import WhipPublisher
-from camera_agents.testsrc import PatternTrack
+from camera_agents.testsrc import PatternTrack, ToneTrack
 from cluster import NodeInfo, StreamEntry
 from media_gateway import set_host_addresses
 from signaling import DIRECTORY_KEY, RECORDER_KEY
@@ -27,7 +27,14 @@ from vdispatch.node import build_app
 from vdispatch.settings import load_settings
 
 from .conftest import Node
-from .peers import EncodedVideoTrack, Viewer, encode_vp8, whip_or_whep
+from .peers import (
+    EncodedVideoTrack,
+    Viewer,
+    encode_h264,
+    encode_vp8,
+    prefer_codecs,
+    whip_or_whep,
+)
 from .waiting import wait_for
 
 SECRET = "cascade-test-secret-0123456789abcdef"
@@ -109,7 +116,12 @@ def _viewers_at(node: Node, stream: str) -> int:
     return next((s.viewers for s in node.gateway.streams() if s.stream_id == stream), 0)
 
 
-def _contiguous_in(frames: list[bytes], sent: list[bytes]) -> bool:
+def _nal_units(access_unit: bytes) -> list[bytes]:
+    """An Annex B access unit's NAL units, start codes (3 or 4 bytes) removed."""
+    return [n.rstrip(b"\0") for n in access_unit.split(b"\0\0\1") if n.strip(b"\0")]
+
+
+def _contiguous_in(frames: list[Any], sent: list[Any]) -> bool:
     """`frames` are sent frames, in order, none missing, none altered."""
     start = next((i for i, f in enumerate(sent) if f == frames[0]), None)
     return start is not None and frames == sent[start : start + len(frames)]
@@ -221,6 +233,31 @@ async def test_a_viewer_joining_at_b_gets_a_keyframe_through_the_upstream(
     finally:
         await first.close()
         await second.close()
+        await publisher.stop()
+
+
+async def test_h264_and_opus_are_relayed_as_published(
+    nodes: tuple[Node, Node, HeldStreams],
+) -> None:
+    a, b, _ = nodes
+    track = EncodedVideoTrack(encode_h264(60, gop=30))
+    publisher = WhipPublisher(a.whip("cam5"), a.token("cam5"), [ToneTrack()])
+    prefer_codecs(publisher.pc.addTransceiver(track, direction="sendonly"), ["video/H264"])
+    viewer = Viewer(
+        b.whep("cam5"), b.token("cam5", "viewer"), audio=True, video_codecs=["video/H264"]
+    )
+    await publisher.start()
+    try:
+        await viewer.start()
+        await viewer.wait_frames(30, timeout=15)
+        # the same NAL units as sent (start codes may differ in length: Annex B)
+        received = [_nal_units(f) for f in viewer.frames[:30]]
+        assert _contiguous_in(received, [_nal_units(f) for f in track.sent])
+        await wait_for(lambda: viewer.audio_frames, lambda n: n >= 25, what="Opus frames at B")
+        (relayed,) = b.gateway.streams()
+        assert (relayed.video_codec, relayed.audio_codec) == ("H264", "OPUS")
+    finally:
+        await viewer.close()
         await publisher.stop()
 
 
