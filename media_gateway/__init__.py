@@ -9,14 +9,18 @@ from .errors import (
     ResourceNotFound,
     StreamBusy,
     StreamNotFound,
+    UpstreamFailed,
+    UpstreamTimeout,
 )
 from .gateway import MediaGateway, StreamInfo
 from .producer import ForwardingStats, Producer
 from .router import Publication, Router, RouterListener
 from .settings import MediaSettings
+from .upstream import Exchange
 
 __all__ = [
     "BadOffer",
+    "Exchange",
     "ForwardingStats",
     "GatewayClosed",
     "MediaError",
@@ -31,6 +35,8 @@ __all__ = [
     "StreamBusy",
     "StreamInfo",
     "StreamNotFound",
+    "UpstreamFailed",
+    "UpstreamTimeout",
     "default_host_addresses",
     "set_host_addresses",
     "tap_keyframe_requests",

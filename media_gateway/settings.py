@@ -18,3 +18,9 @@ class MediaSettings(BaseModel):
     udp_send_buffer: int = Field(default=4 * 1024 * 1024, ge=65536)
     # A peer that has not connected within this many seconds is closed.
     connect_timeout: float = Field(default=30.0, gt=0)
+    # A stream relayed from another node (cascade): its upstream closes this many seconds
+    # after its last local viewer left (a viewer back within it reuses the upstream).
+    relay_linger: float = Field(default=10.0, ge=0)
+    # Bound on each step of opening an upstream: the holder's WHEP answer, then the
+    # ICE/DTLS connection; past it the viewer gets 504, never a hang.
+    relay_timeout: float = Field(default=5.0, gt=0)
