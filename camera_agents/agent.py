@@ -31,6 +31,8 @@ class AgentConfig:
     source: str = "testsrc"
     station_name: str | None = None
     ice_servers: list[str] = field(default_factory=list)
+    # coturn's static-auth-secret: TURN REST credentials for the TURN URLs (camera_agents/ice.py).
+    turn_secret: str | None = None
     backoff_initial: float = 0.5
     backoff_max: float = 10.0
     # A refusal retrying cannot help (401/403, …) ends run() — or, for one camera of a
@@ -89,7 +91,11 @@ class Agent:
             base = self.config.gateways[attempt % len(self.config.gateways)]
             url = f"{base.rstrip('/')}/whip/{self.config.stream_id}"
             publisher = WhipPublisher(
-                url, self.config.token, self._track_factory(self.config), self.config.ice_servers
+                url,
+                self.config.token,
+                self._track_factory(self.config),
+                self.config.ice_servers,
+                self.config.turn_secret,
             )
             self.publisher = publisher
             try:

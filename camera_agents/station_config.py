@@ -117,6 +117,9 @@ class StationConfig(BaseModel):
     status_port: int = Field(default=8090, ge=0, le=65535)
     # STUN/TURN servers for the agent's peers.
     ice_servers: list[str] = Field(default_factory=list)
+    # coturn's static-auth-secret in a file beside the token, readable by the agent only:
+    # TURN URLs above get TURN REST credentials per connection (camera_agents/ice.py).
+    turn_secret_file: Path | None = None
     cameras: list[CameraConfig] = Field(min_length=1)
     # Where `vdispatch station enroll` put the station's key (it signs the spool).
     key_dir: Path = DEFAULT_KEY_DIR
@@ -128,6 +131,11 @@ class StationConfig(BaseModel):
     spool_segment_seconds: float = Field(default=10.0, ge=1.0, le=600.0)
     # Back-fill's share of the uplink (kilobits per second): live video keeps priority.
     backfill_kbps: int = Field(default=2000, ge=8)
+
+    def read_turn_secret(self) -> str | None:
+        if self.turn_secret_file is None:
+            return None
+        return self.turn_secret_file.read_text().strip()
 
     @property
     def key_path(self) -> Path:

@@ -13,6 +13,7 @@ from .errors import (
     UpstreamTimeout,
 )
 from .gateway import MediaGateway, StreamInfo
+from .ice import ice_servers, turn_rest_credentials
 from .producer import ForwardingStats, Producer
 from .router import Publication, Router, RouterListener
 from .settings import MediaSettings
@@ -38,6 +39,8 @@ __all__ = [
     "UpstreamFailed",
     "UpstreamTimeout",
     "default_host_addresses",
+    "ice_servers",
     "set_host_addresses",
     "tap_keyframe_requests",
+    "turn_rest_credentials",
 ]

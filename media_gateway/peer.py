@@ -13,7 +13,6 @@ from collections.abc import Callable
 
 from aiortc import (
     RTCConfiguration,
-    RTCIceServer,
     RTCPeerConnection,
     RTCSessionDescription,
 )
@@ -25,6 +24,7 @@ from . import aiortc_hooks as hooks
 from .codecs import RTX_MIME, SUPPORTED_MIME, CodecInfo, codec_matches
 from .consumer import Consumer
 from .errors import BadOffer, NoUsableCodec
+from .ice import ice_servers
 from .producer import Producer
 from .rtp import one_byte_extension_block
 from .settings import MediaSettings
@@ -67,8 +67,7 @@ class Peer:
     def __init__(self, settings: MediaSettings, on_closed: Callable[[Peer], None]) -> None:
         self.id = uuid.uuid4().hex[:16]
         self.settings = settings
-        servers = [RTCIceServer(urls=u) for u in settings.ice_servers]
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers(settings, self.id)))
         self.closed = False
         self._on_closed = on_closed
         self._close_task: asyncio.Task[None] | None = None

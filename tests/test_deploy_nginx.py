@@ -6,9 +6,7 @@ past the console's limit, /metrics refused. Only hosts, ports and paths are subs
 from __future__ import annotations
 
 import asyncio
-import datetime
 import io
-import ipaddress
 import os
 import re
 import shutil
@@ -25,10 +23,6 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from aiortc import RTCConfiguration, RTCPeerConnection
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from media_gateway import set_host_addresses
 from signaling import ARCHIVE_KEY, TOKENS_KEY
@@ -38,6 +32,7 @@ from vdispatch.settings import load_settings
 from .catalogs import copy_recording
 from .conftest import require_or_skip
 from .console import Console, add_user
+from .tls import self_signed
 
 SITE = Path(__file__).resolve().parent.parent / "deploy" / "nginx" / "vdispatch.conf"
 NGINX = shutil.which("nginx") or next(
@@ -74,38 +69,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _certificate(directory: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1, made for this test and thrown away."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vdispatch test front")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
 
 
 def _substitute(text: str, pattern: str, replacement: str, count: int) -> str:
@@ -183,7 +146,7 @@ def front(nginx_binary: str, tmp_path: Path, node_behind: Behind) -> Iterator[Fr
     prefix.mkdir()
     for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (prefix / kind).mkdir()
-    cert, key = _certificate(prefix)
+    cert, key = self_signed(prefix)
     https, http = _free_port(), _free_port()
     (prefix / "site.conf").write_text(render_site(https, http, node_behind.upstream, cert, key))
     conf = prefix / "nginx.conf"
