@@ -8,6 +8,7 @@ import shutil
 import subprocess
 
 import pytest
+from pydantic import SecretStr
 
 from camera_agents import ice as agent_ice
 from media_gateway import MediaSettings, ice_servers, turn_rest_credentials
@@ -50,7 +51,9 @@ def test_only_turn_urls_carry_credentials_and_only_with_a_secret() -> None:
     plain = ice_servers(MediaSettings(ice_servers=urls), "p")
     assert [(s.urls, s.username, s.credential) for s in plain] == [(u, None, None) for u in urls]
 
-    settings = MediaSettings(ice_servers=urls, turn_secret=SECRET, turn_credential_lifetime=600)
+    settings = MediaSettings(
+        ice_servers=urls, turn_secret=SecretStr(SECRET), turn_credential_lifetime=600
+    )
     stun, turn, turns = ice_servers(settings, "p", now=NOW)
     assert (stun.username, stun.credential) == (None, None)
     expected = turn_rest_credentials(SECRET, "p", 600, now=NOW)
@@ -63,6 +66,6 @@ def test_only_turn_urls_carry_credentials_and_only_with_a_secret() -> None:
 
 
 def test_the_secret_is_never_shown() -> None:
-    settings = MediaSettings(turn_secret=SECRET)
+    settings = MediaSettings(turn_secret=SecretStr(SECRET))
     assert SECRET not in repr(settings)
     assert SECRET not in str(settings.model_dump())
