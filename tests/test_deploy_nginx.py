@@ -34,7 +34,9 @@ from .conftest import require_or_skip
 from .console import Console, add_user
 from .tls import self_signed
 
-SITE = Path(__file__).resolve().parent.parent / "deploy" / "nginx" / "vdispatch.conf"
+NGINX_DIR = Path(__file__).resolve().parent.parent / "deploy" / "nginx"
+SITE = NGINX_DIR / "vdispatch.conf"
+NODES = NGINX_DIR / "vdispatch-nodes.conf"
 NGINX = shutil.which("nginx") or next(
     (p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None
 )
@@ -78,12 +80,12 @@ def _substitute(text: str, pattern: str, replacement: str, count: int) -> str:
     return new
 
 
-def render_site(https: int, http: int, node: str, cert: Path, key: Path) -> str:
-    """The committed site with this test's ports, upstream, certificate (no IPv6 here)."""
+def render_site(https: int, http: int, nodes: Path, cert: Path, key: Path) -> str:
+    """The committed site with this test's ports, node list, certificate (no IPv6 here)."""
     text = _substitute(SITE.read_text(), r"^\s*listen \[::\].*\n", "", 2)
     text = _substitute(text, r"listen 443 ", f"listen 127.0.0.1:{https} ", 1)
     text = _substitute(text, r"listen 80;", f"listen 127.0.0.1:{http};", 1)
-    text = _substitute(text, r"server 10\.0\.0\.1[12]:8080", f"server {node}", 2)
+    text = _substitute(text, r"include /etc/nginx/vdispatch-nodes\.conf;", f"include {nodes};", 1)
     text = _substitute(text, r"ssl_certificate \S+;", f"ssl_certificate {cert};", 1)
     return _substitute(text, r"ssl_certificate_key \S+;", f"ssl_certificate_key {key};", 1)
 
@@ -148,7 +150,10 @@ def front(nginx_binary: str, tmp_path: Path, node_behind: Behind) -> Iterator[Fr
         (prefix / kind).mkdir()
     cert, key = self_signed(prefix)
     https, http = _free_port(), _free_port()
-    (prefix / "site.conf").write_text(render_site(https, http, node_behind.upstream, cert, key))
+    # Both of the committed node lines lead to the one node under test.
+    nodes = _substitute(NODES.read_text(), r"10\.0\.0\.1[12]:8080", node_behind.upstream, 2)
+    (prefix / "nodes.conf").write_text(nodes)
+    (prefix / "site.conf").write_text(render_site(https, http, prefix / "nodes.conf", cert, key))
     conf = prefix / "nginx.conf"
     conf.write_text(_main_conf(prefix))
     command = [nginx_binary, "-p", str(prefix), "-c", str(conf)]
@@ -307,3 +312,21 @@ async def test_the_node_sees_the_address_nginx_saw_and_https(front: Front) -> No
     catalog = front.app[ARCHIVE_KEY].catalog
     failures = await asyncio.to_thread(lambda: catalog.audit_rows(action="login.failure"))
     assert [f["actor"] for f in failures] == ["address:127.0.0.1"]
+
+
+@pytest.mark.parametrize("nodes", ["vdispatch-nodes.conf", "compose-nodes.conf"])
+def test_the_site_loads_with_each_committed_node_list(
+    nginx_binary: str, tmp_path: Path, nodes: str
+) -> None:
+    cert, key = self_signed(tmp_path)
+    site = render_site(_free_port(), _free_port(), NGINX_DIR / nodes, cert, key)
+    (tmp_path / "site.conf").write_text(site)
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(_main_conf(tmp_path))
+    checked = subprocess.run(
+        [nginx_binary, "-t", "-p", str(tmp_path), "-c", str(conf)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert checked.returncode == 0, checked.stderr
