@@ -202,4 +202,6 @@ def load_station_config(path: str | Path) -> StationConfig:
     }
     if config.spool_dir is not None:
         update["spool_dir"] = here / config.spool_dir
+    if config.turn_secret_file is not None:
+        update["turn_secret_file"] = here / config.turn_secret_file
     return config.model_copy(update=update)

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
+from camera_agents import Station, load_station_config
 from camera_agents import ice as agent_ice
 from media_gateway import MediaSettings, ice_servers, turn_rest_credentials
 
@@ -69,3 +71,22 @@ def test_the_secret_is_never_shown() -> None:
     settings = MediaSettings(turn_secret=SecretStr(SECRET))
     assert SECRET not in repr(settings)
     assert SECRET not in str(settings.model_dump())
+
+
+async def test_a_stations_turn_secret_file_beside_its_config_reaches_every_camera(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "turn.secret").write_text(SECRET + "\n")
+    path = tmp_path / "station.toml"
+    path.write_text(
+        'station = "county-a"\ngateways = ["http://city:8080"]\ntoken_file = "t"\n'
+        'ice_servers = ["turn:turn.example.org:3478?transport=udp"]\n'
+        'turn_secret_file = "turn.secret"\n'
+        '[[cameras]]\nid = "judge"\nrole = "judge"\nsource = "testsrc"\naudio = false\n'
+    )
+    config = load_station_config(path)
+    assert config.turn_secret_file == tmp_path / "turn.secret"
+    secret = config.read_turn_secret()
+    assert secret == SECRET
+    station = Station(config, "token", secret)
+    assert [c.agent.config.turn_secret for c in station.cameras] == [SECRET]
