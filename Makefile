@@ -28,7 +28,8 @@ install: $(VENV)/.installed
 # falls back to ASCII); redis-server for the cluster tests that stop and restart a Redis of
 # their own (tests/test_cluster.py, tests/test_cluster_bus.py); nginx and coturn to run
 # deploy/nginx/vdispatch.conf and deploy/coturn/turnserver.conf (tests/test_deploy_nginx.py,
-# test_deploy_turn.py run their own processes; the system's services are not used).
+# test_deploy_turn.py run their own processes; the system's services are not used);
+# pg_dump and pg_restore for the backup and restore drill (tests/test_restore_drill.py).
 # Only installed when missing, and only when we are root (CI is).
 system-deps:
 	@missing=""; \
@@ -36,6 +37,7 @@ system-deps:
 	command -v ffprobe >/dev/null || missing="$$missing ffmpeg"; \
 	command -v ip >/dev/null || missing="$$missing iproute2"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v pg_dump >/dev/null || missing="$$missing postgresql-client"; \
 	for deb in gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
 	    gstreamer1.0-plugins-bad gstreamer1.0-nice python3-gi gir1.2-gstreamer-1.0 \
 	    gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0 \
