@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import TestServer
 from aiortc import (
     RTCConfiguration,
     RTCIceTransportPolicy,
@@ -23,6 +24,9 @@ from aiortc import (
 )
 
 from camera_agents import ice as agent_ice
+from media_gateway import set_host_addresses
+from vdispatch.node import build_app
+from vdispatch.settings import load_settings
 
 from .conftest import Node, require_or_skip
 from .peers import EncodedVideoTrack, encode_vp8, prefer_codecs, whip_or_whep
@@ -163,3 +167,34 @@ async def test_credentials_from_another_secret_get_no_relay(turn_url: str) -> No
         assert _local_candidate_types(pc) == []  # coturn refused the allocation (401)
     finally:
         await pc.close()
+
+
+async def test_a_node_with_the_secret_offers_a_relay_of_its_own(
+    tmp_path: Path, turn_url: str
+) -> None:
+    """The gateway's own credentials (media_gateway/ice.py) are accepted too: its answer
+    carries a relay candidate allocated on coturn."""
+    settings = load_settings(
+        data_dir=tmp_path / "var",
+        ice_addresses="127.0.0.1",
+        ice_servers=turn_url,
+        turn_secret=SECRET,
+    )
+    app = build_app(settings)
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server()
+    set_host_addresses(["127.0.0.1"])
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc.addTransceiver("video", direction="sendonly")
+    try:
+        await pc.setLocalDescription(await pc.createOffer())
+        node = Node(url=str(server.make_url("")).rstrip("/"), app=app)
+        status, answer, _ = await whip_or_whep(
+            node.whip("cam"), node.token("cam"), pc.localDescription.sdp
+        )
+        assert status == 201, answer
+        assert " typ relay " in answer
+    finally:
+        await pc.close()
+        await server.close()
+        set_host_addresses(None)
