@@ -256,6 +256,7 @@ async def test_the_event_socket_upgrades_through_the_front(front: Front) -> None
         answer = await console.login("commander")
         assert answer.status == 303, answer.text
         # A browser sends its page's origin: the node compares it with Host (port and all).
+        # ws_connect returns only after a 101 (anything else raises the handshake error).
         async with http.ws_connect(f"{front.https}/ws/events", origin=front.https) as ws:
             first = await ws.receive_json(timeout=10)
             assert first["topic"] == "hello"
