@@ -71,6 +71,7 @@ def test_the_nodes_environment_is_a_valid_settings_set(
     assert (settings.catalog.database_url or "").startswith("postgresql://vdispatch:")
     assert settings.media.turn_secret is not None
     assert settings.auth.trusted_proxies == ["127.0.0.1"]
+    assert settings.metrics_address == ("127.0.0.1", 9465)  # node-b's, apart from node-a's
 
 
 def test_the_files_the_compose_file_mounts_exist() -> None:
