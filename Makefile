@@ -26,7 +26,10 @@ install: $(VENV)/.installed
 # x264enc (plugins-ugly), avenc_aac (libav), the RTSP plugins; Chinese and Latin fonts
 # for the evidence copy's burned-in text (recorder/evidence_copy.py; without them it
 # falls back to ASCII); redis-server for the cluster tests that stop and restart a Redis of
-# their own (tests/test_cluster.py, tests/test_cluster_bus.py).
+# their own (tests/test_cluster.py, tests/test_cluster_bus.py); nginx and coturn to run
+# deploy/nginx/vdispatch.conf and deploy/coturn/turnserver.conf (tests/test_deploy_nginx.py,
+# test_deploy_turn.py run their own processes; the system's services are not used);
+# pg_dump and pg_restore for the backup and restore drill (tests/test_restore_drill.py).
 # Only installed when missing, and only when we are root (CI is).
 system-deps:
 	@missing=""; \
@@ -34,11 +37,12 @@ system-deps:
 	command -v ffprobe >/dev/null || missing="$$missing ffmpeg"; \
 	command -v ip >/dev/null || missing="$$missing iproute2"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v pg_dump >/dev/null || missing="$$missing postgresql-client"; \
 	for deb in gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
 	    gstreamer1.0-plugins-bad gstreamer1.0-nice python3-gi gir1.2-gstreamer-1.0 \
 	    gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0 \
 	    gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-plugins-ugly gstreamer1.0-libav \
-	    fonts-wqy-microhei fonts-dejavu-core; do \
+	    fonts-wqy-microhei fonts-dejavu-core nginx coturn; do \
 	  dpkg-query -W -f='$${Status}' $$deb 2>/dev/null | grep -q 'ok installed' \
 	    || missing="$$missing $$deb"; \
 	done; \

@@ -31,6 +31,8 @@ class AgentConfig:
     source: str = "testsrc"
     station_name: str | None = None
     ice_servers: list[str] = field(default_factory=list)
+    # coturn's static-auth-secret: TURN REST credentials for the TURN URLs (camera_agents/ice.py).
+    turn_secret: str | None = None
     backoff_initial: float = 0.5
     backoff_max: float = 10.0
     # A refusal retrying cannot help (401/403, …) ends run() — or, for one camera of a
@@ -96,7 +98,8 @@ class Agent:
                 self.config.token,
                 self._track_factory(self.config),
                 self.config.ice_servers,
-                self.config.liveness_timeout,
+                self.config.turn_secret,
+                liveness_timeout=self.config.liveness_timeout,
             )
             self.publisher = publisher
             gateway_lost = False

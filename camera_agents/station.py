@@ -125,7 +125,7 @@ class Camera:
 
 
 class Station:
-    def __init__(self, config: StationConfig, token: str) -> None:
+    def __init__(self, config: StationConfig, token: str, turn_secret: str | None = None) -> None:
         self.config = config
         self.started = time.time()
         self.cameras: list[Camera] = []
@@ -142,6 +142,7 @@ class Station:
                 token=token,
                 station_name=config.station,
                 ice_servers=list(config.ice_servers),
+                turn_secret=turn_secret,
                 give_up_when_refused=False,
                 backoff_max=10.0,
                 camera=cam.id,

@@ -117,6 +117,9 @@ class StationConfig(BaseModel):
     status_port: int = Field(default=8090, ge=0, le=65535)
     # STUN/TURN servers for the agent's peers.
     ice_servers: list[str] = Field(default_factory=list)
+    # coturn's static-auth-secret in a file beside the token, readable by the agent only:
+    # TURN URLs above get TURN REST credentials per connection (camera_agents/ice.py).
+    turn_secret_file: Path | None = None
     # Seconds without RTCP from the gateway (it reports about once a second) before the
     # publication counts as lost and the next gateway is tried.
     liveness_timeout: float = Field(default=2.5, ge=1.0, le=60.0)
@@ -131,6 +134,11 @@ class StationConfig(BaseModel):
     spool_segment_seconds: float = Field(default=10.0, ge=1.0, le=600.0)
     # Back-fill's share of the uplink (kilobits per second): live video keeps priority.
     backfill_kbps: int = Field(default=2000, ge=8)
+
+    def read_turn_secret(self) -> str | None:
+        if self.turn_secret_file is None:
+            return None
+        return self.turn_secret_file.read_text().strip()
 
     @property
     def key_path(self) -> Path:
@@ -197,4 +205,6 @@ def load_station_config(path: str | Path) -> StationConfig:
     }
     if config.spool_dir is not None:
         update["spool_dir"] = here / config.spool_dir
+    if config.turn_secret_file is not None:
+        update["turn_secret_file"] = here / config.turn_secret_file
     return config.model_copy(update=update)

@@ -13,12 +13,13 @@ import aiohttp
 from aiortc import (
     MediaStreamTrack,
     RTCConfiguration,
-    RTCIceServer,
     RTCPeerConnection,
     RTCRtpSender,
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
+
+from .ice import ice_servers as ice_servers_for
 
 logger = logging.getLogger(__name__)
 
@@ -78,13 +79,18 @@ class WhipPublisher:
         token: str,
         tracks: list[MediaStreamTrack],
         ice_servers: list[str] | None = None,
+        turn_secret: str | None = None,
+        *,
         liveness_timeout: float | None = None,
     ) -> None:
         self.url = url
         self.token = token
         self.tracks = tracks
         self.pc = RTCPeerConnection(
-            RTCConfiguration(iceServers=[RTCIceServer(urls=u) for u in ice_servers or []])
+            # TURN credentials name the stream (the URL's last part) in coturn's log.
+            RTCConfiguration(
+                iceServers=ice_servers_for(ice_servers or [], turn_secret, url.rsplit("/", 1)[-1])
+            )
         )
         self.resource_url: str | None = None
         # No RTCP from the gateway for this long (seconds) ends the publication.

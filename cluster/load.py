@@ -21,7 +21,7 @@ class LoadMeter:
         self._last = (time.monotonic(), _cpu_seconds())
         self._cpu = 0.0
         self.loop_lag = 0.0  # seconds, of the last probe
-        self._task: asyncio.Task[None] | None = None
+        self._runner: asyncio.Task[None] | None = None
 
     def cpu_percent(self) -> float:
         """The process's CPU use since the previous call (100 = one core busy)."""
@@ -33,7 +33,7 @@ class LoadMeter:
         return round(self._cpu, 1)
 
     def start(self) -> None:
-        self._task = asyncio.ensure_future(self._probe())
+        self._runner = asyncio.ensure_future(self._probe())
 
     async def _probe(self) -> None:
         loop = asyncio.get_running_loop()
@@ -43,7 +43,7 @@ class LoadMeter:
             self.loop_lag = max(0.0, loop.time() - before - LAG_PERIOD)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        if self._runner is not None:
+            self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await self._runner

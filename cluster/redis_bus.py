@@ -67,7 +67,7 @@ class RedisBus:
         self._healthy = False
         self._alarm = False
         self._last_id = "$"
-        self._task: asyncio.Task[None] | None = None
+        self._runner: asyncio.Task[None] | None = None
         self._closed = False
         self._connected = asyncio.Event()
         # Set when a publish fails while the readers still run: they stop, and the
@@ -93,7 +93,7 @@ class RedisBus:
     async def start(self, timeout: float = 5.0) -> None:
         """Start reading; wait (up to `timeout`) for the first connection, so that an event
         published by another node right after this returns is not missed."""
-        self._task = asyncio.ensure_future(self._supervise())
+        self._runner = asyncio.ensure_future(self._supervise())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._connected.wait(), timeout)
 
@@ -120,10 +120,10 @@ class RedisBus:
 
     async def close(self) -> None:
         self._closed = True
-        if self._task is not None:
-            self._task.cancel()
+        if self._runner is not None:
+            self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await self._runner
         await self._local.close()
 
     # ------------------------------------------------------------

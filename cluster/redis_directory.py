@@ -73,7 +73,7 @@ class RedisDirectory:
         self.load = load
         self._prefix = settings.key_prefix
         self._held: dict[str, float] = {}  # stream id -> since: what this node publishes
-        self._task: asyncio.Task[None] | None = None
+        self._runner: asyncio.Task[None] | None = None
         self._owner = f"{node.node_id}\n"
         # Writes one at a time: the pool runs concurrent commands on separate
         # connections, and an older heartbeat must not land after a newer one.
@@ -102,14 +102,14 @@ class RedisDirectory:
             await self.reconcile()
         except (RedisError, OSError) as exc:
             logger.error("directory: not registered yet (%r); the heartbeat retries", exc)
-        self._task = asyncio.ensure_future(self._beat())
+        self._runner = asyncio.ensure_future(self._beat())
 
     async def close(self) -> None:
         """Leave the directory at once (not after the TTL): entries and heartbeat."""
-        if self._task is not None:
-            self._task.cancel()
+        if self._runner is not None:
+            self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await self._runner
         with contextlib.suppress(RedisError, OSError):
             for stream_id in list(self._held):
                 await self._release_key(stream_id)

@@ -14,14 +14,19 @@ from .errors import (
     ResourceNotFound,
     StreamBusy,
     StreamNotFound,
+    UpstreamFailed,
+    UpstreamTimeout,
 )
 from .gateway import MediaGateway, StreamInfo
+from .ice import ice_servers, turn_rest_credentials
 from .producer import ForwardingStats, Producer
 from .router import Publication, Router, RouterListener
 from .settings import MediaSettings
+from .upstream import Exchange
 
 __all__ = [
     "BadOffer",
+    "Exchange",
     "ForwardingStats",
     "GatewayClosed",
     "MediaError",
@@ -36,8 +41,12 @@ __all__ = [
     "StreamBusy",
     "StreamInfo",
     "StreamNotFound",
+    "UpstreamFailed",
+    "UpstreamTimeout",
     "default_host_addresses",
+    "ice_servers",
     "set_host_addresses",
     "tap_keyframe_requests",
     "tap_rtcp_arrival",
+    "turn_rest_credentials",
 ]

@@ -41,3 +41,21 @@ class GatewayClosed(MediaError):
     """The gateway (or the stream's router) closed while the request was being served."""
 
     status = 503
+
+
+class UpstreamFailed(MediaError):
+    """Relaying from the node that holds the stream failed: unreachable, or it refused,
+    or its answer was unusable. The viewer's request gets this status and reason."""
+
+    status = 502
+
+    def __init__(self, reason: str, status: int = 502) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+class UpstreamTimeout(UpstreamFailed):
+    """The holding node did not answer, or its media did not connect, in time."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, 504)

@@ -10,6 +10,7 @@ from . import aiortc_hooks
 from .errors import GatewayClosed, ResourceNotFound, StreamNotFound
 from .router import Publication, Router, RouterListener
 from .settings import MediaSettings
+from .upstream import Exchange
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ class StreamInfo:
     bitrate: float
     packets: int
     viewers: int
+    origin: str | None = None  # the node it is relayed from; None: published here
 
 
 class MediaGateway(RouterListener):
@@ -39,6 +41,7 @@ class MediaGateway(RouterListener):
         self._listeners = list(listeners or [])
         self._routers: dict[str, Router] = {}
         self._retiring: set[asyncio.Task[None]] = set()  # empty routers being closed
+        self._relaying: dict[str, asyncio.Future[Publication]] = {}  # upstreams opening
         self.closed = False
 
     def add_listener(self, listener: RouterListener) -> None:
@@ -65,6 +68,38 @@ class MediaGateway(RouterListener):
 
     async def publish(self, stream_id: str, offer_sdp: str) -> Publication:
         return await self.router_for(stream_id).publish(stream_id, offer_sdp)
+
+    async def relay(self, stream_id: str, exchange: Exchange, origin: str) -> Publication:
+        """The stream relayed from node `origin` (cascade): one upstream per stream, so
+        concurrent callers await the same one; a live publication is returned as is.
+        Raises UpstreamFailed/UpstreamTimeout (502/504) when the holder cannot serve."""
+        pub = self.publication(stream_id)
+        if pub is not None:
+            return pub
+        opening = self._relaying.get(stream_id)
+        if opening is None:
+            opening = asyncio.ensure_future(
+                self.router_for(stream_id).relay(stream_id, exchange, origin)
+            )
+            self._relaying[stream_id] = opening
+
+            def opened(future: asyncio.Future[Publication]) -> None:
+                if self._relaying.get(stream_id) is future:
+                    del self._relaying[stream_id]
+                if not future.cancelled():
+                    future.exception()  # retrieved here: every waiter may have gone
+
+            opening.add_done_callback(opened)
+        # shielded: one viewer giving up does not cancel the others' upstream
+        return await asyncio.shield(opening)
+
+    async def end_relay(self, stream_id: str) -> None:
+        """Close the upstream of a relayed stream (its holder is gone or changed); its
+        local viewers are closed as when a publisher leaves. No-op otherwise."""
+        pub = self.publication(stream_id)
+        if pub is not None and pub.origin is not None:
+            logger.info("stream %s: the relay from %s ends", stream_id, pub.origin)
+            await pub.peer.close()
 
     async def subscribe(self, stream_id: str, offer_sdp: str) -> str:
         router = self._routers.get(stream_id)
@@ -116,16 +151,22 @@ class MediaGateway(RouterListener):
                         bitrate=(v.bitrate if v else 0.0) + (a.bitrate if a else 0.0),
                         packets=(v.packets if v else 0) + (a.packets if a else 0),
                         viewers=viewers,
+                        origin=pub.origin,
                     )
                 )
         return sorted(out, key=lambda s: s.stream_id)
 
-    # RouterListener: pass publication events on to whoever listens to the gateway.
+    # RouterListener: pass publication events on to whoever listens to the gateway. A
+    # relayed stream is not told: its holder records it and reports its presence.
     def on_published(self, publication: Publication) -> None:
+        if publication.origin is not None:
+            return
         for listener in self._listeners:
             listener.on_published(publication)
 
     def on_unpublished(self, publication: Publication) -> None:
+        if publication.origin is not None:
+            return
         for listener in self._listeners:
             listener.on_unpublished(publication)
 
@@ -138,7 +179,7 @@ class MediaGateway(RouterListener):
         self.closed = True
         routers, self._routers = list(self._routers.values()), {}
         for router in routers:
-            publications = list(router.publications.values())
+            publications = [p for p in router.publications.values() if p.origin is None]
             await router.close()
             for publication in publications:
                 for listener in self._listeners:

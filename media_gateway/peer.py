@@ -13,7 +13,6 @@ from collections.abc import Callable
 
 from aiortc import (
     RTCConfiguration,
-    RTCIceServer,
     RTCPeerConnection,
     RTCSessionDescription,
 )
@@ -25,6 +24,7 @@ from . import aiortc_hooks as hooks
 from .codecs import RTX_MIME, SUPPORTED_MIME, CodecInfo, codec_matches
 from .consumer import Consumer
 from .errors import BadOffer, NoUsableCodec
+from .ice import ice_servers
 from .producer import Producer
 from .rtp import one_byte_extension_block
 from .settings import MediaSettings
@@ -67,8 +67,7 @@ class Peer:
     def __init__(self, settings: MediaSettings, on_closed: Callable[[Peer], None]) -> None:
         self.id = uuid.uuid4().hex[:16]
         self.settings = settings
-        servers = [RTCIceServer(urls=u) for u in settings.ice_servers]
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers(settings, self.id)))
         self.closed = False
         self._on_closed = on_closed
         self._close_task: asyncio.Task[None] | None = None
@@ -163,44 +162,24 @@ class Peer:
         return not self._router_gone
 
 
-class PublisherPeer(Peer):
-    """A WHIP session: each incoming track becomes a Producer."""
+class IngestPeer(Peer):
+    """A peer whose incoming tracks become Producers, never decoded: a publisher (WHIP)
+    or an upstream (this gateway viewing another node's stream over WHEP)."""
 
     def __init__(self, settings: MediaSettings, on_closed: Callable[[Peer], None]) -> None:
         super().__init__(settings, on_closed)
         self.producers: dict[str, Producer] = {}
         self._taps: list[hooks.IngestTap] = []
 
-    async def accept(self, offer_sdp: str) -> None:
-        await self._negotiate(offer_sdp, self._restrict_codecs)
-        for t in self.pc.getTransceivers():
-            if hooks.offered_direction(t) not in ("recvonly", "sendrecv"):  # remote does not send
-                continue
-            codecs = hooks.negotiated_codecs(t)
-            primary = _primary(codecs)
-            if primary is None or primary.mimeType.lower() not in SUPPORTED_MIME:
-                continue
-            if t.kind in self.producers:
-                continue  # one audio and one video track per stream
-            self._add_producer(t, codecs, primary)
-        if not self.producers:
-            raise NoUsableCodec("no track in the offer uses VP8, H.264 or Opus")
-        hooks.fast_ingress(self.pc, self._taps)
-
-    def _restrict_codecs(self) -> None:
-        for t in self.pc.getTransceivers():
-            codecs = _keep(
-                hooks.negotiated_codecs(t), lambda c: c.mimeType.lower() in SUPPORTED_MIME
-            )
-            if codecs:
-                hooks.set_negotiated_codecs(t, codecs)
-
-    def _add_producer(
-        self,
-        t: RTCRtpTransceiver,
-        codecs: list[RTCRtpCodecParameters],
-        primary: RTCRtpCodecParameters,
-    ) -> None:
+    def _tap(self, t: RTCRtpTransceiver) -> None:
+        """Take over a receiving transceiver's RTP, if its codec is one we forward (one
+        audio and one video track per stream)."""
+        codecs = hooks.negotiated_codecs(t)
+        primary = _primary(codecs)
+        if primary is None or primary.mimeType.lower() not in SUPPORTED_MIME:
+            return
+        if t.kind in self.producers:
+            return
         tap: hooks.IngestTap | None = None
 
         def request_keyframe() -> None:
@@ -222,9 +201,35 @@ class PublisherPeer(Peer):
         self._taps.append(tap)
         self.producers[t.kind] = producer
 
+    def _start_ingress(self) -> None:
+        if not self.producers:
+            raise NoUsableCodec("no track uses VP8, H.264 or Opus")
+        hooks.fast_ingress(self.pc, self._taps)
+
     def _close_media(self) -> None:
         for producer in self.producers.values():
             producer.close()
+
+
+class PublisherPeer(IngestPeer):
+    """A WHIP session: each incoming track becomes a Producer."""
+
+    async def accept(self, offer_sdp: str) -> None:
+        await self._negotiate(offer_sdp, self._restrict_codecs)
+        for t in self.pc.getTransceivers():
+            if hooks.offered_direction(t) in ("recvonly", "sendrecv"):  # remote sends
+                self._tap(t)
+        if not self.producers:
+            raise NoUsableCodec("no track in the offer uses VP8, H.264 or Opus")
+        self._start_ingress()
+
+    def _restrict_codecs(self) -> None:
+        for t in self.pc.getTransceivers():
+            codecs = _keep(
+                hooks.negotiated_codecs(t), lambda c: c.mimeType.lower() in SUPPORTED_MIME
+            )
+            if codecs:
+                hooks.set_negotiated_codecs(t, codecs)
 
 
 class SubscriberPeer(Peer):

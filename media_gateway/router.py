@@ -11,22 +11,28 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from .errors import GatewayClosed, ResourceNotFound, StreamBusy, StreamNotFound
-from .peer import Peer, PublisherPeer, SubscriberPeer
+from .peer import IngestPeer, Peer, PublisherPeer, SubscriberPeer
 from .producer import Producer
 from .settings import MediaSettings
+from .upstream import Exchange, UpstreamPeer
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
 class Publication:
+    """A stream's source here: a local publisher (origin None) or an upstream relaying
+    it from the node `origin` that holds it."""
+
     stream_id: str
-    peer: PublisherPeer
+    peer: IngestPeer
     since: float = field(default_factory=time.time)
+    origin: str | None = None
 
     @property
     def resource_id(self) -> str:
@@ -64,14 +70,46 @@ class Router:
         self._on_empty: Callable[[Router], None] | None = None
         # peers still negotiating belong to no list yet; closing the router closes them too
         self._negotiating: set[Peer] = set()
+        # relayed streams without a local viewer: their upstream closes when this fires
+        self._lingering: dict[str, asyncio.TimerHandle] = {}
 
     async def publish(self, stream_id: str, offer_sdp: str) -> Publication:
+        relayed = self.publications.get(stream_id)
+        if relayed is None or relayed.origin is None:
+            self._check_free(stream_id)
+        peer = PublisherPeer(self.settings, self._peer_closed)
+        if relayed is not None and relayed.origin is not None:
+            # The station publishes here now (its node failed over to this one): the
+            # relay from the old holder gives way; its viewers are closed and come back.
+            logger.info(
+                "stream %s published here: the upstream from %s closes", stream_id, relayed.origin
+            )
+            self._negotiating.add(peer)  # the router must not look empty meanwhile
+            await relayed.peer.close()
+        return await self._admit(stream_id, peer, peer.accept(offer_sdp), None)
+
+    async def relay(self, stream_id: str, exchange: Exchange, origin: str) -> Publication:
+        """The stream as relayed from node `origin`; it lingers until a viewer comes."""
+        self._check_free(stream_id)
+        peer = UpstreamPeer(self.settings, self._peer_closed, origin)
+        pub = await self._admit(stream_id, peer, peer.connect(exchange), origin)
+        self._linger(stream_id)
+        return pub
+
+    def _check_free(self, stream_id: str) -> None:
         if stream_id in self.publications:
             raise StreamBusy(f"stream {stream_id!r} is already published")
-        peer = PublisherPeer(self.settings, self._peer_closed)
+
+    async def _admit(
+        self,
+        stream_id: str,
+        peer: IngestPeer,
+        negotiation: Coroutine[Any, Any, None],
+        origin: str | None,
+    ) -> Publication:
         self._negotiating.add(peer)
         try:
-            await peer.accept(offer_sdp)
+            await negotiation
         except BaseException:
             self._negotiating.discard(peer)
             await peer.close()
@@ -83,7 +121,7 @@ class Router:
         if stream_id in self.publications:
             await peer.close()
             raise StreamBusy(f"stream {stream_id!r} is already published")
-        pub = Publication(stream_id, peer)
+        pub = Publication(stream_id, peer, origin=origin)
         self.publications[stream_id] = pub
         self._listener.on_published(pub)
         return pub
@@ -94,11 +132,15 @@ class Router:
             raise StreamNotFound(f"stream {stream_id!r} is not live")
         peer = SubscriberPeer(self.settings, self._peer_closed)
         self._negotiating.add(peer)
+        handle = self._lingering.pop(stream_id, None)  # a viewer is coming: keep the upstream
+        if handle is not None:
+            handle.cancel()
         try:
             await peer.accept(offer_sdp, pub.producers)
         except BaseException:
             self._negotiating.discard(peer)
             await peer.close()
+            self._linger(stream_id)
             raise
         self._negotiating.discard(peer)
         if self.closed:  # the router closed the peer while it negotiated
@@ -123,15 +165,38 @@ class Router:
 
     def _peer_closed(self, peer: Peer) -> None:
         """A peer ended on its own. (Peers closed by `close()` do not call this.)"""
-        if isinstance(peer, PublisherPeer):
+        if isinstance(peer, IngestPeer):
             for stream_id, pub in list(self.publications.items()):
                 if pub.peer is peer:
                     del self.publications[stream_id]
+                    handle = self._lingering.pop(stream_id, None)
+                    if handle is not None:
+                        handle.cancel()
                     self._listener.on_unpublished(pub)
         else:
-            self.subscribers.pop(peer.id, None)
+            entry = self.subscribers.pop(peer.id, None)
+            if entry is not None:
+                self._linger(entry[0])
         if self._on_empty and not (self.publications or self.subscribers or self._negotiating):
             self._on_empty(self)
+
+    def _linger(self, stream_id: str) -> None:
+        """A relayed stream with no local viewer (none left, or none yet): close its
+        upstream `relay_linger` seconds from now unless a viewer comes."""
+        pub = self.publications.get(stream_id)
+        if pub is None or pub.origin is None or stream_id in self._lingering or self.closed:
+            return
+        if any(s == stream_id for s, _ in self.subscribers.values()):
+            return
+        self._lingering[stream_id] = asyncio.get_running_loop().call_later(
+            self.settings.relay_linger, self._linger_over, stream_id, pub
+        )
+
+    def _linger_over(self, stream_id: str, pub: Publication) -> None:
+        self._lingering.pop(stream_id, None)
+        if self.publications.get(stream_id) is pub:
+            logger.info("stream %s: no viewer left, upstream from %s closes", stream_id, pub.origin)
+            pub.peer.close_soon()
 
     def on_empty(self, callback: Callable[[Router], None]) -> None:
         self._on_empty = callback
@@ -157,6 +222,9 @@ class Router:
             return
         self.closed = True
         self._sr_task.cancel()
+        for handle in self._lingering.values():
+            handle.cancel()
+        self._lingering.clear()
         peers: list[Peer] = [
             *self._negotiating,
             *(peer for _, peer in self.subscribers.values()),

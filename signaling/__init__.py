@@ -19,6 +19,7 @@ from . import (
     reception_api,
     record_api,
     recordings_api,
+    relay,
     stations_api,
     whip,
 )
@@ -62,6 +63,7 @@ from .keys import (
     ARCHIVE_KEY,
     AUTH_SETTINGS_KEY,
     BUS_KEY,
+    CLUSTER_SETTINGS_KEY,
     COPIES_KEY,
     COPY_QUEUE_KEY,
     DIRECTORY_KEY,
@@ -117,6 +119,7 @@ __all__ = [
     "ARCHIVE_KEY",
     "AUTH_SETTINGS_KEY",
     "BUS_KEY",
+    "CLUSTER_SETTINGS_KEY",
     "COPIES_KEY",
     "COPY_FORMAT",
     "COPY_QUEUE_KEY",
@@ -237,6 +240,7 @@ def add_routes(app: web.Application) -> None:
     """WHIP/WHEP, the JSON API and the event socket (whose sockets close on_shutdown,
     before the node's cleanup)."""
     whip.add_routes(app)
+    relay.setup(app)
     api.add_routes(app)
     metrics_api.add_routes(app)
     nodes_api.add_routes(app)

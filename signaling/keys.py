@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import aiohttp
 from aiohttp import web
 
 from catalog import Archive
-from cluster import Directory, EventBus, LoadMeter, Node
+from cluster import ClusterSettings, Directory, EventBus, LoadMeter, Node
 from media_gateway import MediaGateway
 from recorder import Recorder
 
@@ -33,6 +34,10 @@ NODE_KEY = web.AppKey("node", Node)
 BUS_KEY = web.AppKey("bus", EventBus)
 # Which node holds which stream (LocalDirectory on a node alone).
 DIRECTORY_KEY = web.AppKey("directory", Directory)
+# The cluster section (relay mode: cascade or redirect); unset: cascade.
+CLUSTER_SETTINGS_KEY = web.AppKey("cluster_settings", ClusterSettings)
+# The HTTP client for node-to-node requests (relay.py sets it up and closes it).
+RELAY_HTTP_KEY = web.AppKey("relay_http", aiohttp.ClientSession)
 LOAD_KEY = web.AppKey("load", LoadMeter)  # this node's CPU and event loop lag
 RECORDER_KEY = web.AppKey("recorder", Recorder)
 ARCHIVE_KEY = web.AppKey("archive", Archive)

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from media_gateway import MediaError
 
+from . import relay
 from .auth import authorize
 from .errors import SignalingError
 from .keys import GATEWAY_KEY
@@ -108,8 +109,21 @@ async def whep_subscribe(request: web.Request) -> web.StreamResponse:
     # station's token while the stream is routed to it (routing.py). Publishing: tokens only.
     stream_id = _stream_id(request)
     who = await authorize_view(request, stream_id)
-    offer = await _read_offer(request)
     gateway = request.app[GATEWAY_KEY]
+    await relay.check_relayed(request, stream_id)
+    # Not live here: another node may hold it (relay.py); none does: 404 below.
+    entry = None if gateway.publication(stream_id) else await relay.holder(request, stream_id)
+    if entry is not None and (moved := relay.redirect(request, entry)) is not None:
+        return moved
+    offer = await _read_offer(request)
+    if entry is not None:
+        await relay.relay(request, entry)
+    elif relay.RELAY_NODE_HEADER in request.headers:
+        logger.info(
+            "stream %s: relay request from node %s",
+            stream_id,
+            request.headers[relay.RELAY_NODE_HEADER][:64],
+        )
     resource_id = await gateway.subscribe(stream_id, offer)
     track_call(request, who, ("whep", stream_id, resource_id))
     return _created("whep", stream_id, resource_id, gateway.answer_for(stream_id, resource_id))

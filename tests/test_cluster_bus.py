@@ -104,11 +104,11 @@ async def test_a_durable_event_written_while_a_reader_was_away_is_read_on_resume
     await b.start()
     at_b = Collector(b)
     await asyncio.sleep(0)
-    assert b._task is not None
-    b._task.cancel()  # B's reader stops (as in an outage) ...
-    await asyncio.gather(b._task, return_exceptions=True)
+    assert b._runner is not None
+    b._runner.cancel()  # B's reader stops (as in an outage) ...
+    await asyncio.gather(b._runner, return_exceptions=True)
     await a.publish(Event("direction.sent", {"n": 1}, "node-a"))
-    b._task = asyncio.ensure_future(b._supervise())  # ... and comes back
+    b._runner = asyncio.ensure_future(b._supervise())  # ... and comes back
     await wait_for(at_b.topics, lambda t: t == ["direction.sent"], what="the missed direction")
     await at_b.stop()
     await a.close()

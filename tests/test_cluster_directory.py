@@ -74,8 +74,8 @@ async def test_a_node_that_stops_beating_leaves_the_directory(
     a, b = directory(redis, settings, "node-a"), directory(redis, settings, "node-b")
     await a.start()
     await a.claim("cam1")
-    assert a._task is not None
-    a._task.cancel()  # as if killed: no more heartbeats, nothing released
+    assert a._runner is not None
+    a._runner.cancel()  # as if killed: no more heartbeats, nothing released
     # Its heartbeat goes first: the entry, if still there, no longer routes anyone.
     await redis.delete(f"{settings.key_prefix}:node:node-a")
     assert await redis.exists(f"{settings.key_prefix}:stream:cam1")
@@ -115,8 +115,8 @@ async def test_a_restarted_node_drops_what_it_no_longer_holds(
     await first.start()
     await first.claim("cam1")
     await first.claim("cam2")
-    assert first._task is not None
-    first._task.cancel()  # killed -9 ...
+    assert first._runner is not None
+    first._runner.cancel()  # killed -9 ...
     again = directory(redis, settings, "node-a")
     await again.start()  # ... and back, holding nothing yet
     assert await redis.exists(f"{settings.key_prefix}:stream:cam1") == 0
@@ -149,8 +149,8 @@ async def test_reconcile_writes_back_what_a_redis_outage_lost(
     a = directory(redis, settings, "node-a")
     await a.start()
     await a.claim("cam1")
-    assert a._task is not None
-    a._task.cancel()
+    assert a._runner is not None
+    a._runner.cancel()
     keys = [k async for k in redis.scan_iter(match=f"{settings.key_prefix}:*")]
     await redis.delete(*keys)  # a Redis restarted without persistence
     assert await a.lookup("cam1") is None

@@ -52,6 +52,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         source=args.source,
         station_name=args.name,
         ice_servers=list(settings.media.ice_servers),
+        turn_secret=settings.media.turn_secret.get_secret_value()
+        if settings.media.turn_secret
+        else None,
     )
     try:
         with contextlib.suppress(KeyboardInterrupt):
@@ -72,12 +75,17 @@ def _station(path: str) -> int:
     except OSError as exc:
         print(f"vdispatch agent: token_file: {exc.strerror or exc}", file=sys.stderr)
         return 2
+    try:
+        turn_secret = config.read_turn_secret()
+    except OSError as exc:
+        print(f"vdispatch agent: turn_secret_file: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     if not token:
         print(f"vdispatch agent: token_file {config.token_file} is empty", file=sys.stderr)
         return 2
 
     async def main() -> None:
-        station = Station(config, token)
+        station = Station(config, token, turn_secret)
         runner = await serve_status(station.status, config.status_port)
         logger.info("station=%s status=http://127.0.0.1:%d/", config.station, bound_port(runner))
         # SIGTERM (systemd) and SIGINT end every publication cleanly (WHIP DELETE), so the

@@ -90,6 +90,9 @@ class _Families:
 def _stream_families(f: _Families, gateway: MediaGateway) -> None:
     sk = ("stream", "kind")
     live = f.gauge("vdispatch_streams_live", "Streams published on this node now.")
+    relays = f.gauge(
+        "vdispatch_relays_live", "Streams relayed here from the node that holds them (cascade)."
+    )
     info = f.gauge(
         "vdispatch_stream_info",
         "A live stream (1): its codecs, and the node it is relayed from (origin; empty"
@@ -149,14 +152,15 @@ def _stream_families(f: _Families, gateway: MediaGateway) -> None:
         sk,
     )
     streams = gateway.streams()
-    live.add_metric([], len(streams))
+    relayed = sum(1 for stream in streams if stream.origin is not None)
+    live.add_metric([], len(streams) - relayed)
+    relays.add_metric([], relayed)
     for stream in streams:
         sid = stream.stream_id
         viewers.add_metric([sid], stream.viewers)
         bitrate.add_metric([sid], stream.bitrate)
         publication = gateway.publication(sid)
-        origin = getattr(publication, "origin", None) if publication is not None else None
-        codecs = [stream.video_codec or "", stream.audio_codec or "", str(origin or "")]
+        codecs = [stream.video_codec or "", stream.audio_codec or "", stream.origin or ""]
         info.add_metric([sid, *codecs], 1)
         if publication is None:
             continue

@@ -27,6 +27,7 @@ from signaling import (
     ARCHIVE_KEY,
     AUTH_SETTINGS_KEY,
     BUS_KEY,
+    CLUSTER_SETTINGS_KEY,
     COPIES_KEY,
     COPY_QUEUE_KEY,
     DIRECTORY_KEY,
@@ -98,6 +99,7 @@ def build_app(
     else:
         app[BUS_KEY] = InProcessBus()
         app[DIRECTORY_KEY] = LocalDirectory()
+    app[CLUSTER_SETTINGS_KEY] = settings.cluster  # relay mode for streams held elsewhere
     auth = app[AUTH_SETTINGS_KEY] = settings.auth
     app[LOGIN_LIMITER_KEY] = LoginLimiter.from_settings(auth)
     app[LOGIN_FAILURES_KEY] = LoginFailures()

@@ -39,6 +39,7 @@ ENV_PREFIX = "VDISPATCH_"
 FLAT_NAMES: dict[str, tuple[str, str]] = {
     "ice_servers": ("media", "ice_servers"),
     "ice_addresses": ("media", "ice_addresses"),
+    "turn_secret": ("media", "turn_secret"),
     "udp_receive_buffer": ("media", "udp_receive_buffer"),
     "udp_send_buffer": ("media", "udp_send_buffer"),
     "segment_seconds": ("recorder", "segment_seconds"),
