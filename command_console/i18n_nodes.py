@@ -29,6 +29,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "recorded; other nodes' streams are out of sight until Redis returns and the node "
         "reconciles.",
     ),
+    "catalog.alarm": (
+        "目录告警：本节点与目录数据库失去连接。直播与录像照常进行，录像写入磁盘；依赖目录的页面"
+        "暂时返回 503，数据库恢复后自动从清单重建目录。",
+        "Catalog alarm: this node has lost the catalog's database. Live video and recording go "
+        "on (recordings are written to disk); pages that need the catalog answer 503 until the "
+        "database returns, and the node then re-indexes from the manifests.",
+    ),
 }
 i18n.MESSAGES.update(MESSAGES)
 

@@ -64,7 +64,8 @@ class Permission(StrEnum):
     # metrics listener or the metrics token instead.
     METRICS_READ = "metrics.read"
     # The cluster: its nodes with their streams and load (GET /api/nodes, the nodes view),
-    # and its alarm (cluster.alarm: this node lost Redis) on the event socket.
+    # and its alarms on the event socket (cluster.alarm: this node lost Redis;
+    # catalog.alarm: it lost the catalog's database).
     NODES_READ = "nodes.read"
     EVENTS_CLUSTER = "events.cluster"
 
@@ -202,7 +203,7 @@ TOPICS: Mapping[Permission, tuple[str, ...]] = {
     P.EVENTS_DISPATCH: ("dispatch.",),
     P.EVENTS_RECEPTION: RECEPTION_TOPICS,
     P.EVENTS_COPY: COPY_TOPICS,
-    P.EVENTS_CLUSTER: ("cluster.",),
+    P.EVENTS_CLUSTER: ("cluster.", "catalog.alarm"),
 }
 # Permissions held per stream: a token that grants one of them must name its streams.
 PER_STREAM = frozenset({P.STREAM_PUBLISH, P.STREAM_SUBSCRIBE})

@@ -49,6 +49,9 @@ def _manifests(recordings: Path) -> dict[str, mf.Manifest]:
     return out
 
 
+METRICS_TOKEN = "m" * 24
+
+
 async def test_a_postgresql_outage_answers_503_and_loses_no_recording(tmp_path: Path) -> None:
     with temp_postgres() as pg:
         data = tmp_path / "var"
@@ -67,7 +70,16 @@ async def test_a_postgresql_outage_answers_503_and_loses_no_recording(tmp_path: 
         )
         secret = secrets.token_hex(24)
         log = tmp_path / "node.log"
-        node = NodeProcess("node-a", data, free_port(), pg.url, secret, log=log)
+        scrape = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+        node = NodeProcess(
+            "node-a",
+            data,
+            free_port(),
+            pg.url,
+            secret,
+            extra_env={"VDISPATCH_METRICS_LISTEN": "", "VDISPATCH_METRICS_TOKEN": METRICS_TOKEN},
+            log=log,
+        )
         await node.start()
         engine = create_engine(pg.url, pool_pre_ping=True)
         set_host_addresses(["127.0.0.1"])
@@ -113,6 +125,13 @@ async def test_a_postgresql_outage_answers_503_and_loses_no_recording(tmp_path: 
                 assert api.headers["Retry-After"]
                 health = await console.get("/healthz")
                 assert health.status == 200
+                # The operator's gauge says so once the probe noticed (it probes every 2 s).
+                await wait_for(
+                    lambda: console.get("/metrics", headers=scrape),
+                    lambda r: r.status == 200 and "\nvdispatch_catalog_up 0.0" in r.text,
+                    what="vdispatch_catalog_up 0 on /metrics",
+                    timeout=10,
+                )
                 async with browser(node.url) as stranger:  # a login needs the catalog
                     tried = await stranger.login("aud", headers=HTML)
                 statuses.append(tried.status)
@@ -152,6 +171,8 @@ async def test_a_postgresql_outage_answers_503_and_loses_no_recording(tmp_path: 
                     timeout=15,
                 )
                 print(f"\ncatalog after the outage: {listed}")
+                up = await console.get("/metrics", headers=scrape)
+                assert "\nvdispatch_catalog_up 1.0" in up.text
                 back = await console.get("/api/recordings")
                 statuses.append(back.status)
                 assert back.status == 200, back.text

@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 from aiohttp import WSMsgType
+from playwright.async_api import Page
 
 from camera_agents import WhipPublisher
 from media_gateway import set_host_addresses
@@ -26,6 +27,7 @@ from .conftest import require_or_skip
 from .console import Console, logged_in
 from .peers import EncodedVideoTrack, Viewer, encode_vp8
 from .redis_service import RedisServer, redis_server_path, require_redis
+from .test_browser import chromium, collect_errors, log_in, poll
 from .waiting import wait_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -175,6 +177,43 @@ async def test_a_direction_sent_on_a_reaches_the_prosecutor_on_b_within_a_second
             print(f"\ndirection A -> prosecutor on B: {latency * 1000:.0f} ms (POST included)")
             assert got["data"]["direction"]["text"] == "请就证据三发问"
             assert latency < 1.0
+
+
+async def test_the_wall_on_b_plays_a_s_stream_through_the_relay(
+    cluster: Cluster, published: WhipPublisher, chromium_path: str
+) -> None:
+    """What a commander in the hall sees: the wall served by node B shows the county's
+    camera held by node A, decoding, its tile naming the node; A counts one viewer (B's
+    upstream), however many tiles B serves."""
+    a, b = cluster.nodes
+    async with chromium(chromium_path) as browser:
+        pages = []
+        for _ in range(2):  # two consoles at B: one upstream from A
+            page = await browser.new_page(viewport={"width": 1280, "height": 720})
+            errors = collect_errors(page)
+            await page.goto(f"{b.url}/")
+            await log_in(page, b.url, "boss")
+            assert page.url == f"{b.url}/"
+            tile = page.locator(f'#wall section.tile[data-stream="{CAMERA}"]')
+            await tile.wait_for(timeout=10000)
+            frames = await poll(
+                lambda p=page: _decoded(p), lambda n: n > 0, 20, f"frames at B {errors}"
+            )
+            await poll(lambda p=page: _decoded(p), lambda n, f=frames: n > f, 5, "frames rising")
+            assert await tile.get_attribute("data-node") == "node-a"
+            pages.append(page)
+        async with logged_in(a.url, "boss") as boss:
+            listed = await wait_for(
+                lambda: _streams(boss), lambda s: CAMERA in s, what="A's stream at A"
+            )
+            assert listed[CAMERA]["viewers"] == 1, listed[CAMERA]
+        for page in pages:
+            await page.close()
+
+
+async def _decoded(page: Page) -> int:
+    tile = page.locator(f'#wall section.tile[data-stream="{CAMERA}"]')
+    return int(await tile.get_attribute("data-frames-decoded") or 0)
 
 
 async def test_redis_stopped_and_started_again_nodes_serve_what_they_hold_and_reconcile(

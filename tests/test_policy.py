@@ -122,12 +122,19 @@ def test_the_event_socket_forwards_the_topics_each_role_may_see() -> None:
         *sessions,
         "dispatch.",
         "cluster.",  # the cluster alarm (this node lost Redis)
+        "catalog.alarm",  # ... or the catalog's database
     )
     assert topics(Role.OBSERVER) == ("stream.", "station.", *sessions)
     assert topics(Role.PROSECUTOR) == topics(Role.CLERK) == sessions
     # Evidence copies' progress (session.copy), checked for its audience as well.
     assert topics(Role.AUDITOR) == ("station.", "recording.", "session.copy")  # never stream.*
-    assert topics(Role.ADMIN) == ("stream.", "station.", "session.copy", "cluster.")
+    assert topics(Role.ADMIN) == (
+        "stream.",
+        "station.",
+        "session.copy",
+        "cluster.",
+        "catalog.alarm",
+    )
     assert topics(Role.RECEPTIONIST) == (*sessions, "reception.")
 
 

@@ -14,6 +14,8 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from aiohttp import web
+
 from catalog import Catalog
 from cluster import Event, EventBus
 from signaling import is_outage, outage_reason
@@ -26,6 +28,8 @@ RETRY_MAX = 5.0
 
 
 class CatalogHealth:
+    """Probes the catalog's database; alarms when it is lost, re-indexes when it is back."""
+
     def __init__(
         self,
         catalog: Catalog,
@@ -108,3 +112,7 @@ class CatalogHealth:
                 self.node_id,
             )
         )
+
+
+# The node's probe (set by the composition root once the catalog is open; metrics read it).
+CATALOG_HEALTH_KEY = web.AppKey("catalog_health", CatalogHealth)

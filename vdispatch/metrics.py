@@ -44,6 +44,8 @@ from signaling import (
     serve_metrics,
 )
 
+from .catalog_health import CATALOG_HEALTH_KEY
+
 logger = logging.getLogger(__name__)
 
 # Seconds: a segment close normally takes tens of milliseconds (hash, rename, sign).
@@ -235,6 +237,12 @@ class _LoopState(Collector):
         bus = self._app.get(BUS_KEY)
         if bus is not None:
             _bus_families(f, bus)
+        health = self._app.get(CATALOG_HEALTH_KEY)
+        if health is not None:
+            f.gauge(
+                "vdispatch_catalog_up",
+                "1 while the catalog's database answers (0: pages answer 503, recording goes on).",
+            ).add_metric([], 0 if health.down else 1)
         failures = self._app.get(LOGIN_FAILURES_KEY)
         if failures is not None:
             family = f.counter(

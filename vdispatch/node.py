@@ -69,7 +69,7 @@ from signaling import (
 
 from . import metrics as node_metrics
 from .catalog_bridge import CatalogBridge
-from .catalog_health import CatalogHealth
+from .catalog_health import CATALOG_HEALTH_KEY, CatalogHealth
 from .evidence_copy import CopyJob
 from .recording_bridge import RecordingBridge
 from .sealing import InterruptionWatch, NodeEvidence
@@ -206,6 +206,7 @@ def build_app(
         if interruptions is not None:
             health.on_back.append(interruptions.catalog_back)
         health.start()  # a database outage: alarm, then re-index from the manifests
+        app[CATALOG_HEALTH_KEY] = health
         yield
         await health.close()
         if binding is not None:

@@ -28,6 +28,7 @@ export function connectEvents(onEvent, onState = () => {}) {
       let event;
       try { event = JSON.parse(msg.data); } catch { return; }
       if (event.topic === "cluster.alarm") showClusterAlarm(event.data.on);
+      if (event.topic === "catalog.alarm") showAlarm("catalog-alarm", event.data.down);
       onEvent(event);
     });
     socket.addEventListener("close", async (event) => {
@@ -55,6 +56,11 @@ export function showEventsState(state) {
 // The banner saying this node lost the cluster's Redis (layout.html; for the roles that
 // get cluster.alarm), on every page with live updates.
 export function showClusterAlarm(on) {
-  const el = document.getElementById("cluster-alarm");
+  showAlarm("cluster-alarm", on);
+}
+
+// A banner of layout.html by id (cluster-alarm, catalog-alarm): shown while `on`.
+function showAlarm(id, on) {
+  const el = document.getElementById(id);
   if (el) el.hidden = !on;
 }
