@@ -135,6 +135,6 @@ class Translator:
         english = Translator("en")(key, **values)
         return Markup('{} <small lang="en">{}</small>').format(self(key, **values), english)
 
-    def messages(self, prefix: str) -> dict[str, str]:
-        """The messages under `prefix` (for a page's script), unformatted."""
-        return {k: v[self._index] for k, v in MESSAGES.items() if k.startswith(prefix)}
+    def messages(self, *prefixes: str) -> dict[str, str]:
+        """The messages under any of `prefixes` (for a page's script), unformatted."""
+        return {k: v[self._index] for k, v in MESSAGES.items() if k.startswith(prefixes)}

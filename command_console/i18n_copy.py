@@ -43,7 +43,4 @@ SCRIPT_PREFIXES = ("copy.",)
 
 
 def script_messages(translate: i18n.Translator) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for prefix in SCRIPT_PREFIXES:
-        out |= translate.messages(prefix)
-    return out
+    return translate.messages(*SCRIPT_PREFIXES)

@@ -98,7 +98,4 @@ SCRIPT_PREFIXES = ("dispatch.", "screen.", "wall.")
 
 
 def script_messages(translate: i18n.Translator) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for prefix in SCRIPT_PREFIXES:
-        out |= translate.messages(prefix)
-    return out
+    return translate.messages(*SCRIPT_PREFIXES)

@@ -184,7 +184,4 @@ SCRIPT_PREFIXES = ("sessions.", "hearing.", "state.", "part.")
 
 
 def script_messages(translate: i18n.Translator) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for prefix in SCRIPT_PREFIXES:
-        out |= translate.messages(prefix)
-    return out
+    return translate.messages(*SCRIPT_PREFIXES)

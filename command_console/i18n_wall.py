@@ -70,7 +70,4 @@ SCRIPT_PREFIXES = ("wall.", "focus.", "presence.", "kind.")
 
 
 def script_messages(translate: i18n.Translator) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for prefix in SCRIPT_PREFIXES:
-        out |= translate.messages(prefix)
-    return out
+    return translate.messages(*SCRIPT_PREFIXES)
