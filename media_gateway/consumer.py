@@ -9,7 +9,7 @@ from typing import Protocol
 
 from .packet import RelayPacket
 from .producer import ForwardingStats, Producer, ntp_now
-from .rtp import seq_diff, write_header
+from .rtp import HEADER_SIZE, MAX_PLAIN_RTP, seq_diff, write_header
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,10 @@ class Consumer:
         self._pt = payload_type
         self._ssrc = ssrc
         self._ext = extension_block
+        # A payload too long to carry our extension within MAX_PLAIN_RTP goes without it,
+        # so a publisher's packet within that budget stays within it. The viewer knows
+        # our SSRC from the SDP answer's a=ssrc: it needs no MID on that packet.
+        self._ext_room = MAX_PLAIN_RTP - HEADER_SIZE - len(extension_block)
         self._started = False
         self._start_seq = 0
         self._seq_off = 0
@@ -89,7 +93,7 @@ class Consumer:
                 (packet.seq + self._seq_off) & 0xFFFF,
                 (packet.timestamp + self._ts_off) & 0xFFFFFFFF,
                 self._ssrc,
-                self._ext,
+                self._ext if len(packet.payload) <= self._ext_room else b"",
             )
             + packet.payload
         )

@@ -100,6 +100,7 @@ class Peer:
         hooks.tune_socket_buffers(
             self.pc, self.settings.udp_receive_buffer, self.settings.udp_send_buffer
         )
+        hooks.allow_full_mtu(self.pc)  # before the DTLS handshake makes the SRTP sessions
         self._timeout = asyncio.get_running_loop().call_later(
             self.settings.connect_timeout, self._connect_timed_out
         )

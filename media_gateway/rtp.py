@@ -10,6 +10,13 @@ import struct
 from bitstream import sps_size, vp8_size
 
 _HEADER = struct.Struct("!BBHII")
+HEADER_SIZE = _HEADER.size
+
+# The SRTP datagram budget WebRTC stacks call the MTU (pylibsrtp's receive buffer too).
+MTU = 1500
+# Less SRTP's longest auth tag (AES-GCM's 16 bytes): the largest plain RTP packet sure
+# to arrive whole at any viewer once protected.
+MAX_PLAIN_RTP = MTU - 16
 
 
 def seq_newer(a: int, b: int) -> bool:

@@ -77,6 +77,7 @@ class UpstreamPeer(IngestPeer):
         hooks.tune_socket_buffers(
             self.pc, self.settings.udp_receive_buffer, self.settings.udp_send_buffer
         )
+        hooks.allow_full_mtu(self.pc)
         try:
             await asyncio.wait_for(self._settled.wait(), timeout)
         except TimeoutError as exc:

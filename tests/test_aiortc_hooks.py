@@ -1,8 +1,10 @@
-"""The aiortc/aioice internals the gateway reaches into are where it expects them."""
+"""The aiortc/aioice/pylibsrtp internals the gateway reaches into are where it expects
+them."""
 
 from __future__ import annotations
 
 import aioice.ice
+import pylibsrtp
 import pytest
 from aiortc import RTCRtpReceiver, RTCRtpSender
 from aiortc.rtcdtlstransport import RTCDtlsTransport
@@ -21,6 +23,7 @@ def test_the_pinned_aiortc_and_aioice_have_every_internal_the_gateway_uses() -> 
         (RTCRtpReceiver, "_handle_rtp_packet"),
         (RTCRtpSender, "_handle_rtcp_packet"),
         (RTCDtlsTransport, "_send_rtp"),
+        (RTCDtlsTransport, "_setup_srtp"),
     ],
 )
 def test_a_missing_method_fails_the_check_naming_it(
@@ -56,6 +59,18 @@ def test_a_sender_report_loop_that_no_longer_reads_our_values_fails_the_check(
 
     monkeypatch.setattr(RTCRtpSender, "_run_rtcp", _run_rtcp)
     with pytest.raises(RuntimeError, match=r"_run_rtcp no longer reads __ntp_timestamp"):
+        check_compatibility()
+
+
+def test_a_pylibsrtp_session_without_its_buffer_fails_the_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Session:  # a pylibsrtp whose sessions keep their buffer elsewhere
+        def __init__(self) -> None:
+            self._memory = bytearray(1500)
+
+    monkeypatch.setattr(pylibsrtp, "Session", Session)
+    with pytest.raises(RuntimeError, match=r"pylibsrtp\.Session self\._cdata\b"):
         check_compatibility()
 
 

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from .conftest import Node, require_or_skip
+from .forwarded import video_forwarded
 from .peers import Viewer
 
 PUBLISHER = Path(__file__).parent / "interop" / "ffmpeg_whip.py"
@@ -115,7 +116,7 @@ async def _wait_live(node: Node, stream: str, publisher: FFmpegPublisher) -> Non
 
 
 async def _publish_and_view(
-    node: Node, stream: str, *args: str | Path, audio: bool = False
+    node: Node, stream: str, *args: str | Path, audio: bool = False, largest: int = 0
 ) -> None:
     async with FFmpegPublisher(node.whip(stream), node.token(stream), *args) as publisher:
         await _wait_live(node, stream, publisher)
@@ -127,6 +128,10 @@ async def _publish_and_view(
             assert viewer.decoded >= 45, f"{viewer.decoded} of {len(viewer.frames)} decoded"
             info = next(s for s in node.gateway.streams() if s.stream_id == stream)
             assert info.video_codec == "H264"
+            if largest:  # every packet forwarded, the muxer's largest too
+                forwarded = video_forwarded(node, stream)
+                assert forwarded.largest_payload == largest
+                assert forwarded.packets > 0 and forwarded.dropped == 0
             if audio:
                 assert info.audio_codec == "OPUS"
                 publication = node.gateway.publication(stream)
@@ -161,6 +166,15 @@ async def test_ffmpeg_as_dtls_client(node: Node, tmp_path: Path) -> None:
     # whip_flags=dtls_active: FFmpeg offers a=setup:active, the gateway is the DTLS server.
     cert, key = _certificate(tmp_path, "ecdsa")
     await _publish_and_view(node, "ff-active", "--dtls-active", "--cert", cert, "--key", key)
+
+
+async def test_ffmpeg_with_1400_byte_packets(node: Node, tmp_path: Path) -> None:
+    # pkt_size bounds the SRTP packet: FFmpeg keeps 16 bytes for the auth tag, so its RTP
+    # is up to 1384 bytes, too long for pylibsrtp's own protect buffer (1356 bytes of RTP)
+    # once the gateway adds its MID extension.
+    cert, key = _certificate(tmp_path, "ecdsa")
+    args = ("--pkt-size", "1400", "--cert", cert, "--key", key)
+    await _publish_and_view(node, "ff-1400", *args, largest=1400 - 16 - 12)
 
 
 @pytest.mark.xfail(

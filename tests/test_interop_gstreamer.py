@@ -1,4 +1,5 @@
-"""GStreamer 1.22's webrtcbin publishes VP8 to the gateway (tests/interop/gst_whip.py).
+"""GStreamer 1.22's webrtcbin publishes VP8, and H.264 at rtph264pay's default 1400-byte
+MTU, to the gateway (tests/interop/gst_whip.py).
 
 libnice never gathers loopback, so the GStreamer publisher runs in a network namespace of
 its own, joined to this one by a veth pair on a private /30: the gateway listens and
@@ -28,6 +29,7 @@ from vdispatch.node import build_app
 from vdispatch.settings import load_settings
 
 from .conftest import Node, require_or_skip
+from .forwarded import PAYLOAD_AT_1400, video_forwarded
 from .peers import Viewer
 
 CLIENT = Path(__file__).parent / "interop" / "gst_whip.py"
@@ -40,7 +42,8 @@ _GI_CHECK = (
     "gi.require_version('GstSdp', '1.0'); from gi.repository import Gst;"
     "Gst.init(None); import sys;"
     "sys.exit(0 if all(Gst.ElementFactory.find(e) for e in"
-    " ('webrtcbin', 'nicesrc', 'vp8enc', 'rtpvp8pay', 'videotestsrc', 'dtlssrtpenc'))"
+    " ('webrtcbin', 'nicesrc', 'vp8enc', 'rtpvp8pay', 'videotestsrc', 'dtlssrtpenc',"
+    "  'x264enc', 'rtph264pay'))"
     " else 3)"
 )
 
@@ -55,7 +58,7 @@ def _gstreamer_problem() -> str | None:
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"cannot run {SYSTEM_PYTHON}: {exc}"
     if done.returncode == 3:
-        return "a GStreamer element is missing (webrtcbin, nice, vpx, dtls)"
+        return "a GStreamer element is missing (webrtcbin, nice, vpx, x264, dtls)"
     if done.returncode != 0:
         return f"python3-gi / GStreamer typelibs unusable: {done.stderr.strip()[-300:]}"
     return None
@@ -162,7 +165,9 @@ def _video_packets(node: Node, stream: str) -> int:
     return video.packets if video is not None else 0
 
 
-async def _publish_and_view(node: Node, ns: Netns, stream: str, *args: str) -> None:
+async def _publish_and_view(
+    node: Node, ns: Netns, stream: str, *args: str, codec: str = "VP8"
+) -> None:
     async with GstPublisher(ns, node.whip(stream), node.token(stream), *args) as publisher:
         deadline = time.monotonic() + 20
         while _video_packets(node, stream) == 0:
@@ -176,10 +181,15 @@ async def _publish_and_view(node: Node, ns: Netns, stream: str, *args: str) -> N
             await viewer.start()
             await viewer.wait_frames(60, timeout=15)
             await asyncio.sleep(0.5)
-            assert not viewer.frames[0][0] & 0x01, "the viewer did not start on a VP8 keyframe"
+            if codec == "VP8":
+                assert not viewer.frames[0][0] & 0x01, "the viewer did not start on a keyframe"
             assert viewer.decoded >= 45, f"{viewer.decoded} of {len(viewer.frames)} decoded"
             info = next(s for s in node.gateway.streams() if s.stream_id == stream)
-            assert info.video_codec == "VP8"
+            assert info.video_codec == codec
+            if codec == "H264":  # every packet forwarded, the payloader's 1400 bytes too
+                forwarded = video_forwarded(node, stream)
+                assert forwarded.largest_payload == PAYLOAD_AT_1400
+                assert forwarded.packets > 0 and forwarded.dropped == 0
             assert (info.width, info.height) == (320, 240)
         finally:
             await viewer.close()
@@ -203,3 +213,11 @@ async def test_webrtcbin_as_dtls_server_with_its_rsa_certificate(
     # The offer says a=setup:passive: the gateway is the DTLS client against webrtcbin's
     # RSA certificate, which needs ECDHE-RSA suites in the gateway's client hello.
     await _publish_and_view(veth_node, netns, "gst-passive", "--setup", "passive")
+
+
+async def test_webrtcbin_publishes_h264_at_the_payloaders_default_mtu(
+    veth_node: Node, netns: Netns
+) -> None:
+    # rtph264pay's default MTU makes 1400-byte RTP packets: too long for pylibsrtp's own
+    # protect buffer once the gateway adds its MID extension.
+    await _publish_and_view(veth_node, netns, "gst-h264", "--codec", "h264", codec="H264")

@@ -14,6 +14,8 @@ needs neither. We keep aiortc for ICE, DTLS, SRTP and SDP and take the RTP path 
   agent that encodes its own pictures hears a viewer's PLI (`tap_keyframe_requests`),
   and any agent hears the gateway's receiver reports arrive (`tap_rtcp_arrival`: its
   liveness watchdog);
+- SRTP: a peer's sessions take RTP up to a 1500-byte MTU (pylibsrtp's own buffer stops
+  at 1356 bytes of RTP);
 - connection: ICE host addresses (the process's one aioice patch, also used by the
   composition root for in-process agents), socket buffers, DTLS certificate and role,
   and the negotiated state of a transceiver (codecs, extensions, offered direction).
@@ -47,14 +49,17 @@ from .egress import (
     tap_sender_feedback,
 )
 from .ingress import IngestTap, SenderReports, fast_ingress
+from .srtp import MAX_RTP_PACKET, allow_full_mtu
 
 __all__ = [
+    "MAX_RTP_PACKET",
     "GatewayCertificate",
     "IngestTap",
     "RtpPacket",
     "SenderOutput",
     "SenderReports",
     "SilentTrack",
+    "allow_full_mtu",
     "check_compatibility",
     "default_host_addresses",
     "ensure_compatible",

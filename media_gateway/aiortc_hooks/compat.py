@@ -1,4 +1,5 @@
-"""check_compatibility(): names every aiortc/aioice internal the hooks rely on that moved."""
+"""check_compatibility(): names every aiortc/aioice/pylibsrtp internal the hooks rely on
+that moved."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import inspect
 import logging
 
 import aioice.ice
+import pylibsrtp
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc.rtcdtlstransport import (
     RTCCertificate,
@@ -51,8 +53,14 @@ def check_compatibility() -> None:
     # _handle_rtcp_packet: tap_sender_feedback and tap_rtcp_arrival (an agent's watchdog)
     for name in ("_handle_rtcp_packet", "_run_rtcp", "_run_rtp", "_send_keyframe"):
         need(RTCRtpSender, name)
-    for name in ("_set_role", "_send_rtp"):
+    for name in ("_set_role", "_send_rtp", "_setup_srtp"):
         need(RTCDtlsTransport, name)
+    # srtp.allow_full_mtu: pylibsrtp's one buffer per session, bounded by its length
+    need(pylibsrtp, "ffi")
+    src_session = inspect.getsource(pylibsrtp.Session)
+    for attr in ("self._cdata = ", "self._buffer = ", "len(self._cdata)", "self._buffer["):
+        if attr not in src_session:
+            problems.append(f"pylibsrtp.Session {attr.strip(' =[')}")
     src_rx = inspect.getsource(RTCRtpReceiver.__init__)
     for attr in ("__remote_streams", "__rtx_ssrc", "__rtcp_ssrc", "__kind"):
         if f"self.{attr}" not in src_rx:
@@ -112,7 +120,8 @@ def check_compatibility() -> None:
             problems.append(f"RTCRtpTransceiver {attr}")
     if problems:
         raise RuntimeError(
-            "aiortc/aioice internals the gateway relies on have moved: " + ", ".join(problems)
+            "aiortc/aioice/pylibsrtp internals the gateway relies on have moved: "
+            + ", ".join(problems)
         )
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import aioice.ice
+import pylibsrtp
 from aiortc import MediaStreamTrack, RTCRtpSender
 from aiortc.rtcdtlstransport import (
     RTCDtlsTransport,
@@ -52,7 +53,9 @@ class SenderOutput:
 
     Bypasses aiortc's `_send_rtp` (an await per packet through aioice) on the hot path.
     Drops instead of queueing when the socket's write buffer is over `max_buffer`, so a
-    congested viewer costs nothing to the others.
+    congested viewer costs nothing to the others. A packet SRTP cannot protect (longer
+    than `srtp.MAX_RTP_PACKET`) is dropped too: raising here would stop the fan-out of
+    that packet to the other viewers, or aiortc's RTCP loop when it is a NACK's answer.
     """
 
     def __init__(self, sender: RTCRtpSender, max_buffer: int = 512 * 1024) -> None:
@@ -97,7 +100,11 @@ class SenderOutput:
         if transport.is_closing() or transport.get_write_buffer_size() > self._max_buffer:
             return False
         assert self._protect is not None
-        transport.sendto(self._protect(data), self._addr)
+        try:
+            protected = self._protect(data)
+        except (ValueError, pylibsrtp.Error):  # longer than the session's buffer
+            return False
+        transport.sendto(protected, self._addr)
         return True
 
     def set_sender_info(self, ntp: int, rtp_timestamp: int, packets: int, octets: int) -> None:

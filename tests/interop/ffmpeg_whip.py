@@ -1,6 +1,7 @@
 """Publish synthetic H.264 (+ Opus) with FFmpeg's own WHIP muxer, through PyAV.
 
     ffmpeg_whip.py URL TOKEN [--seconds N] [--audio] [--cert PEM --key PEM] [--dtls-active]
+                   [--pkt-size BYTES]
 
 Runs in a process of its own: PyAV calls avformat_write_header, which for the whip muxer
 does the whole HTTP offer/answer, ICE and DTLS handshake, without releasing the GIL, so an
@@ -8,7 +9,8 @@ in-process gateway (asyncio in the same interpreter) could never answer it.
 
 libx264 baseline/zerolatency (the whip muxer takes H.264 baseline and Opus only), a moving
 pattern at 320x240, 30 fps, a keyframe every second; `--audio` adds a 440 Hz Opus tone.
-Without --cert/--key FFmpeg makes its own certificate. Exit status 0 once every frame
+Without --cert/--key FFmpeg makes its own certificate; `--pkt-size` is the muxer's
+`pkt_size` (the largest RTP packet, 1200 by default). Exit status 0 once every frame
 was muxed and the muxer closed cleanly; FFmpeg's own log goes to stderr.
 """
 
@@ -61,6 +63,7 @@ def main() -> int:
     parser.add_argument("--cert", help="PEM certificate for DTLS (default: FFmpeg makes one)")
     parser.add_argument("--key", help="PEM private key for --cert")
     parser.add_argument("--dtls-active", action="store_true", help="offer a=setup:active")
+    parser.add_argument("--pkt-size", type=int, help="largest RTP packet (muxer's pkt_size)")
     args = parser.parse_args()
 
     logging.basicConfig(level=logging.INFO, format="ffmpeg_whip: %(name)s: %(message)s")
@@ -72,6 +75,8 @@ def main() -> int:
         options.update(cert_file=args.cert, key_file=args.key)
     if args.dtls_active:
         options["whip_flags"] = "dtls_active"
+    if args.pkt_size:
+        options["pkt_size"] = str(args.pkt_size)
 
     started = time.monotonic()
     out = av.open(args.url, "w", format="whip", options=options)

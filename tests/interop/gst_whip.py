@@ -2,9 +2,11 @@
 
 Runs under Debian's /usr/bin/python3 (python3-gi), not the project's venv:
 
-    gst_whip.py URL TOKEN [--seconds N] [--setup passive]
+    gst_whip.py URL TOKEN [--seconds N] [--setup passive] [--codec h264]
 
-videotestsrc ! vp8enc ! rtpvp8pay ! webrtcbin (sendonly). The offer is POSTed once ICE
+videotestsrc ! vp8enc ! rtpvp8pay ! webrtcbin (sendonly), or with `--codec h264`
+x264enc ! rtph264pay at the payloader's default MTU (1400-byte RTP packets) on a noise
+pattern, so nearly every packet is that large. The offer is POSTed once ICE
 gathering is complete (no trickle), the answer set as the remote description, then media
 flows for N seconds and the resource is DELETEd. Progress goes to stderr; the exit status
 is 0 only if the peer connection reached "connected".
@@ -30,14 +32,25 @@ gi.require_version("GstSdp", "1.0")
 gi.require_version("GstWebRTC", "1.0")
 from gi.repository import GLib, Gst, GstSdp, GstWebRTC  # noqa: E402
 
-PIPELINE = (
-    "videotestsrc is-live=true pattern=ball"
-    " ! video/x-raw,width=320,height=240,framerate=30/1"
-    " ! vp8enc deadline=1 keyframe-max-dist=30 target-bitrate=500000"
-    " ! rtpvp8pay pt=96 mtu=1200"
-    " ! application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000"
-    " ! webrtcbin name=webrtc bundle-policy=max-bundle"
-)
+RAW = "video/x-raw,width=320,height=240,framerate=30/1"
+PIPELINES = {
+    "vp8": (
+        f"videotestsrc is-live=true pattern=ball ! {RAW}"
+        " ! vp8enc deadline=1 keyframe-max-dist=30 target-bitrate=500000"
+        " ! rtpvp8pay pt=96 mtu=1200"
+        " ! application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000"
+        " ! webrtcbin name=webrtc bundle-policy=max-bundle"
+    ),
+    # rtph264pay's mtu is left at its default (1400); snow keeps the frames large.
+    "h264": (
+        f"videotestsrc is-live=true pattern=snow ! {RAW}"
+        " ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 bitrate=1500"
+        " ! video/x-h264,profile=constrained-baseline"
+        " ! rtph264pay pt=102 config-interval=-1"
+        " ! application/x-rtp,media=video,encoding-name=H264,payload=102,clock-rate=90000"
+        " ! webrtcbin name=webrtc bundle-policy=max-bundle"
+    ),
+}
 
 # Never through a proxy from the environment: the gateway is on a local address.
 _http = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -48,13 +61,13 @@ def log(msg: str) -> None:
 
 
 class WhipClient:
-    def __init__(self, url: str, token: str, seconds: float, setup: str) -> None:
+    def __init__(self, url: str, token: str, seconds: float, setup: str, codec: str) -> None:
         self.url = url
         self.token = token
         self.seconds = seconds
         self.setup = setup
         self.loop = GLib.MainLoop()
-        self.pipe = Gst.parse_launch(PIPELINE)
+        self.pipe = Gst.parse_launch(PIPELINES[codec])
         self.webrtc = self.pipe.get_by_name("webrtc")
         self.resource: str | None = None
         self.connected = False
@@ -187,10 +200,11 @@ def main() -> int:
     parser.add_argument("token")
     parser.add_argument("--seconds", type=float, default=8.0, help="media time once connected")
     parser.add_argument("--setup", choices=["actpass", "passive"], default="actpass")
+    parser.add_argument("--codec", choices=sorted(PIPELINES), default="vp8")
     args = parser.parse_args()
     Gst.init(None)
     started = time.monotonic()
-    status = WhipClient(args.url, args.token, args.seconds, args.setup).run()
+    status = WhipClient(args.url, args.token, args.seconds, args.setup, args.codec).run()
     log(f"exit {status} after {time.monotonic() - started:.1f}s")
     return status
 

@@ -1,0 +1,62 @@
+"""SRTP sessions with room for a full-MTU RTP packet.
+
+pylibsrtp protects and unprotects in one 1500-byte buffer per session and keeps 144
+bytes of it free for the longest trailer libsrtp could append (tag + MKI), so it refuses
+to protect RTP over 1356 bytes ("packet is too long"). A publisher at rtph264pay's or
+FFmpeg's 1400-byte MTU, plus the MID extension the gateway writes, is over that. The
+buffer is swapped for a larger one; libsrtp itself has no such limit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pylibsrtp
+from aiortc import RTCPeerConnection
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+
+from ..rtp import MTU
+
+# The largest plain RTP packet we protect, or SRTP packet we unprotect: the whole MTU
+# (an RTX copy of a publisher's packet at the MTU is 2 bytes longer, and still fits).
+MAX_RTP_PACKET = MTU
+# With pylibsrtp's own reserve for the trailer protect may append (tag + MKI).
+BUFFER_SIZE = MAX_RTP_PACKET + pylibsrtp.SRTP_MAX_TRAILER_LEN
+
+_ffi: Any = pylibsrtp.ffi  # pylibsrtp's cffi binding
+
+
+def widen_session(session: pylibsrtp.Session) -> None:
+    """Give one session a BUFFER_SIZE buffer (idempotent). pylibsrtp bounds every packet
+    by `len(self._cdata)` and copies through `self._buffer`, its view of the same memory."""
+    if len(session._cdata) >= BUFFER_SIZE:
+        return
+    cdata = _ffi.new("char[]", BUFFER_SIZE)
+    session._cdata = cdata
+    session._buffer = _ffi.buffer(cdata)
+
+
+def _widen_transport(dtls: RTCDtlsTransport) -> None:
+    for session in (dtls._rx_srtp, dtls._tx_srtp):
+        if session is not None:
+            widen_session(session)
+
+
+def allow_full_mtu(pc: RTCPeerConnection) -> None:
+    """Every SRTP session of this peer connection takes RTP up to MAX_RTP_PACKET, in both
+    directions: those that exist now, and those a DTLS handshake still to finish makes
+    (its `_setup_srtp` is wrapped). Idempotent; other peers in the process keep
+    pylibsrtp's default."""
+    for t in pc.getTransceivers():
+        dtls = t.receiver.transport
+        if getattr(dtls, "_vdispatch_full_mtu", False):
+            continue
+        dtls._vdispatch_full_mtu = True  # type: ignore[attr-defined]
+        _widen_transport(dtls)
+        original = dtls._setup_srtp
+
+        def setup_srtp(dtls: RTCDtlsTransport = dtls, original: Any = original) -> None:
+            original()
+            _widen_transport(dtls)
+
+        dtls._setup_srtp = setup_srtp  # type: ignore[method-assign]
