@@ -168,13 +168,16 @@ async def test_ffmpeg_as_dtls_client(node: Node, tmp_path: Path) -> None:
     await _publish_and_view(node, "ff-active", "--dtls-active", "--cert", cert, "--key", key)
 
 
-async def test_ffmpeg_with_1400_byte_packets(node: Node, tmp_path: Path) -> None:
-    # pkt_size bounds the SRTP packet: FFmpeg keeps 16 bytes for the auth tag, so its RTP
-    # is up to 1384 bytes, too long for pylibsrtp's own protect buffer (1356 bytes of RTP)
-    # once the gateway adds its MID extension.
+@pytest.mark.parametrize("pkt_size", [1400, 1500])
+async def test_ffmpeg_with_large_packets(node: Node, tmp_path: Path, pkt_size: int) -> None:
+    # pkt_size bounds the SRTP packet: FFmpeg keeps 16 bytes for the auth tag, so at 1400
+    # its RTP is up to 1384 bytes, too long for pylibsrtp's own protect buffer (1356 bytes
+    # of RTP) once the gateway adds its MID extension. At 1500 (1484 bytes of RTP) the
+    # gateway leaves MID out of those packets, or the viewer's pylibsrtp (1500-byte
+    # receive buffer) would refuse them.
     cert, key = _certificate(tmp_path, "ecdsa")
-    args = ("--pkt-size", "1400", "--cert", cert, "--key", key)
-    await _publish_and_view(node, "ff-1400", *args, largest=1400 - 16 - 12)
+    args = ("--pkt-size", str(pkt_size), "--cert", cert, "--key", key)
+    await _publish_and_view(node, f"ff-{pkt_size}", *args, largest=pkt_size - 16 - 12)
 
 
 @pytest.mark.xfail(
