@@ -21,7 +21,8 @@ install: $(VENV)/.installed
 
 # Debian packages the tests use: Chromium for the browser tests, ffmpeg for ffprobe,
 # and for the WHIP interop test with GStreamer (tests/test_interop_gstreamer.py):
-# webrtcbin, python3-gi for /usr/bin/python3, iproute2 (FFmpeg's WHIP muxer comes with PyAV);
+# webrtcbin, x264enc (plugins-ugly) for its H.264 publisher, python3-gi for /usr/bin/python3,
+# iproute2 (FFmpeg's WHIP muxer comes with PyAV);
 # and a test IP camera for the agent's tests (tests/interop/rtsp_server.py): gst-rtsp-server,
 # x264enc (plugins-ugly), avenc_aac (libav), the RTSP plugins; Chinese and Latin fonts
 # for the evidence copy's burned-in text (recorder/evidence_copy.py; without them it
