@@ -169,7 +169,8 @@ def main() -> None:
                 f"vdispatch demo, {args.stations} stations: idle CPU {idle * 100:.0f}% of one"
                 f" core over {args.idle:.0f} s (load average {load:.2f}, {os.cpu_count()} cores)"
             )
-            asyncio.run(watch(url, password, args.seconds, demo))
+            if args.seconds > 0:
+                asyncio.run(watch(url, password, args.seconds, demo))
         finally:
             proc.terminate()
             try:

@@ -92,7 +92,9 @@ class LoopSource(CameraSource):
         fps: int = 30,
         seconds: int = 4,
         keyframe_seconds: float = 1.0,
-        bitrate: int = 2_000_000,
+        # the pattern is smooth: 1.2 Mb/s asked gives ~0.85 Mb/s at the PSNR of 2 Mb/s
+        # (37 dB), and half the RTP packets every hop handles
+        bitrate: int = 1_200_000,
         codec: str = "h264",
     ) -> None:
         super().__init__(camera)
