@@ -13,6 +13,11 @@ cameras) in a temporary data directory, then
 
 The machine's other load counts too: compare figures of one run, or runs on a quiet
 machine. Run: .venv/bin/python bench/demo_fps.py [--stations 3] [--seconds 20] [--idle 10]
+(`--seconds 0`: the idle CPU alone, no browser).
+
+Measured back to back on a 2-core machine (--warmup 15 --idle 20): each picture drawn and
+encoded by aiortc (before) 146% of a core idle, 11.7-12.1 fps per tile; the pre-encoded
+loops (camera_agents/loop_source.py) 32% idle, 29.9 fps per tile.
 """
 
 from __future__ import annotations
