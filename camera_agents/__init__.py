@@ -2,6 +2,7 @@
 
 from .agent import Agent, AgentConfig
 from .file_source import FileSource
+from .loop_source import LoopSource
 from .rtsp_source import RtspSource, redact
 from .source import CameraSource, Sink, SourceStatus
 from .spool import Spool, SpoolStatus
@@ -27,6 +28,7 @@ __all__ = [
     "CameraConfig",
     "CameraSource",
     "FileSource",
+    "LoopSource",
     "RtspSource",
     "Sink",
     "SourceStatus",

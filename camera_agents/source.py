@@ -217,7 +217,9 @@ class CameraSource:
 
     def _deliver(self, media: Media) -> None:
         if not self.live.is_set():
-            self._apply_state("live", None)
+            # (not draining first: this media came out of the inbox ahead of the rest,
+            # which would otherwise be delivered before it)
+            self._apply_state("live", None, drain=False)
         if media.kind == "video":
             self.status.frames += 1
         else:
@@ -232,8 +234,9 @@ class CameraSource:
             if sub.kind == media.kind:
                 sub.put(media)
 
-    def _apply_state(self, state: str, error: str | None) -> None:
-        self._drain()  # what the source sent before it changed state goes first
+    def _apply_state(self, state: str, error: str | None, drain: bool = True) -> None:
+        if drain:
+            self._drain()  # what the source sent before it changed state goes first
         status = self.status
         if error is not None:
             status.last_error, status.last_error_at = error, time.time()

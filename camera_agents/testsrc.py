@@ -48,11 +48,18 @@ class _Pacer:
 
 
 class PatternRenderer:
-    """Draws frames: a scrolling colour pattern, the station name and the time."""
+    """Draws frames: a scrolling colour pattern, the station name and the time.
 
-    def __init__(self, station: str, width: int = 1280, height: int = 720) -> None:
+    `period`: draw a loop of that many pictures instead (camera_agents/loop_source.py):
+    the pattern and the box move once round in it, and no clock or picture count (they
+    would jump back each pass)."""
+
+    def __init__(
+        self, station: str, width: int = 1280, height: int = 720, period: int | None = None
+    ) -> None:
         self.station = station
         self.width, self.height = width, height
+        self.period = period
         x = np.linspace(0, 4 * math.pi, 2 * width, dtype=np.float32)
         y = np.linspace(0, 2 * math.pi, height, dtype=np.float32)[:, None]
         base = np.empty((height, 2 * width, 3), dtype=np.uint8)
@@ -69,17 +76,29 @@ class PatternRenderer:
         def px(v: float) -> int:
             return max(1, round(v * k))
 
-        offset = (index * 8) % w
+        if self.period is None:
+            offset = (index * 8) % w
+            phase = index / 30
+        else:
+            index %= self.period
+            offset = index * w // self.period
+            phase = 2 * math.pi * index / self.period
         img = np.ascontiguousarray(self._base[:, offset : offset + w])
         box = px(120)
-        cx = int((w - box) * (0.5 + 0.5 * math.sin(index / 30)))
+        cx = int((w - box) * (0.5 + 0.5 * math.sin(phase)))
         cv2.rectangle(img, (cx, h - px(160)), (cx + box, h - px(40)), (255, 255, 255), -1)
         cv2.rectangle(img, (0, 0), (w, px(110)), (0, 0, 0), -1)
-        clock = datetime.now().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
         font = cv2.FONT_HERSHEY_SIMPLEX
         cv2.putText(img, self.station, (px(24), px(48)), font, 1.3 * k, (255, 255, 255), px(3))
-        cv2.putText(img, clock, (px(24), px(96)), font, 1.2 * k, (0, 255, 255), px(3))
-        cv2.putText(img, f"#{index}", (w - px(260), px(96)), font, 1.2 * k, (200, 200, 200), px(2))
+        if self.period is None:
+            clock = datetime.now().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+            cv2.putText(img, clock, (px(24), px(96)), font, 1.2 * k, (0, 255, 255), px(3))
+            cv2.putText(
+                img, f"#{index}", (w - px(260), px(96)), font, 1.2 * k, (200, 200, 200), px(2)
+            )
+        else:  # says it is not a live picture (there is no clock to tell)
+            note = "synthetic test loop"
+            cv2.putText(img, note, (px(24), px(96)), font, 1.0 * k, (160, 160, 160), px(2))
         return img
 
     def frame(self, index: int) -> av.VideoFrame:

@@ -12,13 +12,15 @@ import os
 import secrets
 import signal
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aiohttp import web
+from aiortc import MediaStreamTrack
 
-from camera_agents import Agent, AgentConfig
-from media_gateway import set_host_addresses
+from camera_agents import Agent, AgentConfig, LoopSource, use_keyframe_tap
+from media_gateway import set_host_addresses, tap_keyframe_requests
 from signaling import (
     HEARINGS_KEY,
     RECEPTION_KEY,
@@ -196,6 +198,11 @@ def kiosk_link(app: web.Application, station_id: str, days: int = 1) -> str:
     return f"/kiosk/{station_id}?token={token}"
 
 
+def _tracks_of(source: LoopSource) -> Callable[[AgentConfig], list[MediaStreamTrack]]:
+    """A publication's tracks: fresh readers of the station's loop."""
+    return lambda _config: source.tracks()
+
+
 async def run_demo(settings: Settings, stations: int) -> None:
     app = build_app(settings, demo=True)
     runner = web.AppRunner(app, handle_signals=False)
@@ -216,6 +223,9 @@ async def run_demo(settings: Settings, stations: int) -> None:
         kiosk = await asyncio.to_thread(kiosk_link, app, demo_station(2)[0])
     # The simulated stations run in this process; their ICE agent must reach the node.
     set_host_addresses(list(settings.media.ice_addresses) or None)
+    # a viewer's PLI reaches the station's loop (its next keyframe goes out at once)
+    use_keyframe_tap(tap_keyframe_requests)
+    sources: list[LoopSource] = []
     agents = []
     tasks = []
     local = f"http://127.0.0.1:{settings.port}"
@@ -223,13 +233,15 @@ async def run_demo(settings: Settings, stations: int) -> None:
         _, county, name, _ = demo_station(i)
         for stream_id in station_streams(i):
             token = app[TOKENS_KEY].mint([stream_id], TokenRole.STATION, 86400)
+            # A pre-encoded loop, not a picture drawn and encoded each frame: five
+            # synthetic 720p30 cameras cost a 2-core machine a few percent, not 1.5 cores.
+            source = LoopSource(stream_id, f"{stream_id}  {county}{name}")
+            await source.start()
+            sources.append(source)
             agent = Agent(
-                AgentConfig(
-                    gateways=[local],
-                    stream_id=stream_id,
-                    token=token,
-                    station_name=f"{stream_id}  {county}{name}",
-                )
+                AgentConfig(gateways=[local], stream_id=stream_id, token=token),
+                track_factory=_tracks_of(source),
+                source=source,
             )
             agents.append(agent)
             tasks.append(asyncio.create_task(agent.run()))
@@ -259,4 +271,7 @@ async def run_demo(settings: Settings, stations: int) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
+    for source in sources:
+        await source.stop()
+    use_keyframe_tap(None)
     await runner.cleanup()
