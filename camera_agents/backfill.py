@@ -110,6 +110,23 @@ class Backfill:
                     await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
                     delay = min(delay * 2, BACKOFF_MAX)
 
+    async def flush(self, seconds: float) -> None:
+        """At the station's stop, after the spool closed its last segments: upload what is
+        pending for up to `seconds` (an upload cut short is finished at the next start;
+        nothing is lost, but the node would show those segments missing meanwhile)."""
+
+        async def rounds() -> None:
+            async with aiohttp.ClientSession(
+                timeout=TIMEOUT, headers={"Authorization": f"Bearer {self._token}"}
+            ) as http:
+                while await self._round(http):
+                    pass
+
+        try:
+            await asyncio.wait_for(rounds(), seconds)
+        except (aiohttp.ClientError, OSError, TimeoutError, BackfillError) as exc:
+            logger.warning("back-fill at stop: %s (the rest at the next start)", exc or "timed out")
+
     async def _round(self, http: aiohttp.ClientSession) -> bool:
         """Upload what is pending; False when nothing was."""
         pending = await asyncio.to_thread(self.spool.pending)

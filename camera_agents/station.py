@@ -28,6 +28,9 @@ from .v4l2_source import AlsaSource, V4l2Source
 
 logger = logging.getLogger(__name__)
 
+# Seconds a stopping station spends uploading what its spool holds for the node.
+FLUSH_AT_STOP = 10.0
+
 
 def make_source(station: str, camera: CameraConfig) -> CameraSource:
     own_audio = camera.audio is True
@@ -214,3 +217,6 @@ class Station:
                 await camera.microphone.stop()
         if self.spool is not None:
             await asyncio.to_thread(self.spool.stop)  # segments closed, manifests signed
+        if self.backfill is not None:
+            # The segments just closed (and an upload the cancel cut short) go up now.
+            await self.backfill.flush(FLUSH_AT_STOP)
