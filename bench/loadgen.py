@@ -371,19 +371,25 @@ class CheapViewer:
         codecs: dict[int, Any] = receiver._RTCRtpReceiver__codecs
         stamps = self.stamps
         sent = self.sent  # video and audio: payloads are matched per packet
+        is_media: dict[int, bool] = {}  # payload type: not rtx
 
         async def handle(packet: RtpPacket, arrival_time_ms: int) -> None:
-            codec = codecs.get(packet.payload_type)
-            if codec is None:
-                return
-            if codec.mimeType.lower().endswith("/rtx"):  # a retransmission: not counted
+            media = is_media.get(packet.payload_type)
+            if media is None:
+                codec = codecs.get(packet.payload_type)
+                if codec is None:
+                    return
+                media = is_media[packet.payload_type] = codec.mimeType[-4:].lower() != "/rtx"
+            if not media:  # a retransmission (full viewers NACK): not counted
                 if original is not None:
                     await original(packet, arrival_time_ms)
                 return
             if original is None:
                 st = streams.get(packet.ssrc)
                 if st is None:
-                    st = streams[packet.ssrc] = StreamStatistics(codec.clockRate)
+                    st = streams[packet.ssrc] = StreamStatistics(
+                        codecs[packet.payload_type].clockRate
+                    )
                 st.add(packet)  # aiortc's RTCP receiver reports are built from these
             t_rx = stamps.pop((packet.ssrc, packet.sequence_number), None)
             if t_rx is None:
