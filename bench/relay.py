@@ -921,8 +921,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.monotonic()
     workload = load_or_build()
+    viewers = (
+        " / ".join(size.label for size in args.sizes)
+        if args.sizes
+        else f"{args.viewers} {'full aiortc' if args.full else 'lightweight'} viewers"
+    )
     print(
-        f"relay benchmark: {args.publishers} publisher(s) x {args.viewers} viewers,"
+        f"relay benchmark: {args.publishers} publisher(s) x {viewers},"
         f" {args.seconds:.0f} s steady state after {args.warmup:.0f} s warm-up;"
         f" {psutil.cpu_count()} cores, load average {load_average()}"
     )
