@@ -824,15 +824,21 @@ def print_table(rows: list[tuple[Size, str, Result]], args: argparse.Namespace) 
     )
     head = (
         f"{'viewers':<24} {'gateway':<26} {'gw cores':>8} {'pkts/core-s':>11}"
-        f" {'loss %':>7} {'worst %':>7} {'+p50 ms':>7} {'MB/viewer':>9} {'loadgen':>7}"
+        f" {'loss %':>7} {'worst %':>7} {'gw drops':>8} {'+p50 ms':>7} {'MB/viewer':>9}"
+        f" {'loadgen':>7}"
     )
     print(head + "\n" + "-" * len(head))
     for size, label, r in rows:
         print(
             f"{size.label:<24} {label:<26} {r.cpu:>8.3f} {pps_per_core(r):>11,.0f}"
-            f" {r.loss_pct:>7.3f} {r.worst_viewer_loss_pct:>7.3f} {added_latency_p50(r):>7.2f}"
+            f" {r.loss_pct:>7.3f} {r.worst_viewer_loss_pct:>7.3f} {r.gateway_socket_drops:>8}"
+            f" {added_latency_p50(r):>7.2f}"
             f" {(r.rss_busy - r.rss_idle) / r.viewers:>9.2f} {r.busy['loadgen']:>7.2f}"
         )
+    print(
+        "(gw drops: datagrams the kernel dropped on the gateway's own sockets, receive buffer"
+        " full; +p50: gateway-added latency against the direct pair; loadgen: its cores)"
+    )
     sizes = list(dict.fromkeys(size.label for size, _, _ in rows))
     base = {size.label: r for size, label, r in rows if label == "Janus"}
     if not base:
