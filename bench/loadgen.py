@@ -2,16 +2,22 @@
 publisher -> viewer pair (no gateway) as the latency baseline, in one process.
 
 Driven over stdin/stdout, one JSON object per line:
-  {"cmd": "publish", "streams": [{"url", "token"}], "p2p": bool}
-  {"cmd": "subscribe", "viewers": [{"url", "token", "publisher": i}]}
+  {"cmd": "publish", "streams": [{"url", "token"} | {"janus", "room"}], "p2p": bool}
+  {"cmd": "subscribe", "viewers": [{"url", "token", "publisher": i, "full": bool}]}
   {"cmd": "mark"}     start of the measurement window
   {"cmd": "report"}   the window's figures
   {"cmd": "quit"}
 
+A stream with "janus" (the Janus base URL) and "room" is published to that Janus
+VideoRoom instead of by WHIP (bench/janus.py), and its viewers subscribe there: the same
+peers, only the signaling differs.
+
 Viewers are cheap: aiortc RTCPeerConnections whose receivers' `_handle_rtp_packet` is
 replaced per instance to count packets, sequence gaps and arrival times, instead of
 jitter-buffering and decoding. They still feed aiortc's receive statistics, so aiortc
-sends RTCP receiver reports as usual; they never NACK, so loss is raw loss.
+sends RTCP receiver reports as usual; they never NACK, so loss is raw loss. A "full"
+viewer counts the same way, then hands each packet to aiortc as usual (jitter buffer,
+NACK, PLI, REMB, decoding): the feedback a real browser gives the gateway.
 
 Latency: the publisher's DTLS transport `_send_rtp` is wrapped to note each RTP
 payload's send time; each viewer socket's arrival time is the kernel's receive
@@ -39,9 +45,11 @@ import aiohttp
 import aioice.ice
 import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpreceiver import StreamStatistics
 from aiortc.rtp import RtpPacket, is_rtcp
 
+import janus
 from workload import FPS, EncodedTrack, Pacer, Workload, load_or_build
 
 SIOCGSTAMPNS = 0x8907
@@ -55,11 +63,12 @@ logger = logging.getLogger("loadgen")
 # ---------------------------------------------------------------- aiortc plumbing
 
 
-def use_loopback() -> None:
-    """aioice skips loopback; on the bench everything is on 127.0.0.1."""
+def use_loopback(address: str = "127.0.0.1") -> None:
+    """aioice skips loopback; on the bench everything is on 127.0.0.1 (or on `address`,
+    the one address Janus's libnice will use, which is never loopback)."""
 
     def get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
-        return ["127.0.0.1"] if use_ipv4 else []
+        return [address] if use_ipv4 else []
 
     aioice.ice.get_host_addresses = get_host_addresses
 
@@ -205,6 +214,7 @@ class Publisher:
         ]
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.sent = SentLog()
+        self.janus_feed = 0
         for track in self.tracks:
             self.pc.addTransceiver(track, direction="sendonly")
         log_sends(self.pc, self.sent)
@@ -216,6 +226,13 @@ class Publisher:
 
     async def whip(self, url: str, token: str) -> None:
         answer, _ = await post_sdp(url, token, await self.offer())
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+        await wait_connected(self.pc)
+
+    async def janus(self, base: str, http: aiohttp.ClientSession, room: int) -> None:
+        """Publish into a new Janus VideoRoom `room`; Janus answers our offer."""
+        await janus.create_room(base, http, room)
+        _, self.janus_feed, answer = await janus.publish(base, http, room, await self.offer())
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
         await wait_connected(self.pc)
 
@@ -326,9 +343,11 @@ def _vp8_key_start(payload: bytes) -> bool:
 class CheapViewer:
     """A recvonly aiortc peer that counts instead of decoding."""
 
-    def __init__(self, sent: SentLog | None) -> None:
+    def __init__(self, sent: SentLog | None, full: bool = False) -> None:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.sent = sent
+        self.full = full
+        self.drains: list[asyncio.Task[None]] = []
         self.stats: dict[str, KindStats] = {}
         self.stamps: dict[tuple[int, int], float] = {}
         self.ports: list[int] = []
@@ -337,24 +356,41 @@ class CheapViewer:
     def hook_receivers(self) -> None:
         for t in self.pc.getTransceivers():
             self.stats[t.kind] = stats = KindStats()
-            t.receiver._handle_rtp_packet = self._handler(t.receiver, stats)
+            original = t.receiver._handle_rtp_packet if self.full else None
+            t.receiver._handle_rtp_packet = self._handler(t.receiver, stats, original)
+            if self.full:  # decoded frames must be taken, or they pile up
+                self.drains.append(asyncio.ensure_future(_drain(t.receiver.track)))
 
     def _handler(
-        self, receiver: Any, stats: KindStats
+        self,
+        receiver: Any,
+        stats: KindStats,
+        original: Callable[[RtpPacket, int], Awaitable[None]] | None,
     ) -> Callable[[RtpPacket, int], Awaitable[None]]:
         streams: dict[int, StreamStatistics] = receiver._RTCRtpReceiver__remote_streams
         codecs: dict[int, Any] = receiver._RTCRtpReceiver__codecs
         stamps = self.stamps
         sent = self.sent  # video and audio: payloads are matched per packet
+        is_media: dict[int, bool] = {}  # payload type: not rtx
 
         async def handle(packet: RtpPacket, arrival_time_ms: int) -> None:
-            st = streams.get(packet.ssrc)
-            if st is None:
+            media = is_media.get(packet.payload_type)
+            if media is None:
                 codec = codecs.get(packet.payload_type)
                 if codec is None:
                     return
-                st = streams[packet.ssrc] = StreamStatistics(codec.clockRate)
-            st.add(packet)  # aiortc's RTCP receiver reports are built from these
+                media = is_media[packet.payload_type] = codec.mimeType[-4:].lower() != "/rtx"
+            if not media:  # a retransmission (full viewers NACK): not counted
+                if original is not None:
+                    await original(packet, arrival_time_ms)
+                return
+            if original is None:
+                st = streams.get(packet.ssrc)
+                if st is None:
+                    st = streams[packet.ssrc] = StreamStatistics(
+                        codecs[packet.payload_type].clockRate
+                    )
+                st.add(packet)  # aiortc's RTCP receiver reports are built from these
             t_rx = stamps.pop((packet.ssrc, packet.sequence_number), None)
             if t_rx is None:
                 t_rx = time.time()
@@ -365,6 +401,8 @@ class CheapViewer:
                     stats.latency.append(t_rx - t_tx)
                     stats.latency_at.append(t_rx)
                     stats.latency_key.append(stats.in_keyframe)
+            if original is not None:
+                await original(packet, arrival_time_ms)
 
         return handle
 
@@ -376,6 +414,11 @@ class CheapViewer:
         self._prepare_sockets()
         answer, _ = await post_sdp(url, token, self.pc.localDescription.sdp)
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+
+    async def janus(self, base: str, http: aiohttp.ClientSession, room: int, feed: int) -> None:
+        """Subscribe to `feed` in a Janus VideoRoom: Janus offers, we answer."""
+        handle, offer = await janus.subscribe(base, http, room, feed)
+        await janus.start_subscription(handle, await self.answer(offer))
 
     async def answer(self, offer: str) -> str:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
@@ -400,11 +443,22 @@ class CheapViewer:
             video = self.stats.get("video")
         return time.monotonic() - self.created
 
+    async def close(self) -> None:
+        for task in self.drains:
+            task.cancel()
+        await self.pc.close()
+
     def mark(self) -> None:
         for s in self.stats.values():
             s.mark()
         if len(self.stamps) > 50_000:  # stamps of packets aiortc never routed to us
             self.stamps.clear()
+
+
+async def _drain(track: Any) -> None:
+    with contextlib.suppress(MediaStreamError):
+        while True:
+            await track.recv()
 
 
 # ---------------------------------------------------------------- kernel counters
@@ -479,13 +533,23 @@ class LoadGen:
         self._drops_base = 0
         self._mark_time = 0.0
         self._mark_wall = 0.0
+        self._http: aiohttp.ClientSession | None = None
+
+    def http(self) -> aiohttp.ClientSession:
+        """For Janus's signaling: its long polls want one session throughout."""
+        if self._http is None:
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=40))
+        return self._http
 
     async def publish(self, streams: list[dict[str, str]], p2p: bool) -> dict[str, Any]:
         n = len(streams)
         loop_s = len(self.workload.video) / FPS
         for i, s in enumerate(streams):
             pub = Publisher(self.workload, phase_s=loop_s * i / n)
-            await pub.whip(s["url"], s["token"])
+            if "janus" in s:
+                await pub.janus(s["janus"], self.http(), int(s["room"]))
+            else:
+                await pub.whip(s["url"], s["token"])
             self.publishers.append(pub)
         if p2p:
             pub = Publisher(self.workload)
@@ -503,10 +567,17 @@ class LoadGen:
             group = []
             for spec in specs[start : start + batch]:
                 pub = self.publishers[spec["publisher"]]
-                viewer = CheapViewer(pub.sent if spec.get("latency", True) else None)
+                viewer = CheapViewer(
+                    pub.sent if spec.get("latency", True) else None, spec.get("full", False)
+                )
                 self.viewers.append((spec["publisher"], viewer))
                 group.append(viewer)
-                await viewer.whep(spec["url"], spec.get("token"))
+                if "janus" in spec:
+                    await viewer.janus(
+                        spec["janus"], self.http(), int(spec["room"]), pub.janus_feed
+                    )
+                else:
+                    await viewer.whep(spec["url"], spec.get("token"))
             first_video += await asyncio.gather(*(v.wait_media(30) for v in group))
         return {
             "viewers": len(self.viewers),
@@ -603,15 +674,17 @@ class LoadGen:
         ]
 
     async def close(self) -> None:
-        peers = [v.pc for _, v in self.viewers] + [p.pc for p in self.publishers]
+        closing = [v.close() for _, v in self.viewers] + [p.pc.close() for p in self.publishers]
         if self.p2p:
-            peers += [self.p2p[0].pc, self.p2p[1].pc]
+            closing += [self.p2p[0].pc.close(), self.p2p[1].close()]
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(asyncio.gather(*(pc.close() for pc in peers)), 10)
+            await asyncio.wait_for(asyncio.gather(*closing), 10)
+        if self._http is not None:
+            await self._http.close()
 
 
 async def serve() -> None:
-    use_loopback()
+    use_loopback(sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1")
     workload = load_or_build(log=False)
     gen = LoadGen(workload)
     loop = asyncio.get_running_loop()

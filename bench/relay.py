@@ -5,10 +5,24 @@ against baselines measured in the same run.
     .venv/bin/python bench/relay.py --quick            # smoke test, under a minute
     .venv/bin/python bench/relay.py --viewers 16 --profile /tmp/prof   # + py-spy profile
 
+Against Janus (`apt-get install janus`: Debian's Janus 1.1.x and its VideoRoom plugin;
+without it the Janus part is skipped with a message):
+
+    .venv/bin/python bench/relay.py --against janus --no-baseline --viewers 16 --record
+    .venv/bin/python bench/relay.py --against janus --sizes 4full,16,32 --seconds 30
+
+The second is issue 12's table in one run: per viewer count (4 full aiortc viewers, 16
+and 32 lightweight ones) Janus, vdispatch with recording off and vdispatch with
+recording on, one after the other; then gateway CPU, forwarded packets per gateway
+core-second, viewer loss, added latency and RSS per viewer, and the ratios
+vdispatch/Janus. Janus runs from a throw-away config folder (bench/janus.py: HTTP
+transport and VideoRoom only, its own ports); the same publisher workload and viewers go
+through its VideoRoom signaling instead of WHIP/WHEP.
+
 Processes: the gateway under test (`vdispatch serve`), the load generator
 (bench/loadgen.py: publishers, viewers and a direct publisher -> viewer pair), and for
 the baseline a naive aiortc MediaRelay gateway (bench/mediarelay_server.py) that decodes
-and re-encodes per viewer. CPU is read with psutil from each process's cpu_times over
+and re-encodes per viewer, or Janus. CPU is read with psutil from each process's cpu_times over
 the steady-state window. The machine is small and shared, so figures are printed next
 to the machine's other load and compared as ratios within the run.
 """
@@ -17,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import json
 import os
 import re
@@ -37,6 +52,7 @@ from typing import Any
 
 import psutil
 
+import janus
 from loadgen import udp_drops
 from workload import load_or_build
 
@@ -48,6 +64,8 @@ PACKAGES = tomllib.loads((HERE.parent / "pyproject.toml").read_text())["tool"]["
 TARGET_PPS_PER_CORE = 30_000
 TARGET_CPU_RATIO = 20.0
 TARGET_LATENCY_P50_MS = 5.0
+JANUS_ROOM = 4200  # rooms JANUS_ROOM + publisher index
+JANUS_RTP_PORTS = (42000, 42999)
 
 
 # ---------------------------------------------------------------- processes
@@ -94,10 +112,11 @@ def vdispatch_executable() -> str:
 class LoadGen:
     """bench/loadgen.py as a child process, one JSON line per command and reply."""
 
-    def __init__(self, log: Path) -> None:
+    def __init__(self, log: Path, address: str = "127.0.0.1") -> None:
+        """`address`: the peers' ICE host address."""
         self._log = log.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "loadgen.py")],
+            [sys.executable, str(HERE / "loadgen.py"), address],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,
@@ -305,15 +324,23 @@ def measure(
     p2p: bool,
     workdir: Path,
     profile_dir: Path | None = None,
+    janus_base: str | None = None,
+    address: str = "127.0.0.1",
 ) -> Result:
+    """`janus_base`: the gateway is Janus, publish and subscribe through its VideoRoom
+    (a room per publisher) instead of WHIP/WHEP."""
     stream_ids = [f"bench{i}" for i in range(args.publishers)]
-    lg = LoadGen(workdir / f"loadgen-{name}.log")
+    lg = LoadGen(workdir / f"loadgen-{name}.log", address)
     res = Result(name, server.pid, viewers * args.publishers)
+
+    def signaling(i: int, s: str, role: str) -> dict[str, Any]:
+        if janus_base is not None:
+            return {"janus": janus_base, "room": JANUS_ROOM + i}
+        path = "whip" if role == "station" else "whep"
+        return {"url": f"{base}/{path}/{s}", "token": tokens(s, role) if tokens else ""}
+
     try:
-        streams = [
-            {"url": f"{base}/whip/{s}", "token": tokens(s, "station") if tokens else ""}
-            for s in stream_ids
-        ]
+        streams = [signaling(i, s, "station") for i, s in enumerate(stream_ids)]
         lg.call("publish", streams=streams, p2p=p2p)
         time.sleep(args.warmup)
         pids = {"gateway": server.pid, "loadgen": lg.pid}
@@ -326,11 +353,7 @@ def measure(
 
         print(f"  connecting {res.viewers} viewers ...", flush=True)
         specs = [
-            {
-                "url": f"{base}/whep/{s}",
-                "token": tokens(s, "viewer") if tokens else "",
-                "publisher": i,
-            }
+            {**signaling(i, s, "viewer"), "publisher": i, "full": args.full}
             for i, s in enumerate(stream_ids)
             for _ in range(viewers)
         ]
@@ -465,6 +488,36 @@ def run_vdispatch(
         if args.gc_probe:
             res.log = workdir / f"{name}.log"
         return res
+    finally:
+        stop(server)
+        log.close()
+
+
+def run_janus(args: argparse.Namespace, workdir: Path, name: str = "janus") -> Result:
+    """Janus VideoRoom (Debian's janus) with the same publishers and viewers."""
+    port = free_port()
+    address = janus.ice_address()
+    if address is None:
+        raise RuntimeError("no non-loopback IPv4 address for Janus's ICE (libnice skips lo)")
+    log = (workdir / f"{name}.log").open("wb")
+    server = janus.start(workdir / name, port, JANUS_RTP_PORTS, address, log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(base + "/janus/info", server)
+        print(f"Janus VideoRoom (pid {server.pid}) on {base}", flush=True)
+        return measure(
+            name,
+            server,
+            base,
+            None,
+            args,
+            args.viewers,
+            args.seconds,
+            p2p=True,
+            workdir=workdir,
+            janus_base=base,
+            address=address,
+        )
     finally:
         stop(server)
         log.close()
@@ -718,6 +771,89 @@ def print_comparison(gw: Result, mr: Result) -> None:
     )
 
 
+def added_latency_p50(r: Result) -> float:
+    lat, direct = r.report.get("latency"), (r.report.get("p2p") or {}).get("latency")
+    return float(lat["p50"] - direct["p50"]) if lat and direct else float("nan")
+
+
+@dataclass
+class Size:
+    viewers: int
+    full: bool
+
+    @property
+    def label(self) -> str:
+        kind = "full aiortc" if self.full else "lightweight"
+        return f"{self.viewers} {kind} viewers"
+
+
+def parse_sizes(text: str) -> list[Size]:
+    """ "4full,16,32": 4 full aiortc viewers, then 16 and 32 lightweight ones."""
+    sizes = []
+    for part in text.split(","):
+        m = re.fullmatch(r"\s*(\d+)\s*(full)?\s*", part)
+        if m is None:
+            raise argparse.ArgumentTypeError(f"not a viewer count: {part!r} (e.g. 4full,16,32)")
+        sizes.append(Size(int(m[1]), bool(m[2])))
+    return sizes
+
+
+def run_table(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """Per viewer count: Janus (if installed), vdispatch with recording off and on, in
+    this order, one after the other in this run."""
+    with_janus = "janus" in args.against and janus.janus_executable() is not None
+    rows: list[tuple[Size, str, Result]] = []
+    for size in args.sizes:
+        print(f"\n--- {size.label} per publisher ---", flush=True)
+        run = copy.copy(args)
+        run.viewers, run.full = size.viewers, size.full
+        if with_janus:
+            rows.append((size, "Janus", run_janus(run, workdir, f"janus-{len(rows)}")))
+        for record in (False, True):
+            run.record = record
+            label = f"vdispatch, recording {'on' if record else 'off'}"
+            rows.append((size, label, run_vdispatch(run, workdir, name=f"vdispatch-{len(rows)}")))
+    print_table(rows, args)
+    return {f"{size.label} / {label}": vars(r) for size, label, r in rows}
+
+
+def print_table(rows: list[tuple[Size, str, Result]], args: argparse.Namespace) -> None:
+    print(
+        f"\n== {args.publishers} publisher(s); gateway CPU only (psutil of its process),"
+        f" {args.seconds:.0f} s windows; load generator CPU and machine load for context =="
+    )
+    head = (
+        f"{'viewers':<24} {'gateway':<26} {'gw cores':>8} {'pkts/core-s':>11}"
+        f" {'loss %':>7} {'worst %':>7} {'gw drops':>8} {'+p50 ms':>7} {'MB/viewer':>9}"
+        f" {'loadgen':>7}"
+    )
+    print(head + "\n" + "-" * len(head))
+    for size, label, r in rows:
+        print(
+            f"{size.label:<24} {label:<26} {r.cpu:>8.3f} {pps_per_core(r):>11,.0f}"
+            f" {r.loss_pct:>7.3f} {r.worst_viewer_loss_pct:>7.3f} {r.gateway_socket_drops:>8}"
+            f" {added_latency_p50(r):>7.2f}"
+            f" {(r.rss_busy - r.rss_idle) / r.viewers:>9.2f} {r.busy['loadgen']:>7.2f}"
+        )
+    print(
+        "(gw drops: datagrams the kernel dropped on the gateway's own sockets, receive buffer"
+        " full; +p50: gateway-added latency against the direct pair; loadgen: its cores)"
+    )
+    sizes = list(dict.fromkeys(size.label for size, _, _ in rows))
+    base = {size.label: r for size, label, r in rows if label == "Janus"}
+    if not base:
+        return
+    print("\nratios vdispatch / Janus, forwarded packets per gateway core-second:")
+    for size_label in sizes:
+        janus_pps = pps_per_core(base[size_label])
+        ratios = [
+            f"{label.removeprefix('vdispatch, ')} {pps_per_core(r) / janus_pps:.2f}x"
+            for size, label, r in rows
+            if size.label == size_label and label != "Janus"
+        ]
+        print(f"  {size_label:<24} " + ", ".join(ratios))
+
+
 def print_profile(path: Path) -> None:
     from profile_summary import summarise
 
@@ -744,6 +880,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--baseline-seconds", type=float, help="default: --seconds")
     p.add_argument("--no-baseline", action="store_true", help="skip the MediaRelay baseline")
     p.add_argument("--against", choices=["mediarelay", "janus"], action="append", default=[])
+    p.add_argument(
+        "--sizes",
+        type=parse_sizes,
+        help="a comparison table instead: per viewer count (e.g. 4full,16,32; 'full' for"
+        " full aiortc viewers) vdispatch with recording off and on, and Janus with"
+        " --against janus",
+    )
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="full aiortc viewers (jitter buffer, NACK, PLI, REMB, decoding) instead of"
+        " lightweight ones that count RTP at the socket",
+    )
     p.add_argument("--quick", action="store_true", help="1 publisher, 4 viewers, 8 s")
     p.add_argument("--record", action="store_true", help="leave the gateway's recorder on")
     p.add_argument("--profile", type=Path, help="py-spy the gateway after the window, to DIR")
@@ -778,8 +927,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.monotonic()
     workload = load_or_build()
+    viewers = (
+        " / ".join(size.label for size in args.sizes)
+        if args.sizes
+        else f"{args.viewers} {'full aiortc' if args.full else 'lightweight'} viewers"
+    )
     print(
-        f"relay benchmark: {args.publishers} publisher(s) x {args.viewers} viewers,"
+        f"relay benchmark: {args.publishers} publisher(s) x {viewers},"
         f" {args.seconds:.0f} s steady state after {args.warmup:.0f} s warm-up;"
         f" {psutil.cpu_count()} cores, load average {load_average()}"
     )
@@ -787,13 +941,26 @@ def main(argv: list[str] | None = None) -> int:
     print(f"gateway source: {source_revision()}", flush=True)
     workdir = Path(tempfile.mkdtemp(prefix="vdispatch-bench-"))
     results: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}}
+    if "janus" in args.against and janus.janus_executable() is None:
+        print("Janus: skipped (Debian's janus package is not installed: apt-get install janus)")
+        args.against.remove("janus")
     try:
+        if args.sizes:
+            results["table"] = run_table(args, workdir)
+            if args.json:
+                args.json.write_text(json.dumps(results, indent=1, default=str))
+            print(f"\n(benchmark took {time.monotonic() - started:.0f} s)")
+            return 0
         gw = run_vdispatch(args, workdir)
         results["vdispatch"] = vars(gw) | {"profile": str(gw.profile)}
         gw_b = None
         if args.ab:
             gw_b = run_vdispatch(args, workdir, src=args.ab.resolve(), name="vdispatch-b")
             results["vdispatch_b"] = vars(gw_b) | {"profile": str(gw_b.profile)}
+        jn = None
+        if "janus" in args.against:
+            jn = run_janus(args, workdir)
+            results["janus"] = vars(jn)
         mr = None
         if not args.no_baseline:
             mr = run_mediarelay(args, workdir)
@@ -805,11 +972,14 @@ def main(argv: list[str] | None = None) -> int:
         if mr is not None:
             print_baseline(mr)
             print_comparison(gw, mr)
-        if "janus" in args.against:
-            if shutil.which("janus"):
-                print("\n== Janus: installed, but the Janus comparison is not implemented: skipped")
-            else:
-                print("\n== Janus: skipped (Debian's janus package is not installed)")
+        if jn is not None:
+            print_gateway(jn, args, label="Janus VideoRoom")
+            print(
+                "\n== vdispatch / Janus, forwarded packets per gateway core-second:"
+                f" {pps_per_core(gw) / pps_per_core(jn):.2f}x"
+                f" ({pps_per_core(gw):,.0f} vs {pps_per_core(jn):,.0f};"
+                f" recording {'on' if args.record else 'off'}) =="
+            )
         print(
             f"\ntargets: >= {TARGET_PPS_PER_CORE:,} forwarded packets per gateway-core-second"
             " (Janus 1.1.2 VideoRoom: 20-25k on this machine class);"
