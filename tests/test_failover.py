@@ -172,6 +172,7 @@ async def test_a_frozen_node_s_station_fails_over_on_its_silence(
     secret = secrets.token_hex(24)
     a = NodeProcess("node-a", tmp_path / "a", free_port(), postgres_url, secret)
     b = NodeProcess("node-b", tmp_path / "b", free_port(), postgres_url, secret)
+    engine = create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://"))
     await a.start()
     await b.start()
     set_host_addresses(["127.0.0.1"])
@@ -186,6 +187,15 @@ async def test_a_frozen_node_s_station_fails_over_on_its_silence(
         rec_a, _ = await wait_for_manifest(
             a.recordings, lambda m: len(m.segments) >= 1, "a segment at A", timeout=20
         )
+
+        # B finds what it continues in the catalog: A's recording must be there before the
+        # freeze (on a loaded machine A's catalog writes can trail its files).
+        def catalogued() -> int:
+            with engine.connect() as conn:
+                query = select(func.count()).where(SegmentRow.recording_id == rec_a.name)
+                return int(conn.execute(query).scalar_one())
+
+        await wait_for(lambda: catalogued() >= 1, what="A's segment in the catalog", timeout=20)
         a.freeze()
         frozen = time.monotonic()
         await wait_for(
@@ -212,6 +222,7 @@ async def test_a_frozen_node_s_station_fails_over_on_its_silence(
         set_host_addresses(None)
         a.kill()
         b.stop()
+        engine.dispose()
 
 
 async def _streams(console: Console) -> dict[str, Any]:
