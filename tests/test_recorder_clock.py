@@ -116,7 +116,10 @@ async def test_a_sender_report_from_another_clock_is_refused_and_noted(tmp_path:
     assert faults == 1
     (clock,) = [c for c in manifest.continuity if c.kind == "clock"]
     assert clock.start == clock.end
-    assert clock.reason.startswith("audio timestamps +42120.0 s off the node's clock")
+    # measured against the frame's arrival, so a loaded machine moves the last digit
+    lead, _, rest = clock.reason.partition(" s off the node's clock")
+    assert lead.startswith("audio timestamps +") and rest, clock.reason
+    assert abs(float(lead.removeprefix("audio timestamps +")) - 11.7 * 3600) < 1.0
 
 
 async def test_a_first_report_from_another_clock_times_the_track_by_arrival(
