@@ -8,7 +8,8 @@ decoder sees one stream whose resolution changes at a keyframe (mediasoup's
 SimulcastConsumer does the same).
 
 Which layer: the viewer's choice (`low`, `high`, or `auto`: the highest its bandwidth
-allows). With `auto`, the viewer's REMB estimate moves it down when it stays below the
+allows). A layer the publisher stops sending gives way to the highest one still on,
+until it comes back. With `auto`, the viewer's REMB estimate moves it down when it stays below the
 layer's bitrate and is not climbing, and back up when it has room for the next layer, or
 on a probe after a backoff that doubles each time a probe fails.
 """
@@ -29,6 +30,10 @@ from .producer import ForwardingStats, Producer, ntp_now
 from .rtp import HEADER_SIZE, MAX_PLAIN_RTP, seq_diff, write_header
 
 logger = logging.getLogger(__name__)
+
+# A layer with no packet for this long (s) is off (a publisher short of bandwidth turns
+# its upper layers off): its viewers take the highest layer below it that is on.
+ALIVE = 1.0
 
 LayerChoice = Literal["low", "high", "auto"]
 LAYER_CHOICES: tuple[LayerChoice, ...] = ("low", "high", "auto")
@@ -112,6 +117,8 @@ class SimulcastConsumer:
         self._ceiling = top  # what the bandwidth allows
         self.current: int | None = None  # the layer forwarded now
         self.target = self._preferred
+        self._seen = [float("-inf")] * len(layers)  # each layer's latest packet
+        self._asked = float("-inf")  # the latest keyframe request for a layer change
         self._segments: deque[_Segment] = deque(maxlen=4)
         self._seq_off = 0
         self._ts_off = random.getrandbits(32)
@@ -145,13 +152,20 @@ class SimulcastConsumer:
     # ---- forwarding (hot path) ----
 
     def on_layer_packet(self, index: int, packet: RelayPacket) -> None:
+        self._seen[index] = packet.arrival
         if index != self.current:
-            if index == self.target and packet.keyframe_start and self._output.ready():
-                self._switch(index, packet)
-            else:
+            if index != self._wanted(packet.arrival):
                 if self.current is None:
                     self.waiting_dropped += 1
                 return
+            if not packet.keyframe_start or not self._output.ready():
+                if self.current is None:
+                    self.waiting_dropped += 1
+                elif packet.arrival - self._asked >= ALIVE:
+                    self._asked = packet.arrival  # the layer to move to: its keyframe, again
+                    self.layers[index].request_keyframe()
+                return
+            self._switch(index, packet)
         elif seq_diff(packet.seq, self._relay_start) < 0:
             return  # older than the switch to this layer
         if self._emit(packet, self._seq_off, self._ts_off):
@@ -159,6 +173,15 @@ class SimulcastConsumer:
             if seq_diff(out_seq, self._last_out_seq) > 0:
                 self._last_out_seq = out_seq
                 self._last_out_ts = (packet.timestamp + self._ts_off) & 0xFFFFFFFF
+
+    def _wanted(self, now: float) -> int:
+        """The target, or the highest layer under it that is on; at start, the target."""
+        if now - self._since < ALIVE:
+            return self.target
+        for index in range(self.target, -1, -1):
+            if now - self._seen[index] <= ALIVE:
+                return index
+        return self.target
 
     def _switch(self, index: int, packet: RelayPacket) -> None:
         """Start forwarding layer `index` at its keyframe `packet`, continuing the viewer's
