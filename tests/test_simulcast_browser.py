@@ -6,6 +6,7 @@ estimate falls is moved down a layer while the others stay."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +15,9 @@ from playwright.async_api import Page
 from media_gateway.simulcast import SimulcastConsumer
 
 from .conftest import Node
+from .recordings import wait_for_manifest
 from .test_browser import chromium, collect_errors, poll
+from .test_recorder import ffprobe
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -95,7 +98,7 @@ def _consumer(node: Node, stream: str, layer: str) -> SimulcastConsumer:
 
 
 async def test_chromium_simulcast_low_and_high_viewers(
-    node: Node, chromium_path: str, monkeypatch: pytest.MonkeyPatch
+    node: Node, chromium_path: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     async with chromium(chromium_path) as browser:
         page = await browser.new_page()
@@ -174,3 +177,11 @@ async def test_chromium_simulcast_low_and_high_viewers(
         await poll(recovered, lambda s: s.get("frameWidth", 0) >= 1280, 20, "recovered viewer")
         assert auto.current == 2
         assert not [e for e in errors if e.startswith("pageerror")], errors
+
+        # The recording is the highest layer's.
+        rec, manifest = await wait_for_manifest(
+            tmp_path / "var" / "recordings", lambda m: m.segments, "a closed segment", 30
+        )
+        probe = await asyncio.to_thread(ffprobe, rec / manifest.segments[0].file)
+        video = next(s for s in probe["streams"] if s["codec_type"] == "video")
+        assert video["width"] >= 1280, video
