@@ -185,3 +185,23 @@ async def test_chromium_simulcast_low_and_high_viewers(
         probe = await asyncio.to_thread(ffprobe, rec / manifest.segments[0].file)
         video = next(s for s in probe["streams"] if s["codec_type"] == "video")
         assert video["width"] >= 1280, video
+
+
+async def test_the_station_page_publishes_three_layers_when_its_link_says_so(
+    node: Node, chromium_path: str
+) -> None:
+    async with chromium(chromium_path) as browser:
+        station = await browser.new_page()
+        errors = collect_errors(station)
+        await station.goto(f"{node.url}/station/cam1?token={node.token('cam1')}&simulcast=1")
+        await station.locator('#station[data-state="connected"]').wait_for(timeout=15000)
+        pub = node.gateway.publication("cam1")
+        assert pub is not None, errors
+        layers = pub.peer.layers["video"]
+        assert len(layers) == 3 and pub.producers["audio"] is not None
+
+        async def widths() -> list[int | None]:
+            return [p.width for p in layers]
+
+        found = await poll(widths, lambda w: all(w), 30, "layer widths")
+        assert found == [320, 640, 1280], found
