@@ -28,7 +28,7 @@ from .ice import ice_servers
 from .producer import Producer
 from .rtp import one_byte_extension_block
 from .settings import MediaSettings
-from .simulcast import LayerChoice, SimulcastConsumer
+from .simulcast import LayerChoice, SimulcastConsumer, top_layer_track
 from .simulcast_sdp import SimulcastOffer, answer_with_simulcast, offered_simulcast
 
 logger = logging.getLogger(__name__)
@@ -172,7 +172,7 @@ class IngestPeer(Peer):
     def __init__(self, settings: MediaSettings, on_closed: Callable[[Peer], None]) -> None:
         super().__init__(settings, on_closed)
         self.producers: dict[str, Producer] = {}
-        # a simulcast track's layers, lowest first; producers[kind] is its highest
+        # a simulcast track's layers, lowest first; producers[kind] carries the highest on
         self.layers: dict[str, list[Producer]] = {}
         self._taps: list[hooks.RtpTap] = []
 
@@ -245,7 +245,9 @@ class IngestPeer(Peer):
             producer.ingress = layer
         self._taps.append(tap)
         self.layers[t.kind] = layers
-        self.producers[t.kind] = layers[-1]
+        track = top_layer_track(f"{self.id}-{t.kind}", layers)
+        track.ingress = tap  # every layer's loss and NACKs
+        self.producers[t.kind] = track
         return True
 
     def _start_ingress(self) -> None:
@@ -374,7 +376,9 @@ class SubscriberPeer(Peer):
         )
         consumer: Consumer | SimulcastConsumer
         if len(layers) > 1:
-            simulcast = SimulcastConsumer(f"{self.id}-{t.kind}", layers, *args, choice=choice)
+            simulcast = SimulcastConsumer(
+                f"{self.id}-{t.kind}", layers, *args, choice=choice, track=producer
+            )
             # looked up per report: a test stands in for the viewer's estimate there
             hooks.tap_sender_feedback(
                 t.sender,

@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 # A layer with no packet for this long (s) is off (a publisher short of bandwidth turns
 # its upper layers off): its viewers take the highest layer below it that is on.
-ALIVE = 1.0
+ALIVE = 1.5
 
 LayerChoice = Literal["low", "high", "auto"]
 LAYER_CHOICES: tuple[LayerChoice, ...] = ("low", "high", "auto")
@@ -78,7 +78,7 @@ class _LayerSink:
         self._consumer.on_layer_packet(self._index, packet)
 
     def sender_report(self, ntp: int, rtp_timestamp: int) -> None:
-        pass
+        self._consumer.on_layer_report(self._index, ntp, rtp_timestamp)
 
     def close(self) -> None:
         self._consumer.close()
@@ -87,7 +87,8 @@ class _LayerSink:
 class SimulcastConsumer:
     """One outgoing video track to one viewer, from one of a track's layers at a time.
     Same surface as Consumer: the peer, router and metrics treat both alike; its
-    forwarding counts go to the highest layer's Producer (the track's)."""
+    forwarding counts go to `track` (the publication's Producer of this track), if given.
+    `on_report`: the forwarded layer's sender reports, in the viewer's timebase."""
 
     def __init__(
         self,
@@ -99,10 +100,14 @@ class SimulcastConsumer:
         extension_block: bytes = b"",
         choice: LayerChoice = "auto",
         adaptation: Adaptation | None = None,
+        track: Producer | None = None,
+        on_report: Callable[[int, int], None] | None = None,
     ) -> None:
         self.id = consumer_id
         self.layers = layers
-        self.producer = layers[-1]
+        self.producer = track or layers[-1]
+        self._track = track
+        self._on_report = on_report
         self.kind = self.producer.kind
         self.closed = False
         self.choice = choice
@@ -147,21 +152,23 @@ class SimulcastConsumer:
         self._sinks = [_LayerSink(self, i) for i in range(len(layers))]
         for producer, sink in zip(layers, self._sinks, strict=True):
             producer.add_sink(sink)
-        self.producer.add_forwarder(self)
+        if track is not None:
+            track.add_forwarder(self)
 
     # ---- forwarding (hot path) ----
 
     def on_layer_packet(self, index: int, packet: RelayPacket) -> None:
         self._seen[index] = packet.arrival
         if index != self.current:
-            if index != self._wanted(packet.arrival):
+            if index > self.target or index != self._wanted(packet.arrival):
                 if self.current is None:
                     self.waiting_dropped += 1
                 return
-            if not packet.keyframe_start or not self._output.ready():
+            ready = self._output.ready()
+            if not packet.keyframe_start or not ready:
                 if self.current is None:
                     self.waiting_dropped += 1
-                elif packet.arrival - self._asked >= ALIVE:
+                if ready and packet.arrival - self._asked >= ALIVE:
                     self._asked = packet.arrival  # the layer to move to: its keyframe, again
                     self.layers[index].request_keyframe()
                 return
@@ -231,6 +238,10 @@ class SimulcastConsumer:
 
     def sender_report(self, ntp: int, rtp_timestamp: int) -> None:
         pass
+
+    def on_layer_report(self, index: int, ntp: int, rtp_timestamp: int) -> None:
+        if index == self.current and self._on_report is not None:
+            self._on_report(ntp, (rtp_timestamp + self._ts_off) & 0xFFFFFFFF)
 
     # ---- choosing the layer ----
 
@@ -348,6 +359,52 @@ class SimulcastConsumer:
         self.closed = True
         for producer, sink in zip(self.layers, self._sinks, strict=True):
             producer.remove_sink(sink)
-        self.producer.remove_forwarder(self)
+        if self._track is not None:
+            self._track.remove_forwarder(self)
         for cb in self._on_close:
             cb(self)
+
+
+class _FeedOutput:
+    """An RtpOutput that hands the forwarded layer's packets to a Producer."""
+
+    def __init__(self, producer: Producer) -> None:
+        self._producer = producer
+
+    def ready(self) -> bool:
+        return True
+
+    def send_rtp(self, data: bytes) -> bool:
+        seq, ts = int.from_bytes(data[2:4], "big"), int.from_bytes(data[4:8], "big")
+        self._producer.receive(seq, ts, data[1] >> 7, data[HEADER_SIZE:])
+        return True
+
+    def set_sender_info(self, ntp: int, rtp_timestamp: int, packets: int, octets: int) -> None:
+        pass
+
+
+def top_layer_track(track_id: str, layers: list[Producer]) -> Producer:
+    """The track as one stream: a Producer carrying the highest layer that is on (the
+    top one, or the next below while the publisher keeps it off: a browser short of
+    bandwidth, or a camera too small for three layers), switched at keyframes like a
+    viewer's. The recorder, relays, metrics and viewers of a single layer take it."""
+    feed: list[SimulcastConsumer] = []
+
+    def request_keyframe() -> None:
+        if feed:
+            feed[0].on_keyframe_request()
+
+    track = Producer(track_id, layers[-1].codec, request_keyframe)
+    consumer = SimulcastConsumer(
+        f"{track_id}-top",
+        layers,
+        _FeedOutput(track),
+        0,
+        0,
+        choice="high",
+        on_report=track.on_sender_report,
+    )
+    feed.append(consumer)
+    consumer.on_close(lambda _: track.close())
+    track.on_close(lambda _: consumer.close())
+    return track

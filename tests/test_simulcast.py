@@ -7,9 +7,16 @@ from __future__ import annotations
 import itertools
 import time
 
+from media_gateway.consumer import Consumer
 from media_gateway.packet import RelayPacket
 from media_gateway.producer import Producer
-from media_gateway.simulcast import ALIVE, Adaptation, SimulcastConsumer, ts_diff
+from media_gateway.simulcast import (
+    ALIVE,
+    Adaptation,
+    SimulcastConsumer,
+    top_layer_track,
+    ts_diff,
+)
 from media_gateway.simulcast_sdp import (
     REPAIRED_RID_URI,
     RID_URI,
@@ -203,3 +210,38 @@ async def test_auto_follows_a_falling_estimate_down_and_its_recovery_back_up() -
     for _ in range(3):
         fixed.on_bandwidth_estimate(10_000_000)
     assert fixed.target == 0
+
+
+async def test_the_track_carries_the_highest_layer_that_is_on() -> None:
+    layers, plis = _layers()
+    track = top_layer_track("t", layers)
+    sink = Wire()
+    Consumer("plain", track, sink, 96, 9)  # a single-layer viewer, or the recorder
+    now = time.monotonic()
+
+    def packet(seq: int, payload: bytes, at: float) -> RelayPacket:
+        return RelayPacket(seq, seq * 3000, 1, payload, payload == KEY, at)
+
+    feed_of = [p.sinks[0] for p in layers]  # what each layer feeds the track through
+    # the top layer is off from the start (a camera too small for three): the middle one
+    later = now + ALIVE + 0.1
+    feed_of[1].send(packet(1, DELTA, later))
+    assert plis[1]  # its keyframe asked for
+    feed_of[1].send(packet(2, KEY, later + 0.03))
+    feed_of[1].send(packet(3, DELTA, later + 0.06))
+    assert [p.payload for p in sink.packets] == [KEY, DELTA]
+    # the top layer comes on: from its keyframe on, the track is the top layer
+    feed_of[2].send(packet(50, DELTA, later + 0.07))
+    feed_of[2].send(packet(51, KEY, later + 0.1))
+    feed_of[1].send(packet(4, DELTA, later + 0.1))
+    assert [p.payload for p in sink.packets] == [KEY, DELTA, KEY]
+    seqs = [p.sequence_number for p in sink.packets]
+    assert all((b - a) & 0xFFFF == 1 for a, b in itertools.pairwise(seqs))
+    # a viewer's keyframe request reaches the layer the track carries
+    before = len(plis[2])
+    track.request_keyframe()
+    assert len(plis[2]) > before
+    # the publisher leaves: its layers close, the track with them, and its sinks
+    for producer in layers:
+        producer.close()
+    assert track.closed

@@ -95,6 +95,14 @@ class SimulcastIngestTap:
         receiver._handle_rtcp_packet = self._handle_rtcp  # type: ignore[method-assign]
 
     @property
+    def packets_lost(self) -> int:
+        return sum(layer.packets_lost for layer in self.layers)
+
+    @property
+    def nacks_sent(self) -> int:
+        return sum(layer.nacks_sent for layer in self.layers)
+
+    @property
     def payload_types(self) -> list[int]:
         return [pt for pt in self._codecs if pt is not None]
 
