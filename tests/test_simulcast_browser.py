@@ -146,6 +146,11 @@ async def test_chromium_simulcast_low_and_high_viewers(
         # down, at a keyframe, still decoding; the focus view stays on the high layer.
         auto = _consumer(node, "cam1", "auto")
         assert auto.current == 2
+
+        async def estimate() -> int:
+            return auto.estimate
+
+        await poll(estimate, lambda e: e > 0, 10, "the auto viewer's REMB (from Chromium)")
         # Chromium's own REMB reports are capped too, as a throttled link would make them.
         cap = [int(layers[2].bitrate * 0.3)]
         hear = auto.on_bandwidth_estimate
