@@ -15,8 +15,9 @@ from playwright.async_api import Page
 from media_gateway.simulcast import SimulcastConsumer
 
 from .conftest import Node
+from .console import add_station, add_user
 from .recordings import wait_for_manifest
-from .test_browser import chromium, collect_errors, poll
+from .test_browser import chromium, collect_errors, log_in, poll
 from .test_recorder import ffprobe
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -210,3 +211,43 @@ async def test_the_station_page_publishes_three_layers_when_its_link_says_so(
 
         found = await poll(widths, lambda w: all(w), 30, "layer widths")
         assert found == [320, 640, 1280], found
+
+
+async def test_the_walls_tile_takes_the_low_layer_and_the_focus_view_the_high_one(
+    node: Node, chromium_path: str
+) -> None:
+    """Through the console's own pages: a commander's wall and focus view of a browser
+    station publishing three layers."""
+    await add_user(node.app, "commander", "commander")
+    await add_station(node.app, "cam1", ["cam1"])
+    async with chromium(chromium_path) as browser:
+        station = await browser.new_page()
+        await station.goto(f"{node.url}/station/cam1?token={node.token('cam1')}&simulcast=1")
+        await station.locator('#station[data-state="connected"]').wait_for(timeout=15000)
+        pub = node.gateway.publication("cam1")
+        assert pub is not None
+
+        async def track_width() -> int | None:
+            return pub.producers["video"].width
+
+        await poll(track_width, lambda w: w == 1280, 30, "the top layer on")
+
+        page = await browser.new_page(viewport={"width": 1280, "height": 720})
+        errors = collect_errors(page)
+        await page.goto(f"{node.url}/")
+        await log_in(page, node.url, "commander")
+        stats = page.locator('#wall section.tile[data-stream="cam1"] .stats')
+
+        async def tile_stats() -> str:
+            return await stats.text_content() or ""
+
+        await poll(tile_stats, lambda s: s.startswith("320\u00d7180"), 20, f"tile {errors}")
+        await page.locator('#wall section.tile[data-stream="cam1"]').click()
+        await page.wait_for_url(f"{node.url}/streams/cam1")
+        resolution = page.locator('[data-stat="resolution"]')
+
+        async def focus_resolution() -> str:
+            return (await resolution.text_content() or "").strip()
+
+        await poll(focus_resolution, lambda s: s == "1280\u00d7720", 20, f"focus {errors}")
+        assert await page.locator("#focus").get_attribute("data-state") == "live"
