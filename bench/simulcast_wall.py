@@ -11,7 +11,11 @@ its own WHEP viewer of that stream with `?layer=high`, then the same with `?laye
 - per tile, frames decoded per second and the width decoded (getStats inbound-rtp);
 - the bit rate the tiles receive together.
 
-The machine's other load counts too: compare the two rows of one run.
+The machine's other load counts too: compare the two rows of one run. On this 2-core
+machine (shared with other benchmarks), --tiles 16 --seconds 20: high 1280 wide, 20 fps,
+11.1 Mb/s, viewer Chromium 101% of a core, node 10%; low 320 wide, 20 fps, 2.4 Mb/s,
+viewer Chromium 26%, node 9% (the publisher's fake camera gave 20 fps in both rows; an
+earlier 10 s run: 57% / 6%).
 Run: flock /tmp/vdispatch-bench.lock .venv/bin/python bench/simulcast_wall.py [--tiles 16]
 [--seconds 20]
 """
