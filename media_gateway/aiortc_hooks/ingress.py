@@ -7,7 +7,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import pylibsrtp
 from aiortc import RTCPeerConnection, RTCRtpReceiver
@@ -32,6 +32,15 @@ OnPacket = Callable[[RTCRtpCodecParameters, RtpPacket], None]
 OnSenderReport = Callable[[int, int, int], None]  # ssrc, ntp, rtp timestamp
 
 _RX = "_RTCRtpReceiver__"
+
+
+class RtpTap(Protocol):
+    """What the fast path hands a receiver's packets to (IngestTap, SimulcastIngestTap)."""
+
+    @property
+    def payload_types(self) -> list[int]: ...
+
+    def process(self, packet: RtpPacket, arrival_time_ms: int) -> None: ...
 
 
 # ---------------------------------------------------------------- ingress
@@ -174,7 +183,7 @@ class IngestTap:
 # ---------------------------------------------------------------- ingress fast path
 
 
-def fast_ingress(pc: RTCPeerConnection, taps: Sequence[IngestTap], drain: int = 64) -> None:
+def fast_ingress(pc: RTCPeerConnection, taps: Sequence[RtpTap], drain: int = 64) -> None:
     """SRTP media handled in the socket's datagram callback instead of aiortc's path
     (aioice STUN-parse attempt, asyncio.Queue, a task wake-up and five awaits per packet),
     and the rest of a burst read from the socket without going back to the event loop.
@@ -192,9 +201,7 @@ def fast_ingress(pc: RTCPeerConnection, taps: Sequence[IngestTap], drain: int = 
 
 
 class _FastIngress:
-    def __init__(
-        self, proto: Any, dtls: RTCDtlsTransport, routes: dict[int, IngestTap], drain: int
-    ):
+    def __init__(self, proto: Any, dtls: RTCDtlsTransport, routes: dict[int, RtpTap], drain: int):
         self._original = proto.datagram_received
         self._dtls = dtls
         self._routes = routes
