@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 
@@ -29,3 +32,14 @@ class MediaSettings(BaseModel):
     # Bound on each step of opening an upstream: the holder's WHEP answer, then the
     # ICE/DTLS connection; past it the viewer gets 504, never a hang.
     relay_timeout: float = Field(default=5.0, gt=0)
+    # Media processes on this node: the main one plus workers-1 child processes that
+    # serve viewers (each its own event loop, one upstream per stream from the main one).
+    # 0 or "auto": one per core. 1: everything in the main process.
+    workers: int | Literal["auto"] = Field(default=1, ge=0, le=64)
+
+    def worker_count(self) -> int:
+        """How many media processes `workers` means on this machine (at least 1)."""
+        if self.workers in (0, "auto"):
+            return max(1, os.cpu_count() or 1)
+        assert isinstance(self.workers, int)
+        return self.workers
