@@ -211,10 +211,17 @@ def _step(
 ) -> Step:
     expected = lost = packets = 0
     worst = 0.0
+    kinds = ("video", "audio")
+    most = max(
+        (sum(v[k]["expected"] for k in kinds if k in v) for v in report["viewers"]), default=0
+    )
     for v in report["viewers"]:
-        e = sum(v[k]["expected"] for k in ("video", "audio") if k in v)
-        lo = sum(v[k]["lost"] for k in ("video", "audio") if k in v)
-        packets += sum(v[k]["packets"] for k in ("video", "audio") if k in v)
+        e = sum(v[k]["expected"] for k in kinds if k in v)
+        lo = sum(v[k]["lost"] for k in kinds if k in v)
+        got = sum(v[k]["packets"] for k in kinds if k in v)
+        packets += got
+        if e < most // 2:  # stalled: its sequence numbers did not move, nothing to count
+            e, lo = most, most - got
         expected += e
         lost += lo
         if e:
@@ -270,6 +277,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=15.0, help="steady state per step")
     p.add_argument("--warmup", type=float, default=4.0)
     p.add_argument("--loss", type=float, default=1.0, help="loss limit, percent")
+    p.add_argument("--workers", default="1,2", help="media.workers values to ramp, in order")
+    p.add_argument("--keep", type=Path, help="keep the logs in this directory")
     args = p.parse_args(argv)
     args.steps = [int(s) for s in args.steps.split(",")]
     return args
@@ -279,10 +288,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     load_or_build()
     with tempfile.TemporaryDirectory(prefix="vdispatch-workers-") as tmp:
-        workdir = Path(tmp)
-        one = ramp(1, args, workdir)
-        two = ramp(2, args, workdir)
-        summary(one, two)
+        workdir = args.keep or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        ramps = [ramp(int(w), args, workdir) for w in args.workers.split(",")]
+        if len(ramps) == 2:
+            summary(*ramps)
     return 0
 
 
