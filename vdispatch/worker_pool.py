@@ -52,7 +52,7 @@ class WorkerPool:
     async def _supervise(self, index: int) -> None:
         assert self._viewers is not None
         loop = asyncio.get_running_loop()
-        pause = RESTART_PAUSE[0]
+        pause = RESTART_PAUSE[0] / 2  # doubled before the first pause
         while not self._closing:
             began = loop.time()
             proc = None
