@@ -117,10 +117,14 @@ async def test_viewers_spread_over_workers_one_upstream_each(cluster: Cluster) -
                 assert r.status == 404
         await wait_for(lambda: _viewers(node), lambda n: n == 3, what="3 viewers counted")
 
-        # A worker killed -9 is restarted; new viewers are served (there too).
+        # A worker killed -9 is restarted; the main process's viewers carry on, and new
+        # viewers are served (there too).
+        at_main = [v for v in viewers if v not in at_worker]
         old = workers[0]
         old.kill()
         await asyncio.to_thread(old.wait, 10)
+        for v in at_main:
+            await v.wait_frames(len(v.frames) + 15)
         workers = await wait_for(
             lambda: [p for p in _workers(node) if p.pid != old.pid],
             bool,
