@@ -91,6 +91,9 @@ class WorkerPool:
             "vdispatch.worker",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
+            # Not in the terminal's process group: Ctrl-C stops the node, which stops
+            # its workers in order (instead of their exits looking like crashes).
+            start_new_session=True,
         )
         media = self._media.model_dump(mode="json")
         if self._media.turn_secret is not None:
