@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -35,7 +35,7 @@ class MediaSettings(BaseModel):
     # Media processes on this node: the main one plus workers-1 child processes that
     # serve viewers (each its own event loop, one upstream per stream from the main one).
     # 0 or "auto": one per core. 1: everything in the main process.
-    workers: int | Literal["auto"] = Field(default=1, ge=0, le=64)
+    workers: Annotated[int, Field(ge=0, le=64)] | Literal["auto"] = 1
 
     def worker_count(self) -> int:
         """How many media processes `workers` means on this machine (at least 1)."""
