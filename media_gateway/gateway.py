@@ -43,6 +43,10 @@ class MediaGateway(RouterListener):
         self._routers: dict[str, Router] = {}
         self._retiring: set[asyncio.Task[None]] = set()  # empty routers being closed
         self._relaying: dict[str, asyncio.Future[Publication]] = {}  # upstreams opening
+        # The node's worker processes (signaling/workers.py tells): their viewers per
+        # stream, and their upstreams, which are subscribers here but not viewers.
+        self._worker_viewers: dict[str, int] = {}
+        self._worker_upstreams: dict[str, int] = {}
         self.closed = False
 
     def add_listener(self, listener: RouterListener) -> None:
@@ -129,9 +133,24 @@ class MediaGateway(RouterListener):
             raise ResourceNotFound(f"no viewing resource {resource_id!r} on {stream_id!r}")
         await router.close_subscription(stream_id, resource_id)
 
+    def set_worker_viewers(self, viewers: dict[str, int], upstreams: dict[str, int]) -> None:
+        """What the node's worker processes serve, counted into `streams()`."""
+        self._worker_viewers = dict(viewers)
+        self._worker_upstreams = dict(upstreams)
+
+    def own_viewers(self) -> int:
+        """Viewers this process serves itself (workers' upstreams left out)."""
+        subscribers = sum(len(r.subscribers) for r in self._routers.values())
+        return max(0, subscribers - sum(self._worker_upstreams.values()))
+
     def publication(self, stream_id: str) -> Publication | None:
         router = self._routers.get(stream_id)
         return router.publications.get(stream_id) if router else None
+
+    def simulcast(self, stream_id: str) -> bool:
+        """Whether the stream's publisher here sends a track in simulcast layers."""
+        pub = self.publication(stream_id)
+        return pub is not None and bool(pub.peer.layers)
 
     def streams(self) -> list[StreamInfo]:
         out = []
@@ -140,6 +159,8 @@ class MediaGateway(RouterListener):
                 v = pub.producers.get("video")
                 a = pub.producers.get("audio")
                 viewers = sum(1 for s, _ in router.subscribers.values() if s == pub.stream_id)
+                sid = pub.stream_id
+                viewers += self._worker_viewers.get(sid, 0) - self._worker_upstreams.get(sid, 0)
                 out.append(
                     StreamInfo(
                         stream_id=pub.stream_id,
@@ -152,7 +173,7 @@ class MediaGateway(RouterListener):
                         fps=round(v.fps, 1) if v else 0.0,
                         bitrate=(v.bitrate if v else 0.0) + (a.bitrate if a else 0.0),
                         packets=(v.packets if v else 0) + (a.packets if a else 0),
-                        viewers=viewers,
+                        viewers=max(0, viewers),
                         origin=pub.origin,
                     )
                 )

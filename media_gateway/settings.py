@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from typing import Annotated, Literal
+
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 
@@ -34,3 +37,14 @@ class MediaSettings(BaseModel):
     # layer off until the estimate has room for it: without a floor it never sends it.
     # The publisher's own loss-based control still backs off. 0: the estimate alone.
     simulcast_publisher_bitrate: int = Field(default=2_500_000, ge=0)
+    # Media processes on this node: the main one plus workers-1 child processes that
+    # serve viewers (each its own event loop, one upstream per stream from the main one).
+    # 0 or "auto": one per core. 1: everything in the main process.
+    workers: Annotated[int, Field(ge=0, le=64)] | Literal["auto"] = 1
+
+    def worker_count(self) -> int:
+        """How many media processes `workers` means on this machine (at least 1)."""
+        if self.workers in (0, "auto"):
+            return max(1, os.cpu_count() or 1)
+        assert isinstance(self.workers, int)
+        return self.workers

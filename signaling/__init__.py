@@ -110,10 +110,18 @@ from .ratelimit import LoginLimiter
 from .reception import Reception, ReceptionError, Ticket
 from .reception_api import kiosk_grant
 from .records import MAX_RECORD, Records
+from .relay import RELAY_NODE_HEADER
 from .routing import Receiver, screen_receiver, station_receiver
 from .settings import AuthSettings
 from .stations import KINDS, Station, StationError, Stations
 from .tokens import Grant, TokenIssuer, parse_ttl, valid_stream_id
+from .workers import (
+    RESOURCE_HEADER,
+    SECRET_HEADER,
+    UPSTREAM_TOKEN_HEADER,
+    WORKERS_KEY,
+    ViewerWorkers,
+)
 
 __all__ = [
     "ARCHIVE_KEY",
@@ -147,15 +155,20 @@ __all__ = [
     "RECORDER_KEY",
     "RECORDS_KEY",
     "REFUSALS",
+    "RELAY_NODE_HEADER",
+    "RESOURCE_HEADER",
     "ROLES",
     "SCREEN_KINDS",
+    "SECRET_HEADER",
     "SESSION_KINDS",
     "SESSION_PARTS",
     "SESSION_STATES",
     "STATIONS_KEY",
     "TOKENS_KEY",
     "TOKEN_ROLES",
+    "UPSTREAM_TOKEN_HEADER",
     "USERS_KEY",
+    "WORKERS_KEY",
     "AccountError",
     "AuthSettings",
     "CopyQueue",
@@ -196,6 +209,7 @@ __all__ = [
     "Unauthorized",
     "User",
     "Users",
+    "ViewerWorkers",
     "add_routes",
     "allows",
     "auth_middleware",

@@ -39,6 +39,7 @@ from .errors import SignalingError, Unauthorized
 from .keys import GATEWAY_KEY, RECEPTION_KEY, TOKENS_KEY
 from .policy import TOKEN_GRANTS, Permission, names_station
 from .tokens import Grant
+from .workers import end_viewer
 
 logger = logging.getLogger(__name__)
 
@@ -184,7 +185,7 @@ async def end_calls(app: web.Application, link: str) -> int:
             if kind == "whip":
                 await gateway.unpublish(stream, resource)
             else:
-                await gateway.unsubscribe(stream, resource)
+                await end_viewer(app, stream, resource)
             ended += 1
         except MediaError:
             pass  # it had ended already (the kiosk hung up, the peer dropped)

@@ -17,6 +17,7 @@ from cluster import LocalDirectory, StreamEntry
 from .auth import require
 from .keys import BUS_KEY, DIRECTORY_KEY, GATEWAY_KEY, LOAD_KEY, NODE_KEY, PRESENCE_KEY
 from .policy import Permission
+from .workers import WORKERS_KEY
 
 
 def local_load(app: web.Application) -> dict[str, Any]:
@@ -31,6 +32,9 @@ def local_load(app: web.Application) -> dict[str, Any]:
         "viewers": sum(s.viewers for s in streams),
         "relays": sum(1 for s in streams if s.stream_id not in held),
     }
+    workers = app.get(WORKERS_KEY)
+    if workers is not None:  # viewers per media process, 0 being the main one
+        load["workers"] = {str(i): n for i, n in workers.viewers_by_worker().items()}
     meter = app.get(LOAD_KEY)
     if meter is not None:
         load["cpu"] = meter.cpu_percent()

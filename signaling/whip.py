@@ -9,7 +9,7 @@ from aiohttp import web
 
 from media_gateway import LAYER_CHOICES, LayerChoice, MediaError
 
-from . import relay
+from . import relay, workers
 from .auth import authorize
 from .errors import SignalingError
 from .keys import GATEWAY_KEY
@@ -134,9 +134,21 @@ async def whep_subscribe(request: web.Request) -> web.StreamResponse:
             stream_id,
             request.headers[relay.RELAY_NODE_HEADER][:64],
         )
-    resource_id = await gateway.subscribe(stream_id, offer, layer)
+    # A node-to-node (or worker's) upstream is served here; a viewer by the process with
+    # the fewest viewers when the node runs workers (workers.py). A worker relays only a
+    # simulcast track's top layer, so a viewer that may take a lower one stays here.
+    served = None
+    if relay.RELAY_NODE_HEADER not in request.headers and (
+        layer == "high" or not gateway.simulcast(stream_id)
+    ):
+        served = await workers.serve_viewer(request, stream_id, offer)
+    if served is None:
+        resource_id = await gateway.subscribe(stream_id, offer, layer)
+        answer = gateway.answer_for(stream_id, resource_id)
+    else:
+        resource_id, answer = served
     track_call(request, who, ("whep", stream_id, resource_id))
-    return _created("whep", stream_id, resource_id, gateway.answer_for(stream_id, resource_id))
+    return _created("whep", stream_id, resource_id, answer)
 
 
 @kiosk_route("publish")  # a kiosk's call tokens: their one stream
@@ -153,7 +165,7 @@ async def whip_delete(request: web.Request) -> web.StreamResponse:
 async def whep_delete(request: web.Request) -> web.StreamResponse:
     stream_id = _stream_id(request)
     authorize_view_delete(request, stream_id)
-    await request.app[GATEWAY_KEY].unsubscribe(stream_id, request.match_info["resource_id"])
+    await workers.end_viewer(request.app, stream_id, request.match_info["resource_id"])
     return web.Response(status=200, text="stopped\n")
 
 

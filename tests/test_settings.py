@@ -181,3 +181,15 @@ def test_redis_url_makes_the_node_a_cluster_member(tmp_path: Path) -> None:
     alone = build_app(load_settings(data_dir=tmp_path / "var"))
     assert isinstance(alone[BUS_KEY], InProcessBus)
     assert isinstance(alone[DIRECTORY_KEY], LocalDirectory)
+
+
+def test_media_workers_auto_is_one_per_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VDISPATCH_MEDIA__WORKERS", "auto")
+    assert load_settings().media.worker_count() == (os.cpu_count() or 1)
+    monkeypatch.setenv("VDISPATCH_MEDIA__WORKERS", "0")
+    assert load_settings().media.worker_count() == (os.cpu_count() or 1)
+    monkeypatch.setenv("VDISPATCH_MEDIA__WORKERS", "3")
+    assert load_settings().media.worker_count() == 3
+    monkeypatch.setenv("VDISPATCH_MEDIA__WORKERS", "-1")
+    with pytest.raises(SettingsError, match=r"media\.workers"):
+        load_settings()

@@ -48,6 +48,7 @@ from signaling import (
     STATIONS_KEY,
     TOKENS_KEY,
     USERS_KEY,
+    WORKERS_KEY,
     Dispatch,
     EvidenceCopies,
     Hearings,
@@ -61,6 +62,7 @@ from signaling import (
     Stations,
     TokenIssuer,
     Users,
+    ViewerWorkers,
     auth_middleware,
     catalog_outage_middleware,
     kiosk_middleware,
@@ -76,6 +78,7 @@ from .sealing import InterruptionWatch, NodeEvidence
 from .session_binding import SessionBinding
 from .settings import Settings
 from .takeover import takeover_finder
+from .worker_pool import WorkerPool
 
 logger = logging.getLogger(__name__)
 
@@ -232,7 +235,40 @@ def build_app(
     app.cleanup_ctx.append(load)
     app.cleanup_ctx.append(catalog)
     app.cleanup_ctx.append(media_gateway)
+    if settings.media.worker_count() > 1:
+        _viewer_workers(app, settings)
     return app
+
+
+def _viewer_workers(app: web.Application, settings: Settings) -> None:
+    """media.workers > 1: viewer worker processes beside this one (signaling/workers.py
+    routes viewers to them, worker_pool.py supervises them). Started after the gateway,
+    stopped before it: their upstreams come from it."""
+    count = settings.media.worker_count()
+
+    async def viewer_workers(app: web.Application) -> AsyncIterator[None]:
+        pool = WorkerPool(count, settings.media, _loopback_url(settings), settings.node_id)
+        timeout = 2 * settings.media.relay_timeout + 10
+        viewers = ViewerWorkers(pool.secret, app[GATEWAY_KEY], timeout)
+        viewers.start()
+        pool.start(viewers)
+        app[WORKERS_KEY] = viewers
+        logger.info("media: this process and %d viewer worker processes", count - 1)
+        yield
+        await pool.close()
+        await viewers.close()
+
+    app.cleanup_ctx.append(viewer_workers)
+
+
+def _loopback_url(settings: Settings) -> str:
+    """This node's HTTP front as its own workers reach it."""
+    host = settings.host
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}"
 
 
 def _clustered(app: web.Application, settings: Settings, redis_url: str) -> None:
