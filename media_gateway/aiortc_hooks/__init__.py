@@ -17,8 +17,9 @@ needs neither. We keep aiortc for ICE, DTLS, SRTP and SDP and take the RTP path 
 - SRTP: a peer's sessions take RTP up to a 1500-byte MTU (pylibsrtp's own buffer stops
   at 1356 bytes of RTP);
 - connection: ICE host addresses (the process's one aioice patch, also used by the
-  composition root for in-process agents), socket buffers, DTLS certificate and role,
-  and the negotiated state of a transceiver (codecs, extensions, offered direction).
+  composition root for in-process agents), DTLS certificate and role,
+  and the negotiated state of a transceiver (codecs, extensions, offered direction);
+- sockets: the kernel buffers of a peer's ICE sockets (keyframe bursts), what was granted.
 
 aiortc and aioice are pinned exactly in pyproject.toml. `check_compatibility()` is run
 by the test-suite and at node start: an upgrade that moves any of these fails loudly.
@@ -37,7 +38,6 @@ from .connection import (
     prefer_dtls_server,
     set_host_addresses,
     set_negotiated_codecs,
-    tune_socket_buffers,
     use_gateway_certificate,
 )
 from .egress import (
@@ -49,11 +49,13 @@ from .egress import (
     tap_sender_feedback,
 )
 from .ingress import IngestTap, SenderReports, fast_ingress
+from .sockets import Granted, tune_socket_buffers
 from .srtp import MAX_RTP_PACKET, allow_full_mtu
 
 __all__ = [
     "MAX_RTP_PACKET",
     "GatewayCertificate",
+    "Granted",
     "IngestTap",
     "RtpPacket",
     "SenderOutput",
