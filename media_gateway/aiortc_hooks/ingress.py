@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -29,6 +30,11 @@ from aiortc.rtp import (
 logger = logging.getLogger(__name__)
 
 OnPacket = Callable[[RTCRtpCodecParameters, RtpPacket], None]
+
+# Fast ingress: datagrams read ahead of the fan-out at most, and seconds of work per turn
+# of the event loop (the rest of a burst waits for the next turn).
+INGRESS_PENDING = 4096
+INGRESS_BUDGET = 0.005
 OnSenderReport = Callable[[int, int, int], None]  # ssrc, ntp, rtp timestamp
 
 _RX = "_RTCRtpReceiver__"
@@ -174,11 +180,23 @@ class IngestTap:
 # ---------------------------------------------------------------- ingress fast path
 
 
-def fast_ingress(pc: RTCPeerConnection, taps: Sequence[IngestTap], drain: int = 64) -> None:
+def fast_ingress(
+    pc: RTCPeerConnection,
+    taps: Sequence[IngestTap],
+    pending: int | None = None,
+    budget: float | None = None,
+) -> None:
     """SRTP media handled in the socket's datagram callback instead of aiortc's path
     (aioice STUN-parse attempt, asyncio.Queue, a task wake-up and five awaits per packet),
     and the rest of a burst read from the socket without going back to the event loop.
-    STUN, DTLS and SRTCP still take aiortc's path."""
+    STUN, DTLS and SRTCP still take aiortc's path.
+
+    Receiving comes first: a keyframe burst arrives faster than it is fanned out to many
+    viewers, so the socket is read empty into a queue (up to `pending` datagrams) before
+    each packet's fan-out instead of after the whole burst; the kernel's buffer then only
+    holds what arrives during one packet's fan-out. After `budget` seconds of work the
+    rest of the queue waits for the next turn of the event loop, so other publishers,
+    RTCP and signaling are not held up by one burst."""
     routes = {pt: tap for tap in taps for pt in tap.payload_types}
     if not routes:
         return
@@ -188,32 +206,64 @@ def fast_ingress(pc: RTCPeerConnection, taps: Sequence[IngestTap], drain: int = 
             if getattr(proto, "_vdispatch_fast", False) or proto.transport is None:
                 continue
             proto._vdispatch_fast = True  # type: ignore[attr-defined]
-            _FastIngress(proto, dtls, routes, drain)
+            _FastIngress(
+                proto,
+                dtls,
+                routes,
+                INGRESS_PENDING if pending is None else pending,
+                INGRESS_BUDGET if budget is None else budget,
+            )
 
 
 class _FastIngress:
     def __init__(
-        self, proto: Any, dtls: RTCDtlsTransport, routes: dict[int, IngestTap], drain: int
+        self,
+        proto: Any,
+        dtls: RTCDtlsTransport,
+        routes: dict[int, IngestTap],
+        pending: int,
+        budget: float,
     ):
         self._original = proto.datagram_received
         self._dtls = dtls
         self._routes = routes
-        self._drain = drain
+        self._max_pending = pending
+        self._budget = budget
+        self._queue: deque[tuple[bytes, Any]] = deque()
+        self._resume: asyncio.Handle | None = None
         self._sock = getattr(proto.transport, "_sock", None)
         self._extmap = dtls._rtp_header_extensions_map
         proto.datagram_received = self.datagram_received
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
-        self._one(data, addr)
-        sock = self._sock
+        self._queue.append((data, addr))
+        if self._resume is None:  # else a turn is scheduled: it keeps the order
+            self._work()
+
+    def _read_socket(self) -> None:
+        """Move what the kernel holds for us into the queue (non-blocking)."""
+        sock, queue = self._sock, self._queue
         if sock is None:
             return
-        for _ in range(self._drain):
+        while len(queue) < self._max_pending:
             try:
-                data, addr = sock.recvfrom(65536)
-            except OSError:  # BlockingIOError: the burst is drained
+                queue.append(sock.recvfrom(65536))
+            except OSError:  # BlockingIOError: nothing more now
                 return
+
+    def _work(self) -> None:
+        self._resume = None
+        queue = self._queue
+        deadline = time.monotonic() + self._budget
+        while True:
+            self._read_socket()
+            if not queue:
+                return
+            data, addr = queue.popleft()
             self._one(data, addr)
+            if time.monotonic() > deadline and queue:
+                self._resume = asyncio.get_running_loop().call_soon(self._work)
+                return
 
     def _one(self, data: bytes, addr: Any) -> None:
         srtp = self._dtls._rx_srtp
