@@ -6,7 +6,8 @@ needs neither. We keep aiortc for ICE, DTLS, SRTP and SDP and take the RTP path 
 - ingress: a receiver's `_handle_rtp_packet` is replaced, so packets go to a Producer
   instead of the jitter buffer and decoder (RTCP receiver reports, NACK generation
   and REMB still work, fed from the same stats objects aiortc uses); SRTP media is
-  handled in the socket callback, bursts drained without returning to the loop;
+  handled in the socket callback, a burst read into a queue ahead of its fan-out and
+  worked off in turns of at most 5 ms;
 - egress: a sender gets a track that never yields, so aiortc never encodes; we write
   RTP ourselves and put it on the socket after SRTP protection, and aiortc's own RTCP
   loop sends sender reports from the values we give it;

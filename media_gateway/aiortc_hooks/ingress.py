@@ -35,6 +35,8 @@ OnPacket = Callable[[RTCRtpCodecParameters, RtpPacket], None]
 # of the event loop (the rest of a burst waits for the next turn).
 INGRESS_PENDING = 4096
 INGRESS_BUDGET = 0.005
+# and how often, in seconds, the socket is read ahead while a burst is fanned out
+INGRESS_READ_EVERY = 0.0005
 OnSenderReport = Callable[[int, int, int], None]  # ssrc, ntp, rtp timestamp
 
 _RX = "_RTCRtpReceiver__"
@@ -192,11 +194,11 @@ def fast_ingress(
     STUN, DTLS and SRTCP still take aiortc's path.
 
     Receiving comes first: a keyframe burst arrives faster than it is fanned out to many
-    viewers, so the socket is read empty into a queue (up to `pending` datagrams) before
-    each packet's fan-out instead of after the whole burst; the kernel's buffer then only
-    holds what arrives during one packet's fan-out. After `budget` seconds of work the
-    rest of the queue waits for the next turn of the event loop, so other publishers,
-    RTCP and signaling are not held up by one burst."""
+    viewers, so the socket is read empty into a queue (up to `pending` datagrams) between
+    packets' fan-outs, every INGRESS_READ_EVERY seconds, instead of after the whole burst;
+    the kernel's buffer then only holds what arrives in that time. After `budget` seconds
+    of work the rest of the queue waits for the next turn of the event loop, so other
+    publishers, RTCP and signaling are not held up by one burst."""
     routes = {pt: tap for tap in taps for pt in tap.payload_types}
     if not routes:
         return
@@ -254,15 +256,21 @@ class _FastIngress:
     def _work(self) -> None:
         self._resume = None
         queue = self._queue
-        deadline = time.monotonic() + self._budget
+        now = time.monotonic()
+        deadline = now + self._budget
+        read_at = now
         while True:
-            self._read_socket()
+            if now >= read_at:  # not before every packet: most find the socket empty
+                self._read_socket()
+                read_at = now + INGRESS_READ_EVERY
             if not queue:
-                return
+                return  # what the kernel still holds makes the socket readable again
             data, addr = queue.popleft()
             self._one(data, addr)
-            if time.monotonic() > deadline and queue:
-                self._resume = asyncio.get_running_loop().call_soon(self._work)
+            now = time.monotonic()
+            if now > deadline:
+                if queue:
+                    self._resume = asyncio.get_running_loop().call_soon(self._work)
                 return
 
     def _one(self, data: bytes, addr: Any) -> None:
