@@ -30,14 +30,15 @@ from aiortc.rtp import (
 logger = logging.getLogger(__name__)
 
 OnPacket = Callable[[RTCRtpCodecParameters, RtpPacket], None]
-
-# Fast ingress: datagrams read ahead of the fan-out at most, and seconds of work per turn
-# of the event loop (the rest of a burst waits for the next turn).
-INGRESS_PENDING = 4096
-INGRESS_BUDGET = 0.005
-# and how often, in seconds, the socket is read ahead while a burst is fanned out
-INGRESS_READ_EVERY = 0.0005
 OnSenderReport = Callable[[int, int, int], None]  # ssrc, ntp, rtp timestamp
+
+# Fast ingress: datagrams read ahead of the fan-out at most (a few 300 KB keyframes; a
+# node that cannot keep up for longer lets the kernel drop rather than queue seconds of
+# media), seconds of work per turn of the event loop (the rest of a burst waits for the
+# next turn), and how often, in seconds, the socket is read ahead during a fan-out.
+INGRESS_PENDING = 1024
+INGRESS_BUDGET = 0.005
+INGRESS_READ_EVERY = 0.0005
 
 _RX = "_RTCRtpReceiver__"
 
