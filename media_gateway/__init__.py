@@ -22,13 +22,16 @@ from .ice import ice_servers, turn_rest_credentials
 from .producer import ForwardingStats, Producer
 from .router import Publication, Router, RouterListener
 from .settings import MediaSettings
+from .simulcast import LAYER_CHOICES, LayerChoice
 from .upstream import Exchange
 
 __all__ = [
+    "LAYER_CHOICES",
     "BadOffer",
     "Exchange",
     "ForwardingStats",
     "GatewayClosed",
+    "LayerChoice",
     "MediaError",
     "MediaGateway",
     "MediaSettings",

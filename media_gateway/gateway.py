@@ -10,6 +10,7 @@ from . import aiortc_hooks
 from .errors import GatewayClosed, ResourceNotFound, StreamNotFound
 from .router import Publication, Router, RouterListener
 from .settings import MediaSettings
+from .simulcast import LayerChoice
 from .upstream import Exchange
 
 logger = logging.getLogger(__name__)
@@ -101,11 +102,12 @@ class MediaGateway(RouterListener):
             logger.info("stream %s: the relay from %s ends", stream_id, pub.origin)
             await pub.peer.close()
 
-    async def subscribe(self, stream_id: str, offer_sdp: str) -> str:
+    async def subscribe(self, stream_id: str, offer_sdp: str, layer: LayerChoice = "auto") -> str:
+        """`layer`: which simulcast layer the viewer takes (a track sent in one: ignored)."""
         router = self._routers.get(stream_id)
         if router is None or stream_id not in router.publications:
             raise StreamNotFound(f"stream {stream_id!r} is not live")
-        peer = await router.subscribe(stream_id, offer_sdp)
+        peer = await router.subscribe(stream_id, offer_sdp, layer)
         return peer.id
 
     def answer_for(self, stream_id: str, resource_id: str) -> str:

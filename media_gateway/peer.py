@@ -28,6 +28,8 @@ from .ice import ice_servers
 from .producer import Producer
 from .rtp import one_byte_extension_block
 from .settings import MediaSettings
+from .simulcast import LayerChoice, SimulcastConsumer, top_layer_track
+from .simulcast_sdp import SimulcastOffer, answer_with_simulcast, offered_simulcast
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +172,9 @@ class IngestPeer(Peer):
     def __init__(self, settings: MediaSettings, on_closed: Callable[[Peer], None]) -> None:
         super().__init__(settings, on_closed)
         self.producers: dict[str, Producer] = {}
-        self._taps: list[hooks.IngestTap] = []
+        # a simulcast track's layers, lowest first; producers[kind] carries the highest on
+        self.layers: dict[str, list[Producer]] = {}
+        self._taps: list[hooks.RtpTap] = []
 
     def _tap(self, t: RTCRtpTransceiver) -> None:
         """Take over a receiving transceiver's RTP, if its codec is one we forward (one
@@ -202,6 +206,50 @@ class IngestPeer(Peer):
         self._taps.append(tap)
         self.producers[t.kind] = producer
 
+    def _tap_simulcast(self, t: RTCRtpTransceiver, offer: SimulcastOffer) -> bool:
+        """A video track sent in rid layers: one Producer per layer, lowest first."""
+        codecs = hooks.negotiated_codecs(t)
+        primary = _primary(codecs)
+        if primary is None or primary.mimeType.lower() not in SUPPORTED_MIME:
+            return False
+        if t.kind != "video" or t.kind in self.producers:
+            return False
+        taps: list[hooks.SimulcastIngestTap] = []
+
+        def keyframe_requester(index: int) -> Callable[[], None]:
+            return lambda: taps[0].layers[index].request_keyframe() if taps else None
+
+        layers = [
+            Producer(f"{self.id}-video-{rid}", _codec_info(primary), keyframe_requester(i))
+            for i, rid in enumerate(offer.rids)
+        ]
+
+        def on_packet(index: int, codec: RTCRtpCodecParameters, packet: hooks.RtpPacket) -> None:
+            layers[index].receive(
+                packet.sequence_number, packet.timestamp, packet.marker, packet.payload
+            )
+
+        def on_sender_report(index: int, ntp: int, rtp_ts: int) -> None:
+            layers[index].on_sender_report(ntp, rtp_ts)
+
+        tap = hooks.SimulcastIngestTap(
+            t.receiver,
+            codecs,
+            offer.rids,
+            on_packet,
+            on_sender_report,
+            self.settings.simulcast_publisher_bitrate,
+        )
+        taps.append(tap)
+        for producer, layer in zip(layers, tap.layers, strict=True):
+            producer.ingress = layer
+        self._taps.append(tap)
+        self.layers[t.kind] = layers
+        track = top_layer_track(f"{self.id}-{t.kind}", layers)
+        track.ingress = tap  # every layer's loss and NACKs
+        self.producers[t.kind] = track
+        return True
+
     def _start_ingress(self) -> None:
         if not self.producers:
             raise NoUsableCodec("no track uses VP8, H.264 or Opus")
@@ -210,16 +258,33 @@ class IngestPeer(Peer):
     def _close_media(self) -> None:
         for producer in self.producers.values():
             producer.close()
+        for layers in self.layers.values():
+            for producer in layers:
+                producer.close()
 
 
 class PublisherPeer(IngestPeer):
     """A WHIP session: each incoming track becomes a Producer."""
 
+    _simulcast: dict[str, SimulcastOffer] = {}
+    _answer: str | None = None
+
+    @property
+    def answer_sdp(self) -> str:
+        return self._answer if self._answer is not None else self.pc.localDescription.sdp
+
     async def accept(self, offer_sdp: str) -> None:
+        self._simulcast = offered_simulcast(offer_sdp)
         await self._negotiate(offer_sdp, self._restrict_codecs)
+        taken: dict[str, SimulcastOffer] = {}
         for t in self.pc.getTransceivers():
             if hooks.offered_direction(t) in ("recvonly", "sendrecv"):  # remote sends
-                self._tap(t)
+                offer = self._simulcast.get(t.mid or "")
+                if offer is not None and self._tap_simulcast(t, offer):
+                    taken[offer.mid] = offer
+                else:
+                    self._tap(t)
+        self._answer = answer_with_simulcast(self.pc.localDescription.sdp, taken)
         if not self.producers:
             raise NoUsableCodec("no track in the offer uses VP8, H.264 or Opus")
         self._start_ingress()
@@ -231,6 +296,9 @@ class PublisherPeer(IngestPeer):
             )
             if codecs:
                 hooks.set_negotiated_codecs(t, codecs)
+            offer = self._simulcast.get(t.mid or "")
+            if offer is not None and t.kind == "video":
+                hooks.add_negotiated_extensions(t, offer.extensions)
 
 
 class SubscriberPeer(Peer):
@@ -238,9 +306,17 @@ class SubscriberPeer(Peer):
 
     def __init__(self, settings: MediaSettings, on_closed: Callable[[Peer], None]) -> None:
         super().__init__(settings, on_closed)
-        self.consumers: list[Consumer] = []
+        self.consumers: list[Consumer | SimulcastConsumer] = []
 
-    async def accept(self, offer_sdp: str, producers: dict[str, Producer]) -> None:
+    async def accept(
+        self,
+        offer_sdp: str,
+        producers: dict[str, Producer],
+        layers: dict[str, list[Producer]] | None = None,
+        choice: LayerChoice = "auto",
+    ) -> None:
+        """`layers`: the simulcast tracks' layers (lowest first); the viewer gets one,
+        as `choice` says. A track without layers is forwarded as it comes."""
         wanted: dict[int, Producer] = {}
 
         def attach() -> None:
@@ -274,7 +350,7 @@ class SubscriberPeer(Peer):
                 producer.codec, primary.mimeType, primary.clockRate, _params(primary)
             ):
                 continue
-            self._add_consumer(t, producer, primary)
+            self._add_consumer(t, producer, primary, (layers or {}).get(t.kind, []), choice)
         if not self.consumers:
             raise NoUsableCodec(
                 "the offer accepts none of this stream's codecs ("
@@ -283,19 +359,37 @@ class SubscriberPeer(Peer):
             )
 
     def _add_consumer(
-        self, t: RTCRtpTransceiver, producer: Producer, codec: RTCRtpCodecParameters
+        self,
+        t: RTCRtpTransceiver,
+        producer: Producer,
+        codec: RTCRtpCodecParameters,
+        layers: list[Producer],
+        choice: LayerChoice,
     ) -> None:
         mid_id = hooks.negotiated_extension_id(t, MID_URI)
         ext = one_byte_extension_block([(mid_id, t.mid.encode())]) if mid_id and t.mid else b""
-        consumer = Consumer(
-            f"{self.id}-{t.kind}",
-            producer,
+        args = (
             hooks.SenderOutput(t.sender),
             int(codec.payloadType or 0),
             hooks.sender_ssrc(t.sender),
             ext,
         )
-        hooks.tap_sender_feedback(t.sender, consumer.on_nack, consumer.on_keyframe_request)
+        consumer: Consumer | SimulcastConsumer
+        if len(layers) > 1:
+            simulcast = SimulcastConsumer(
+                f"{self.id}-{t.kind}", layers, *args, choice=choice, track=producer
+            )
+            # looked up per report: a test stands in for the viewer's estimate there
+            hooks.tap_sender_feedback(
+                t.sender,
+                simulcast.on_nack,
+                simulcast.on_keyframe_request,
+                lambda bitrate: simulcast.on_bandwidth_estimate(bitrate),
+            )
+            consumer = simulcast
+        else:
+            consumer = Consumer(f"{self.id}-{t.kind}", producer, *args)
+            hooks.tap_sender_feedback(t.sender, consumer.on_nack, consumer.on_keyframe_request)
         # The publisher leaving closes the consumer; the viewer's peer goes with it.
         consumer.on_close(lambda c: self.close_soon())
         self.consumers.append(consumer)

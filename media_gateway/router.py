@@ -19,6 +19,7 @@ from .errors import GatewayClosed, ResourceNotFound, StreamBusy, StreamNotFound
 from .peer import IngestPeer, Peer, PublisherPeer, SubscriberPeer
 from .producer import Producer
 from .settings import MediaSettings
+from .simulcast import LayerChoice
 from .upstream import Exchange, UpstreamPeer
 
 logger = logging.getLogger(__name__)
@@ -126,7 +127,9 @@ class Router:
         self._listener.on_published(pub)
         return pub
 
-    async def subscribe(self, stream_id: str, offer_sdp: str) -> SubscriberPeer:
+    async def subscribe(
+        self, stream_id: str, offer_sdp: str, layer: LayerChoice = "auto"
+    ) -> SubscriberPeer:
         pub = self.publications.get(stream_id)
         if pub is None:
             raise StreamNotFound(f"stream {stream_id!r} is not live")
@@ -136,7 +139,7 @@ class Router:
         if handle is not None:
             handle.cancel()
         try:
-            await peer.accept(offer_sdp, pub.producers)
+            await peer.accept(offer_sdp, pub.producers, pub.peer.layers, layer)
         except BaseException:
             self._negotiating.discard(peer)
             await peer.close()

@@ -29,3 +29,8 @@ class MediaSettings(BaseModel):
     # Bound on each step of opening an upstream: the holder's WHEP answer, then the
     # ICE/DTLS connection; past it the viewer gets 504, never a hang.
     relay_timeout: float = Field(default=5.0, gt=0)
+    # The least bandwidth estimate (REMB, bit/s) the gateway sends a simulcast publisher.
+    # A receive-side estimate stays under 1.5x what arrives, and a browser keeps its top
+    # layer off until the estimate has room for it: without a floor it never sends it.
+    # The publisher's own loss-based control still backs off. 0: the estimate alone.
+    simulcast_publisher_bitrate: int = Field(default=2_500_000, ge=0)

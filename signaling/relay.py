@@ -91,7 +91,8 @@ async def _exchange(app: web.Application, entry: StreamEntry, offer: str) -> str
         "Authorization": f"Bearer {token}",
         RELAY_NODE_HEADER: app[NODE_KEY].node_id,
     }
-    url = whep_url(entry)
+    # the highest simulcast layer: local viewers here all get that one (docs/operations.md)
+    url = whep_url(entry) + "?layer=high"
     try:
         async with app[RELAY_HTTP_KEY].post(
             url, data=offer, headers=headers, allow_redirects=False

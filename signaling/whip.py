@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from media_gateway import MediaError
+from media_gateway import LAYER_CHOICES, LayerChoice, MediaError
 
 from . import relay
 from .auth import authorize
@@ -36,6 +36,15 @@ def _stream_id(request: web.Request) -> str:
     if not valid_stream_id(stream_id):
         raise SignalingError("invalid stream id: use [a-z0-9][a-z0-9_-]{0,63}")
     return stream_id
+
+
+def _layer(request: web.Request) -> LayerChoice:
+    """?layer=low|high|auto: the simulcast layer a viewer takes (docs/operations.md)."""
+    value = request.query.get("layer", "auto")
+    for choice in LAYER_CHOICES:
+        if value == choice:
+            return choice
+    raise SignalingError(f"layer must be one of {', '.join(LAYER_CHOICES)}, not {value[:20]!r}")
 
 
 async def _read_offer(request: web.Request) -> str:
@@ -108,6 +117,7 @@ async def whep_subscribe(request: web.Request) -> web.StreamResponse:
     # stream for now; invitations come with hearing sessions), or a screen's or a
     # station's token while the stream is routed to it (routing.py). Publishing: tokens only.
     stream_id = _stream_id(request)
+    layer = _layer(request)
     who = await authorize_view(request, stream_id)
     gateway = request.app[GATEWAY_KEY]
     await relay.check_relayed(request, stream_id)
@@ -124,7 +134,7 @@ async def whep_subscribe(request: web.Request) -> web.StreamResponse:
             stream_id,
             request.headers[relay.RELAY_NODE_HEADER][:64],
         )
-    resource_id = await gateway.subscribe(stream_id, offer)
+    resource_id = await gateway.subscribe(stream_id, offer, layer)
     track_call(request, who, ("whep", stream_id, resource_id))
     return _created("whep", stream_id, resource_id, gateway.answer_for(stream_id, resource_id))
 

@@ -177,6 +177,13 @@ async def test_an_invalid_stream_id_is_a_400(node: Node, kind: str, stream: str)
     assert_reason(answer, 400, "stream id")
 
 
+@pytest.mark.parametrize("layer", ["medium", "", "HIGH"])
+async def test_a_whep_layer_other_than_low_high_auto_is_a_400(node: Node, layer: str) -> None:
+    token = node.token("cam1", "viewer")
+    answer = await _request("POST", f"{node.url}/whep/cam1?layer={layer}", token, "v=0\r\n")
+    assert_reason(answer, 400, "layer must be one of low, high, auto")
+
+
 @BOTH
 async def test_deleting_with_an_invalid_stream_id_is_a_400(node: Node, kind: str) -> None:
     answer = await _request("DELETE", f"{node.url}/{kind}/Bad_ID/abc", node.token("cam1"))

@@ -17,7 +17,7 @@ const root = document.getElementById("focus");
 const id = root.dataset.stream;
 const text = messages();
 const video = document.getElementById("f-video");
-const stream = new LiveStream(id, video, csrfHeaders(), showState);
+const stream = new LiveStream(id, video, csrfHeaders(), showState, "high");
 let checking = null;
 
 function showState(state) {

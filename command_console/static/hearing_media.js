@@ -65,11 +65,12 @@ export class Stage {
     el.append(label, video);
     el.addEventListener("click", () => this.choose(info.id));
     this.thumbs.append(el);
+    // "high": the session's main picture shows this same stream (showMain)
     const live = new LiveStream(info.id, video, viewToken(this.sessionId, info.id), (s) => {
       el.dataset.state = s;
       state.textContent = this.text[`hearing.${s === "offline" ? "off_air" : s}`] || s;
       this.showMain();
-    });
+    }, "high");
     const tile = { el, live, info };
     this.tiles.set(info.id, tile);
     return tile;

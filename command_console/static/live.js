@@ -13,8 +13,10 @@ const STALL_AFTER = 5000; // ms without a new decoded frame while connected
 export class LiveStream {
   // onState(state): "connecting" | "live" | "stalled" | "offline" | "reconnecting".
   // auth: WHEP's auth (see whep.js), or an async function answering it for each attempt.
-  constructor(streamId, video, auth, onState = () => {}) {
+  // layer: the simulcast layer to ask for (whep.js): the wall's small tiles take "low".
+  constructor(streamId, video, auth, onState = () => {}, layer = "auto") {
     this.id = streamId;
+    this.layer = layer;
     this.video = video;
     this.auth = auth;
     this.onState = onState;
@@ -88,6 +90,7 @@ export class LiveStream {
       const auth = typeof this.auth === "function" ? await this.auth() : this.auth;
       if (attempt !== this.attempt) return;
       session = await whepSubscribe(this.id, auth, {
+        layer: this.layer,
         onTrack: (stream) => {
           if (attempt !== this.attempt) return;
           if (this.video.srcObject !== stream) this.video.srcObject = stream;

@@ -3,6 +3,9 @@ import { whipPublish } from "./whip.js";
 
 const root = document.getElementById("station");
 const { stream: streamId, token } = root.dataset;
+// ?simulcast=1 in the station's link: 720p in three layers (docs/operations.md, Simulcast)
+const simulcast = new URLSearchParams(location.search).get("simulcast") === "1";
+const VIDEO = simulcast ? { width: { ideal: 1280 }, height: { ideal: 720 } } : true;
 const preview = document.getElementById("preview");
 const stateEl = document.getElementById("state");
 const errorEl = document.getElementById("error");
@@ -46,11 +49,12 @@ async function start() {
   await closeSession();
   show("camera");
   try {
-    media = media || (await navigator.mediaDevices.getUserMedia({ video: true, audio: true }));
+    media = media || (await navigator.mediaDevices.getUserMedia({ video: VIDEO, audio: true }));
     preview.srcObject = media;
     if (gen !== generation) return;
     show("new");
     const s = await whipPublish(streamId, token, media, {
+      simulcast,
       onState: (state) => { if (gen === generation) show(state); },
     });
     if (gen !== generation) return void s.close();

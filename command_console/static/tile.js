@@ -29,7 +29,8 @@ export class Tile {
     this.el = el;
     const video = el.querySelector("video");
     video.muted = true;
-    this.stream = new LiveStream(info.id, video, auth, (state) => this.showState(state));
+    // a small tile: the lowest simulcast layer (16 tiles decode 16 small streams)
+    this.stream = new LiveStream(info.id, video, auth, (state) => this.showState(state), "low");
     this.showState("connecting");
     this.update(info);
     const open = () => location.assign(`/streams/${encodeURIComponent(this.id)}`);

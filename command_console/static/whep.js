@@ -6,7 +6,9 @@ function authHeaders(auth) {
   return auth || {};
 }
 
-export async function whepSubscribe(streamId, auth, { onTrack } = {}) {
+// layer: which simulcast layer to receive, "low" | "high" | "auto" (the server's default:
+// the highest the viewer's bandwidth allows); a stream sent in one layer ignores it.
+export async function whepSubscribe(streamId, auth, { onTrack, layer } = {}) {
   const headers = authHeaders(auth);
   const pc = new RTCPeerConnection({ iceServers: [] });
   pc.addTransceiver("video", { direction: "recvonly" });
@@ -17,7 +19,8 @@ export async function whepSubscribe(streamId, auth, { onTrack } = {}) {
   await iceGatheringComplete(pc, 2000);
   let resp;
   try {
-    resp = await fetch(`/whep/${encodeURIComponent(streamId)}`, {
+    const query = layer ? `?layer=${encodeURIComponent(layer)}` : "";
+    resp = await fetch(`/whep/${encodeURIComponent(streamId)}${query}`, {
       method: "POST",
       headers: { "Content-Type": "application/sdp", ...headers },
       body: pc.localDescription.sdp,

@@ -1,9 +1,21 @@
 // Minimal WHIP client (RFC 9725): one sendonly peer for a local MediaStream, non-trickle.
 import { iceGatheringComplete } from "./whep.js";
 
-export async function whipPublish(streamId, token, stream, { onState } = {}) {
+// Three layers, lowest first (the gateway takes the offer's order): quarter, half, full size.
+const SIMULCAST = [
+  { rid: "q", scaleResolutionDownBy: 4, maxBitrate: 150000 },
+  { rid: "h", scaleResolutionDownBy: 2, maxBitrate: 500000 },
+  { rid: "f", scaleResolutionDownBy: 1, maxBitrate: 2000000 },
+];
+
+// simulcast: send the video in three layers, so the wall's small tiles take the low one.
+export async function whipPublish(streamId, token, stream, { onState, simulcast = false } = {}) {
   const pc = new RTCPeerConnection({ iceServers: [] });
-  for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+  for (const track of stream.getTracks()) {
+    const init = { direction: "sendonly", streams: [stream] };
+    if (simulcast && track.kind === "video") init.sendEncodings = SIMULCAST;
+    pc.addTransceiver(track, init);
+  }
   if (onState) pc.addEventListener("connectionstatechange", () => onState(pc.connectionState));
   await pc.setLocalDescription(await pc.createOffer());
   await iceGatheringComplete(pc, 2000);

@@ -15,6 +15,9 @@ needs neither. We keep aiortc for ICE, DTLS, SRTP and SDP and take the RTP path 
   agent that encodes its own pictures hears a viewer's PLI (`tap_keyframe_requests`),
   and any agent hears the gateway's receiver reports arrive (`tap_rtcp_arrival`: its
   liveness watchdog);
+- simulcast ingress: a receiver's rid layers (told apart by the rtp-stream-id header
+  extensions, negotiated with the offer's ids) each get their SSRC, NACKs, PLIs and
+  sender reports, the latter routed by naming the SSRC to the transport's router;
 - SRTP: a peer's sessions take RTP up to a 1500-byte MTU (pylibsrtp's own buffer stops
   at 1356 bytes of RTP);
 - connection: ICE host addresses (the process's one aioice patch, also used by the
@@ -49,7 +52,8 @@ from .egress import (
     tap_rtcp_arrival,
     tap_sender_feedback,
 )
-from .ingress import IngestTap, SenderReports, fast_ingress
+from .ingress import IngestTap, RtpTap, SenderReports, fast_ingress
+from .simulcast_ingress import LayerIngress, SimulcastIngestTap, add_negotiated_extensions
 from .sockets import Granted, tune_socket_buffers
 from .srtp import MAX_RTP_PACKET, allow_full_mtu
 
@@ -58,10 +62,14 @@ __all__ = [
     "GatewayCertificate",
     "Granted",
     "IngestTap",
+    "LayerIngress",
     "RtpPacket",
+    "RtpTap",
     "SenderOutput",
     "SenderReports",
     "SilentTrack",
+    "SimulcastIngestTap",
+    "add_negotiated_extensions",
     "allow_full_mtu",
     "check_compatibility",
     "default_host_addresses",

@@ -80,6 +80,7 @@ def check_compatibility() -> None:
         "self._tx_srtp",
         "self._rx_srtp",
         "self._rtp_header_extensions_map",
+        "self._rtp_router = RtpRouter()",
         "self._role",
         "self.transport._send",
     ):
@@ -118,6 +119,15 @@ def check_compatibility() -> None:
     for attr in ("self._codecs", "self._headerExtensions", "self._offerDirection"):
         if attr not in src_tr:
             problems.append(f"RTCRtpTransceiver {attr}")
+    # simulcast ingress: a layer's SSRC named to the router, so its sender reports arrive
+    from aiortc.rtcdtlstransport import RtpRouter
+
+    if not hasattr(RtpRouter(), "ssrc_table"):
+        problems.append("RtpRouter.ssrc_table")
+    from aiortc.rtp import HeaderExtensions
+
+    for name in ("rtp_stream_id", "repaired_rtp_stream_id"):
+        need(HeaderExtensions(), name)
     if problems:
         raise RuntimeError(
             "aiortc/aioice/pylibsrtp internals the gateway relies on have moved: "

@@ -16,11 +16,13 @@ from aiortc.rtcdtlstransport import (
     RTCDtlsTransport,
 )
 from aiortc.rtp import (
+    RTCP_PSFB_APP,
     RTCP_PSFB_FIR,
     RTCP_PSFB_PLI,
     RTCP_RTPFB_NACK,
     RtcpPsfbPacket,
     RtcpRtpfbPacket,
+    unpack_remb_fci,
 )
 
 logger = logging.getLogger(__name__)
@@ -133,8 +135,10 @@ def tap_sender_feedback(
     sender: RTCRtpSender,
     on_nack: Callable[[list[int]], None],
     on_keyframe_request: Callable[[], None],
+    on_bandwidth: Callable[[int], None] | None = None,
 ) -> None:
-    """Route a viewer's NACK and PLI/FIR to us; RR/SR/REMB still reach aiortc's stats."""
+    """Route a viewer's NACK and PLI/FIR to us, and its REMB estimate (bit/s) to
+    `on_bandwidth` if given; RR/SR/REMB still reach aiortc's stats."""
     original = sender._handle_rtcp_packet
 
     async def handle(packet: Any) -> None:
@@ -143,6 +147,10 @@ def tap_sender_feedback(
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
             on_keyframe_request()
         else:
+            remb = isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP
+            if on_bandwidth is not None and remb:
+                with contextlib.suppress(ValueError):
+                    on_bandwidth(unpack_remb_fci(packet.fci)[0])
             await original(packet)
 
     sender._handle_rtcp_packet = handle  # type: ignore[method-assign]

@@ -8,7 +8,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import pylibsrtp
 from aiortc import RTCPeerConnection, RTCRtpReceiver
@@ -41,6 +41,15 @@ INGRESS_BUDGET = 0.005
 INGRESS_READ_EVERY = 0.0005
 
 _RX = "_RTCRtpReceiver__"
+
+
+class RtpTap(Protocol):
+    """What the fast path hands a receiver's packets to (IngestTap, SimulcastIngestTap)."""
+
+    @property
+    def payload_types(self) -> list[int]: ...
+
+    def process(self, packet: RtpPacket, arrival_time_ms: int) -> None: ...
 
 
 # ---------------------------------------------------------------- ingress
@@ -185,7 +194,7 @@ class IngestTap:
 
 def fast_ingress(
     pc: RTCPeerConnection,
-    taps: Sequence[IngestTap],
+    taps: Sequence[RtpTap],
     pending: int | None = None,
     budget: float | None = None,
 ) -> None:
@@ -223,7 +232,7 @@ class _FastIngress:
         self,
         proto: Any,
         dtls: RTCDtlsTransport,
-        routes: dict[int, IngestTap],
+        routes: dict[int, RtpTap],
         pending: int,
         budget: float,
     ):
