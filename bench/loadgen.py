@@ -2,11 +2,17 @@
 publisher -> viewer pair (no gateway) as the latency baseline, in one process.
 
 Driven over stdin/stdout, one JSON object per line:
-  {"cmd": "publish", "streams": [{"url", "token"} | {"janus", "room"}], "p2p": bool}
+  {"cmd": "publish", "streams": [{"url", "token"} | {"janus", "room"}], "p2p": bool,
+   "pace_mbps": float}   (optional: pace video like a browser, SendPacer)
   {"cmd": "subscribe", "viewers": [{"url", "token", "publisher": i, "full": bool}]}
+  {"cmd": "unsubscribe"}   close every viewer (WHEP DELETE)
   {"cmd": "mark"}     start of the measurement window
   {"cmd": "report"}   the window's figures
   {"cmd": "quit"}
+
+A stream may name its workload ("workload": "small", bench/workload.py's PROFILES;
+default the 720p one). A viewer with "latency": false skips the latency matching (long
+runs: its samples are kept in memory).
 
 A stream with "janus" (the Janus base URL) and "room" is published to that Janus
 VideoRoom instead of by WHIP (bench/janus.py), and its viewers subscribe there: the same
@@ -158,8 +164,35 @@ class SentLog:
         return t if t is not None else self._previous.get(payload)
 
 
-def log_sends(pc: RTCPeerConnection, log: SentLog) -> None:
-    """Wrap the publisher's transport: note when each RTP payload goes out."""
+class SendPacer:
+    """Roughly a browser's pacer: video RTP leaves at no more than `mbps`, so a keyframe
+    is spread over tens of milliseconds instead of leaving in one go. Audio is not paced
+    (libwebrtc sends it around its pacer too)."""
+
+    def __init__(self, mbps: float) -> None:
+        self.rate = mbps * 1e6 / 8  # bytes per second
+        self.next = 0.0
+
+    async def wait(self, size: int) -> None:
+        now = time.monotonic()
+        start = max(now, self.next)
+        self.next = start + size / self.rate
+        if start > now + 0.001:
+            await asyncio.sleep(start - now)
+
+
+def log_sends(pc: RTCPeerConnection, log: SentLog, pacer: SendPacer | None = None) -> None:
+    """Wrap the publisher's transport: note when each RTP payload goes out (after the
+    pacer, when there is one: time spent in our own pacer is not the gateway's)."""
+    video_pts: set[int] = set()
+
+    def is_video(pt: int) -> bool:
+        if not video_pts and pc.localDescription is not None:  # the m=video line's types
+            for line in pc.localDescription.sdp.splitlines():
+                if line.startswith("m=video "):
+                    video_pts.update(int(x) for x in line.split()[3:])
+        return pt in video_pts
+
     for dtls in _dtls_transports(pc):
         original = dtls._send_rtp
 
@@ -167,6 +200,8 @@ def log_sends(pc: RTCPeerConnection, log: SentLog) -> None:
             data: bytes, original: Callable[[bytes], Awaitable[None]] = original
         ) -> None:
             if not is_rtcp(data):
+                if pacer is not None and is_video(data[1] & 0x7F):
+                    await pacer.wait(len(data))
                 offset = 12 + 4 * (data[0] & 0x0F)
                 if data[0] & 0x10:
                     offset += 4 + 4 * ((data[offset + 2] << 8) | data[offset + 3])
@@ -206,7 +241,8 @@ async def wait_connected(pc: RTCPeerConnection, timeout: float = 20.0) -> None:
 class Publisher:
     """Publishes the workload (video + audio) from pre-encoded packets."""
 
-    def __init__(self, workload: Workload, phase_s: float = 0.0) -> None:
+    def __init__(self, workload: Workload, phase_s: float = 0.0, pace_mbps: float = 0.0) -> None:
+        """`pace_mbps`: pace video at that rate (0: aiortc's way, a frame at once)."""
         pacer = Pacer()
         self.tracks = [
             EncodedTrack("video", workload.video, pacer, round(phase_s * FPS)),
@@ -217,7 +253,7 @@ class Publisher:
         self.janus_feed = 0
         for track in self.tracks:
             self.pc.addTransceiver(track, direction="sendonly")
-        log_sends(self.pc, self.sent)
+        log_sends(self.pc, self.sent, SendPacer(pace_mbps) if pace_mbps else None)
 
     async def offer(self) -> str:
         await self.pc.setLocalDescription(await self.pc.createOffer())
@@ -352,6 +388,8 @@ class CheapViewer:
         self.stamps: dict[tuple[int, int], float] = {}
         self.ports: list[int] = []
         self.created = time.monotonic()
+        self.resource: str | None = None  # WHEP resource URL
+        self.token: str | None = None
 
     def hook_receivers(self) -> None:
         for t in self.pc.getTransceivers():
@@ -412,7 +450,8 @@ class CheapViewer:
         self.hook_receivers()
         await self.pc.setLocalDescription(await self.pc.createOffer())
         self._prepare_sockets()
-        answer, _ = await post_sdp(url, token, self.pc.localDescription.sdp)
+        answer, self.resource = await post_sdp(url, token, self.pc.localDescription.sdp)
+        self.token = token
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
 
     async def janus(self, base: str, http: aiohttp.ClientSession, room: int, feed: int) -> None:
@@ -447,6 +486,19 @@ class CheapViewer:
         for task in self.drains:
             task.cancel()
         await self.pc.close()
+
+    async def leave(self) -> None:
+        """Close, and tell the gateway (WHEP DELETE) as a browser leaving would."""
+        if self.resource is not None:
+            headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+            timeout = aiohttp.ClientTimeout(total=10)
+            with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
+                async with (
+                    aiohttp.ClientSession(timeout=timeout) as http,
+                    http.delete(self.resource, headers=headers),
+                ):
+                    pass
+        await self.close()
 
     def mark(self) -> None:
         for s in self.stats.values():
@@ -514,6 +566,7 @@ def _percentiles(samples: list[float]) -> dict[str, float] | None:
         "n": len(a),
         "p50": float(np.percentile(a, 50)),
         "p90": float(np.percentile(a, 90)),
+        "p95": float(np.percentile(a, 95)),
         "p99": float(np.percentile(a, 99)),
         "max": float(a.max()),
     }
@@ -526,6 +579,7 @@ def _where(values: list[float], flags: list[bool], flag: bool) -> list[float]:
 class LoadGen:
     def __init__(self, workload: Workload) -> None:
         self.workload = workload
+        self._workloads = {"720p": workload}
         self.publishers: list[Publisher] = []
         self.viewers: list[tuple[int, CheapViewer]] = []
         self.p2p: tuple[Publisher, CheapViewer] | None = None
@@ -541,18 +595,23 @@ class LoadGen:
             self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=40))
         return self._http
 
-    async def publish(self, streams: list[dict[str, str]], p2p: bool) -> dict[str, Any]:
+    async def publish(
+        self, streams: list[dict[str, str]], p2p: bool, pace_mbps: float = 0.0
+    ) -> dict[str, Any]:
         n = len(streams)
-        loop_s = len(self.workload.video) / FPS
         for i, s in enumerate(streams):
-            pub = Publisher(self.workload, phase_s=loop_s * i / n)
+            name = s.get("workload", "720p")
+            if name not in self._workloads:
+                self._workloads[name] = load_or_build(name, log=False)
+            workload = self._workloads[name]
+            pub = Publisher(workload, len(workload.video) / FPS * i / n, pace_mbps)
             if "janus" in s:
                 await pub.janus(s["janus"], self.http(), int(s["room"]))
             else:
                 await pub.whip(s["url"], s["token"])
             self.publishers.append(pub)
         if p2p:
-            pub = Publisher(self.workload)
+            pub = Publisher(self.workload, pace_mbps=pace_mbps)
             viewer = CheapViewer(pub.sent)
             answer = await viewer.answer(await pub.offer())
             await pub.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
@@ -583,6 +642,12 @@ class LoadGen:
             "viewers": len(self.viewers),
             "first_video_s_max": max(first_video) if first_video else None,
         }
+
+    async def unsubscribe(self) -> dict[str, Any]:
+        """Close every viewer, with a WHEP DELETE where the gateway gave a resource."""
+        viewers, self.viewers = self.viewers, []
+        await asyncio.gather(*(v.leave() for _, v in viewers), return_exceptions=True)
+        return {"closed": len(viewers)}
 
     def _ports(self) -> set[int]:
         ports = {p for _, v in self.viewers for p in v.ports}
@@ -685,8 +750,7 @@ class LoadGen:
 
 async def serve() -> None:
     use_loopback(sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1")
-    workload = load_or_build(log=False)
-    gen = LoadGen(workload)
+    gen = LoadGen(load_or_build(log=False))
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -704,9 +768,15 @@ async def serve() -> None:
         cmd = msg["cmd"]
         try:
             if cmd == "publish":
-                reply(await gen.publish(msg["streams"], msg.get("p2p", False)))
+                reply(
+                    await gen.publish(
+                        msg["streams"], msg.get("p2p", False), msg.get("pace_mbps", 0.0)
+                    )
+                )
             elif cmd == "subscribe":
                 reply(await gen.subscribe(msg["viewers"]))
+            elif cmd == "unsubscribe":
+                reply(await gen.unsubscribe())
             elif cmd == "mark":
                 reply(gen.mark())
             elif cmd == "report":

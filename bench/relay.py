@@ -341,7 +341,7 @@ def measure(
 
     try:
         streams = [signaling(i, s, "station") for i, s in enumerate(stream_ids)]
-        lg.call("publish", streams=streams, p2p=p2p)
+        lg.call("publish", streams=streams, p2p=p2p, pace_mbps=args.pace_mbps)
         time.sleep(args.warmup)
         pids = {"gateway": server.pid, "loadgen": lg.pid}
 
@@ -892,6 +892,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="full aiortc viewers (jitter buffer, NACK, PLI, REMB, decoding) instead of"
         " lightweight ones that count RTP at the socket",
+    )
+    p.add_argument(
+        "--pace-mbps",
+        type=float,
+        default=0.0,
+        help="publishers pace video at this rate, as a browser does (default: aiortc's"
+        " way, each frame's packets at once)",
     )
     p.add_argument("--quick", action="store_true", help="1 publisher, 4 viewers, 8 s")
     p.add_argument("--record", action="store_true", help="leave the gateway's recorder on")

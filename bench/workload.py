@@ -7,6 +7,9 @@ Each GOP comes from a fresh libvpx encoder whose `max-intra-rate` caps that GOP'
 keyframe, so the keyframe sizes spread over the range a real camera produces; a GOP
 starts with a keyframe and references nothing before it, so the GOPs concatenate into
 one valid stream.
+
+`load_or_build("small")`: the same at 320x180 and ~250 kb/s with 8-25 KB keyframes,
+a cheap stream for soaks with many publishers (bench/soak.py).
 """
 
 from __future__ import annotations
@@ -38,11 +41,28 @@ _VERSION = 1
 _MAGIC = b"VDBENCH1"
 
 
+@dataclass(frozen=True)
+class Profile:
+    """Picture size, bitrate and the keyframe caps of each GOP."""
+
+    width: int
+    height: int
+    bitrate: int
+    intra_rates: tuple[int, ...]
+
+
+PROFILES = {
+    "720p": Profile(WIDTH, HEIGHT, VIDEO_BITRATE, INTRA_RATES),
+    "small": Profile(320, 180, 250_000, (800, 1200, 1600, 2000, 2400)),
+}
+
+
 @dataclass
 class Workload:
     video: list[bytes]  # one encoded VP8 frame each, FPS per second
     audio: list[bytes]  # one Opus packet each, 20 ms apart
     path: Path
+    profile: Profile = PROFILES["720p"]
 
     @property
     def keyframes(self) -> list[int]:
@@ -55,49 +75,53 @@ class Workload:
     def describe(self) -> str:
         kf = self.keyframes
         return (
-            f"VP8 {WIDTH}x{HEIGHT} {FPS} fps, {self.video_bitrate / 1e6:.2f} Mb/s, "
+            f"VP8 {self.profile.width}x{self.profile.height} {FPS} fps,"
+            f" {self.video_bitrate / 1e6:.2f} Mb/s, "
             f"keyframe every {GOP / FPS:.0f} s of {min(kf) // 1000}-{max(kf) // 1000} KB "
             f"({', '.join(str(k // 1000) for k in kf)}); Opus 48 kHz stereo 20 ms; "
             f"{len(self.video) / FPS:.0f} s loop"
         )
 
 
-def _params() -> dict[str, object]:
+def _params(p: Profile) -> dict[str, object]:
     return {
         "v": _VERSION,
-        "size": [WIDTH, HEIGHT],
+        "size": [p.width, p.height],
         "fps": FPS,
         "gop": GOP,
-        "bitrate": VIDEO_BITRATE,
-        "intra": INTRA_RATES,
+        "bitrate": p.bitrate,
+        "intra": p.intra_rates,
         "av": av.__version__,
     }
 
 
-def cache_path() -> Path:
-    key = hashlib.sha256(json.dumps(_params(), sort_keys=True).encode()).hexdigest()[:12]
+def cache_path(profile: str = "720p") -> Path:
+    params = _params(PROFILES[profile])
+    key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
     return Path(tempfile.gettempdir()) / f"vdispatch-bench-workload-{key}.bin"
 
 
-def load_or_build(log: bool = True) -> Workload:
-    path = cache_path()
+def load_or_build(profile: str = "720p", log: bool = True) -> Workload:
+    """`profile`: a key of PROFILES."""
+    p = PROFILES[profile]
+    path = cache_path(profile)
     if path.exists():
         try:
             video, audio = _read(path)
-            return Workload(video, audio, path)
+            return Workload(video, audio, path, p)
         except (OSError, ValueError):
             pass
     t0 = time.monotonic()
     if log:
-        print(f"encoding the workload once (cached in {path}) ...", flush=True)
-    video = _encode_video()
+        print(f"encoding the {profile} workload once (cached in {path}) ...", flush=True)
+    video = _encode_video(p)
     audio = _encode_audio(len(video) * AUDIO_RATE // (FPS * AUDIO_FRAME))
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     _write(tmp, video, audio)
     tmp.replace(path)
     if log:
         print(f"  encoded in {time.monotonic() - t0:.1f} s", flush=True)
-    return Workload(video, audio, path)
+    return Workload(video, audio, path, p)
 
 
 def _write(path: Path, video: list[bytes], audio: list[bytes]) -> None:
@@ -134,18 +158,19 @@ def _texture(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
     return np.clip(img + 128, 0, 255).astype(np.uint8)
 
 
-def _encode_video() -> list[bytes]:
+def _encode_video(p: Profile) -> list[bytes]:
     rng = np.random.default_rng(20240601)
-    pan = 3 * GOP * len(INTRA_RATES)
-    scene = _texture(rng, WIDTH + pan, HEIGHT)
+    width, height = p.width, p.height
+    pan = 3 * GOP * len(p.intra_rates)
+    scene = _texture(rng, width + pan, height)
     frames: list[bytes] = []
-    for g, intra in enumerate(INTRA_RATES):
+    for g, intra in enumerate(p.intra_rates):
         codec = av.CodecContext.create("libvpx", "w")
-        codec.width, codec.height = WIDTH, HEIGHT
+        codec.width, codec.height = width, height
         codec.pix_fmt = "yuv420p"
         codec.time_base = fractions.Fraction(1, FPS)
         codec.gop_size = 10 * GOP  # only the first frame of each encoder is a keyframe
-        codec.bit_rate = VIDEO_BITRATE
+        codec.bit_rate = p.bitrate
         codec.options = {
             "deadline": "realtime",
             "cpu-used": "6",
@@ -158,9 +183,10 @@ def _encode_video() -> list[bytes]:
         gop: list[bytes] = []
         for j in range(GOP):
             i = g * GOP + j
-            img = np.ascontiguousarray(scene[:, 3 * i : 3 * i + WIDTH])  # slow camera pan
-            y0 = (i * 7) % (HEIGHT - 200)  # and something moving
-            img[y0 : y0 + 200, 200:400] = (i * 5) % 255
+            img = np.ascontiguousarray(scene[:, 3 * i : 3 * i + width])  # slow camera pan
+            box = 200 if height >= 400 else height // 4  # 720p: as before the profiles
+            y0 = (i * 7) % (height - box)  # and something moving
+            img[y0 : y0 + box, box : 2 * box] = (i * 5) % 255
             frame = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
             frame.pts = j
             gop += [bytes(p) for p in codec.encode(frame)]
@@ -239,5 +265,7 @@ class EncodedTrack(MediaStreamTrack):
 
 
 if __name__ == "__main__":
-    w = load_or_build()
-    print(w.describe())
+    import sys
+
+    for name in sys.argv[1:] or ["720p"]:
+        print(f"{name}: {load_or_build(name).describe()}")

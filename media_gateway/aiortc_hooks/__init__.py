@@ -6,7 +6,8 @@ needs neither. We keep aiortc for ICE, DTLS, SRTP and SDP and take the RTP path 
 - ingress: a receiver's `_handle_rtp_packet` is replaced, so packets go to a Producer
   instead of the jitter buffer and decoder (RTCP receiver reports, NACK generation
   and REMB still work, fed from the same stats objects aiortc uses); SRTP media is
-  handled in the socket callback, bursts drained without returning to the loop;
+  handled in the socket callback, a burst read into a queue ahead of its fan-out and
+  worked off in turns of at most 5 ms;
 - egress: a sender gets a track that never yields, so aiortc never encodes; we write
   RTP ourselves and put it on the socket after SRTP protection, and aiortc's own RTCP
   loop sends sender reports from the values we give it;
@@ -20,8 +21,9 @@ needs neither. We keep aiortc for ICE, DTLS, SRTP and SDP and take the RTP path 
 - SRTP: a peer's sessions take RTP up to a 1500-byte MTU (pylibsrtp's own buffer stops
   at 1356 bytes of RTP);
 - connection: ICE host addresses (the process's one aioice patch, also used by the
-  composition root for in-process agents), socket buffers, DTLS certificate and role,
-  and the negotiated state of a transceiver (codecs, extensions, offered direction).
+  composition root for in-process agents), DTLS certificate and role,
+  and the negotiated state of a transceiver (codecs, extensions, offered direction);
+- sockets: the kernel buffers of a peer's ICE sockets (keyframe bursts), what was granted.
 
 aiortc and aioice are pinned exactly in pyproject.toml. `check_compatibility()` is run
 by the test-suite and at node start: an upgrade that moves any of these fails loudly.
@@ -40,7 +42,6 @@ from .connection import (
     prefer_dtls_server,
     set_host_addresses,
     set_negotiated_codecs,
-    tune_socket_buffers,
     use_gateway_certificate,
 )
 from .egress import (
@@ -53,11 +54,13 @@ from .egress import (
 )
 from .ingress import IngestTap, RtpTap, SenderReports, fast_ingress
 from .simulcast_ingress import LayerIngress, SimulcastIngestTap, add_negotiated_extensions
+from .sockets import Granted, tune_socket_buffers
 from .srtp import MAX_RTP_PACKET, allow_full_mtu
 
 __all__ = [
     "MAX_RTP_PACKET",
     "GatewayCertificate",
+    "Granted",
     "IngestTap",
     "LayerIngress",
     "RtpPacket",

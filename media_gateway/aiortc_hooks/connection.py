@@ -1,10 +1,9 @@
-"""ICE host addresses, socket buffers, the DTLS certificate and role, and the
+"""ICE host addresses, the DTLS certificate and role, and the
 negotiated codec state of a transceiver."""
 
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import Sequence
 from typing import Any
 
@@ -50,37 +49,6 @@ def set_host_addresses(addresses: Sequence[str] | None) -> None:
 def default_host_addresses(use_ipv4: bool = True, use_ipv6: bool = False) -> list[str]:
     """The addresses aioice gathers by itself (unpatched): the machine's, no loopback."""
     return list(_aioice_host_addresses(use_ipv4=use_ipv4, use_ipv6=use_ipv6))
-
-
-def _ice_connections(pc: RTCPeerConnection) -> list[aioice.Connection]:
-    seen: dict[int, aioice.Connection] = {}
-    for t in pc.getTransceivers():
-        conn = t.receiver.transport.transport._connection
-        seen[id(conn)] = conn
-    return list(seen.values())
-
-
-def tune_socket_buffers(pc: RTCPeerConnection, rcvbuf: int, sndbuf: int) -> None:
-    """Enlarge the UDP socket buffers so keyframe bursts are not dropped by the kernel
-    while the event loop is busy fanning out. SO_*BUFFORCE needs CAP_NET_ADMIN; without
-    it the kernel caps the size at net.core.[rw]mem_max."""
-    for conn in _ice_connections(pc):
-        for proto in conn._protocols:
-            transport = getattr(proto, "transport", None)
-            sock = transport.get_extra_info("socket") if transport is not None else None
-            if sock is None:
-                continue
-            for force, plain, size in (
-                (33, socket.SO_RCVBUF, rcvbuf),  # SO_RCVBUFFORCE
-                (32, socket.SO_SNDBUF, sndbuf),  # SO_SNDBUFFORCE
-            ):
-                try:
-                    sock.setsockopt(socket.SOL_SOCKET, force, size)
-                except OSError:
-                    try:
-                        sock.setsockopt(socket.SOL_SOCKET, plain, size)
-                    except OSError:
-                        logger.debug("could not size socket buffer")
 
 
 # ---------------------------------------------------------------- DTLS

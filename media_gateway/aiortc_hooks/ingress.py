@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
@@ -30,6 +31,14 @@ logger = logging.getLogger(__name__)
 
 OnPacket = Callable[[RTCRtpCodecParameters, RtpPacket], None]
 OnSenderReport = Callable[[int, int, int], None]  # ssrc, ntp, rtp timestamp
+
+# Fast ingress: datagrams read ahead of the fan-out at most (a few 300 KB keyframes; a
+# node that cannot keep up for longer lets the kernel drop rather than queue seconds of
+# media), seconds of work per turn of the event loop (the rest of a burst waits for the
+# next turn), and how often, in seconds, the socket is read ahead during a fan-out.
+INGRESS_PENDING = 1024
+INGRESS_BUDGET = 0.005
+INGRESS_READ_EVERY = 0.0005
 
 _RX = "_RTCRtpReceiver__"
 
@@ -183,11 +192,23 @@ class IngestTap:
 # ---------------------------------------------------------------- ingress fast path
 
 
-def fast_ingress(pc: RTCPeerConnection, taps: Sequence[RtpTap], drain: int = 64) -> None:
+def fast_ingress(
+    pc: RTCPeerConnection,
+    taps: Sequence[RtpTap],
+    pending: int | None = None,
+    budget: float | None = None,
+) -> None:
     """SRTP media handled in the socket's datagram callback instead of aiortc's path
     (aioice STUN-parse attempt, asyncio.Queue, a task wake-up and five awaits per packet),
     and the rest of a burst read from the socket without going back to the event loop.
-    STUN, DTLS and SRTCP still take aiortc's path."""
+    STUN, DTLS and SRTCP still take aiortc's path.
+
+    Receiving comes first: a keyframe burst arrives faster than it is fanned out to many
+    viewers, so the socket is read empty into a queue (up to `pending` datagrams) between
+    packets' fan-outs, every INGRESS_READ_EVERY seconds, instead of after the whole burst;
+    the kernel's buffer then only holds what arrives in that time. After `budget` seconds
+    of work the rest of the queue waits for the next turn of the event loop, so other
+    publishers, RTCP and signaling are not held up by one burst."""
     routes = {pt: tap for tap in taps for pt in tap.payload_types}
     if not routes:
         return
@@ -197,30 +218,70 @@ def fast_ingress(pc: RTCPeerConnection, taps: Sequence[RtpTap], drain: int = 64)
             if getattr(proto, "_vdispatch_fast", False) or proto.transport is None:
                 continue
             proto._vdispatch_fast = True  # type: ignore[attr-defined]
-            _FastIngress(proto, dtls, routes, drain)
+            _FastIngress(
+                proto,
+                dtls,
+                routes,
+                INGRESS_PENDING if pending is None else pending,
+                INGRESS_BUDGET if budget is None else budget,
+            )
 
 
 class _FastIngress:
-    def __init__(self, proto: Any, dtls: RTCDtlsTransport, routes: dict[int, RtpTap], drain: int):
+    def __init__(
+        self,
+        proto: Any,
+        dtls: RTCDtlsTransport,
+        routes: dict[int, RtpTap],
+        pending: int,
+        budget: float,
+    ):
         self._original = proto.datagram_received
         self._dtls = dtls
         self._routes = routes
-        self._drain = drain
+        self._max_pending = pending
+        self._budget = budget
+        self._queue: deque[tuple[bytes, Any]] = deque()
+        self._resume: asyncio.Handle | None = None
         self._sock = getattr(proto.transport, "_sock", None)
         self._extmap = dtls._rtp_header_extensions_map
         proto.datagram_received = self.datagram_received
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
-        self._one(data, addr)
-        sock = self._sock
+        self._queue.append((data, addr))
+        if self._resume is None:  # else a turn is scheduled: it keeps the order
+            self._work()
+
+    def _read_socket(self) -> None:
+        """Move what the kernel holds for us into the queue (non-blocking)."""
+        sock, queue = self._sock, self._queue
         if sock is None:
             return
-        for _ in range(self._drain):
+        while len(queue) < self._max_pending:
             try:
-                data, addr = sock.recvfrom(65536)
-            except OSError:  # BlockingIOError: the burst is drained
+                queue.append(sock.recvfrom(65536))
+            except OSError:  # BlockingIOError: nothing more now
                 return
+
+    def _work(self) -> None:
+        self._resume = None
+        queue = self._queue
+        now = time.monotonic()
+        deadline = now + self._budget
+        read_at = now
+        while True:
+            if now >= read_at:  # not before every packet: most find the socket empty
+                self._read_socket()
+                read_at = now + INGRESS_READ_EVERY
+            if not queue:
+                return  # what the kernel still holds makes the socket readable again
+            data, addr = queue.popleft()
             self._one(data, addr)
+            now = time.monotonic()
+            if now > deadline:
+                if queue:
+                    self._resume = asyncio.get_running_loop().call_soon(self._work)
+                return
 
     def _one(self, data: bytes, addr: Any) -> None:
         srtp = self._dtls._rx_srtp
