@@ -823,20 +823,22 @@ def print_table(rows: list[tuple[Size, str, Result]], args: argparse.Namespace) 
         f" {args.seconds:.0f} s windows; load generator CPU and machine load for context =="
     )
     head = (
-        f"{'viewers':<24} {'gateway':<26} {'gw cores':>8} {'pkts/core-s':>11}"
+        f"{'viewers':<24} {'gateway':<26} {'idle cores':>10} {'gw cores':>8} {'pkts/core-s':>11}"
         f" {'loss %':>7} {'worst %':>7} {'gw drops':>8} {'+p50 ms':>7} {'MB/viewer':>9}"
         f" {'loadgen':>7}"
     )
     print(head + "\n" + "-" * len(head))
     for size, label, r in rows:
         print(
-            f"{size.label:<24} {label:<26} {r.cpu:>8.3f} {pps_per_core(r):>11,.0f}"
+            f"{size.label:<24} {label:<26} {r.cpu_idle:>10.3f} {r.cpu:>8.3f}"
+            f" {pps_per_core(r):>11,.0f}"
             f" {r.loss_pct:>7.3f} {r.worst_viewer_loss_pct:>7.3f} {r.gateway_socket_drops:>8}"
             f" {added_latency_p50(r):>7.2f}"
             f" {(r.rss_busy - r.rss_idle) / r.viewers:>9.2f} {r.busy['loadgen']:>7.2f}"
         )
     print(
-        "(gw drops: datagrams the kernel dropped on the gateway's own sockets, receive buffer"
+        "(idle cores: the gateway with its publisher(s) and no viewer, the fixed per-stream"
+        " cost; gw drops: datagrams the kernel dropped on the gateway's own sockets, receive buffer"
         " full; +p50: gateway-added latency against the direct pair; loadgen: its cores)"
     )
     sizes = list(dict.fromkeys(size.label for size, _, _ in rows))
