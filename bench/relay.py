@@ -264,6 +264,7 @@ class Result:
     window: tuple[float, float] = (0.0, 0.0)
     log: Path | None = None
     profile: Path | None = None
+    profile_idle: Path | None = None
 
     # ---- derived figures ----
 
@@ -350,6 +351,8 @@ def measure(
         time.sleep(args.idle_seconds)
         res.idle = w.stop()
         res.rss_idle = rss_mb(server.pid)
+        if profile_dir is not None and args.profile_idle:
+            res.profile_idle = run_profiler(server.pid, profile_dir, f"{name}-idle", 0, args)
 
         print(f"  connecting {res.viewers} viewers ...", flush=True)
         specs = [
@@ -901,6 +904,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--profile-seconds", type=float, default=30.0)
     p.add_argument("--profile-native", action="store_true", help="py-spy --native")
     p.add_argument(
+        "--profile-idle",
+        action="store_true",
+        help="with --profile: also py-spy the gateway with its publishers and no viewer",
+    )
+    p.add_argument(
         "--gc-probe",
         action="store_true",
         help="diagnosis: run the gateway through bench/gcprobe.py to time its GC pauses",
@@ -988,6 +996,8 @@ def main(argv: list[str] | None = None) -> int:
             f" >= {TARGET_CPU_RATIO:.0f}x less CPU per viewer than MediaRelay;"
             f" 0 loss through keyframe bursts; added latency p50 < {TARGET_LATENCY_P50_MS:.0f} ms"
         )
+        if gw.profile_idle is not None:
+            print_profile(gw.profile_idle)
         if gw.profile is not None:
             print_profile(gw.profile)
         if args.json:
