@@ -157,6 +157,7 @@ class CpuWindow:
     def __init__(self, pids: dict[str, int]) -> None:
         self._procs = {name: psutil.Process(pid) for name, pid in pids.items()}
         self._start = {name: p.cpu_times() for name, p in self._procs.items()}
+        self._waits = {name: p.num_ctx_switches().voluntary for name, p in self._procs.items()}
         self._sys = psutil.cpu_times()
         self._t = time.monotonic()
 
@@ -169,6 +170,9 @@ class CpuWindow:
             out[name + "_system"] = (t.system - t0.system) / wall
             out[name + "_cpu_s"] = (t.user + t.system) - (t0.user + t0.system)
             out[name] = out[name + "_cpu_s"] / wall
+            # voluntary context switches: how often the process slept and was woken
+            waits = p.num_ctx_switches().voluntary - self._waits[name]
+            out[name + "_wakeups"] = waits / wall
         now = psutil.cpu_times()
         busy = _busy(now) - _busy(self._sys)
         out["machine"] = busy / wall
@@ -582,7 +586,9 @@ def print_gateway(r: Result, args: argparse.Namespace, label: str = "vdispatch")
     print(
         f"  gateway CPU: publishers only {r.cpu_idle:.3f} cores;"
         f" with {r.viewers} viewers {r.cpu:.3f} cores ({wall:.0f} s;"
-        f" user {r.busy['gateway_user']:.3f}, system {r.busy['gateway_system']:.3f})"
+        f" user {r.busy['gateway_user']:.3f}, system {r.busy['gateway_system']:.3f});"
+        f" wakeups/s {r.idle.get('gateway_wakeups', 0):,.0f} and"
+        f" {r.busy.get('gateway_wakeups', 0):,.0f}"
     )
     print(
         f"  forwarded RTP packets received by viewers: {r.packets:,}"
@@ -713,6 +719,11 @@ def print_ab(a: Result, b: Result, src: Path) -> None:
     print(
         f"  gateway CPU with viewers: A {a.cpu:.3f}, B {b.cpu:.3f} cores;"
         f" publishers only: A {a.cpu_idle:.3f}, B {b.cpu_idle:.3f}"
+    )
+    print(
+        f"  gateway wakeups/s with viewers: A {a.busy.get('gateway_wakeups', 0):,.0f},"
+        f" B {b.busy.get('gateway_wakeups', 0):,.0f}; publishers only:"
+        f" A {a.idle.get('gateway_wakeups', 0):,.0f}, B {b.idle.get('gateway_wakeups', 0):,.0f}"
     )
     for label, key in (
         ("all", "latency"),
