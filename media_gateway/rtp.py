@@ -6,6 +6,7 @@ No I/O and no aiortc objects here, so every function is tested with plain bytes.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 
 from bitstream import sps_size, vp8_size
 
@@ -106,6 +107,20 @@ def is_keyframe_start(mime: str, payload: bytes) -> bool:
         return h264_is_keyframe_start(payload)
     # Audio codecs have no inter-frame dependency.
     return True
+
+
+def _always(payload: bytes) -> bool:
+    return True
+
+
+def keyframe_start_test(mime: str) -> Callable[[bytes], bool]:
+    """`is_keyframe_start` for one codec, chosen once (the per-packet test)."""
+    m = mime.lower()
+    if m == "video/vp8":
+        return vp8_is_keyframe_start
+    if m == "video/h264":
+        return h264_is_keyframe_start
+    return _always
 
 
 def write_header(

@@ -37,6 +37,13 @@ _RX = "_RTCRtpReceiver__"
 # ---------------------------------------------------------------- ingress
 
 
+def _repaired(
+    rtx: RTCRtpCodecParameters, codecs: dict[int | None, RTCRtpCodecParameters]
+) -> int | None:
+    apt = rtx.parameters.get("apt")
+    return apt if isinstance(apt, int) and apt in codecs else None
+
+
 class SenderReports:
     """A receiver's RTCP sender reports, each to its own track only: the SSRC whose RTP
     the tap forwards. aiortc routes a report to a receiver by any SSRC it knows for it
@@ -81,6 +88,12 @@ class IngestTap:
     ) -> None:
         self._receiver = receiver
         self._codecs = {c.payloadType: c for c in codecs}
+        # RTX payload type -> the payload type it repairs (None: not one we receive)
+        self._rtx: dict[int | None, int | None] = {
+            c.payloadType: _repaired(c, self._codecs)
+            for c in codecs
+            if c.mimeType.lower() == "video/rtx"
+        }
         self._on_packet = on_packet
         self._reports = SenderReports(on_sender_report)
         self._video = getattr(receiver, _RX + "kind") == "video"
@@ -99,51 +112,61 @@ class IngestTap:
         self.process(packet, arrival_time_ms)
 
     def process(self, packet: RtpPacket, arrival_time_ms: int) -> None:
-        """Synchronous: RTCP it causes (REMB, NACK) is sent from a task."""
-        codec = self._codecs.get(packet.payload_type)
+        """Synchronous: RTCP it causes (REMB, NACK) is sent from a task. Once per published
+        packet: what can be decided per payload type was decided in __init__."""
+        pt = packet.payload_type
+        codec = self._codecs.get(pt)
         if codec is None:
             return
-        stats = self._streams.get(packet.ssrc)
+        ssrc = packet.ssrc
+        stats = self._streams.get(ssrc)
         if stats is None:
-            stats = self._streams[packet.ssrc] = StreamStatistics(codec.clockRate)
+            stats = self._streams[ssrc] = StreamStatistics(codec.clockRate)
         stats.add(packet)
-        if self._remb is not None and packet.extensions.abs_send_time is not None:
-            remb = self._remb.add(
-                abs_send_time=packet.extensions.abs_send_time,
-                arrival_time_ms=arrival_time_ms,
-                payload_size=len(packet.payload) + packet.padding_size,
-                ssrc=packet.ssrc,
-            )
-            rtcp_ssrc = getattr(self._receiver, _RX + "rtcp_ssrc")
-            if remb is not None and rtcp_ssrc is not None:
-                self._spawn(
-                    self._receiver._send_rtcp(
-                        RtcpPsfbPacket(
-                            fmt=RTCP_PSFB_APP,
-                            ssrc=rtcp_ssrc,
-                            media_ssrc=0,
-                            fci=pack_remb_fci(*remb),
-                        )
-                    )
+        remb = self._remb
+        if remb is not None:
+            abs_send_time = packet.extensions.abs_send_time
+            if abs_send_time is not None:
+                estimate = remb.add(
+                    abs_send_time=abs_send_time,
+                    arrival_time_ms=arrival_time_ms,
+                    payload_size=len(packet.payload) + packet.padding_size,
+                    ssrc=ssrc,
                 )
-        if codec.mimeType.lower() == "video/rtx":
-            original = self._rtx_ssrc.get(packet.ssrc, self.media_ssrc)
-            apt = codec.parameters.get("apt")
-            if original is None or len(packet.payload) < 2 or not isinstance(apt, int):
-                return
-            if apt not in self._codecs:
+                if estimate is not None:
+                    self._send_remb(estimate)
+        if pt in self._rtx:
+            original = self._rtx_ssrc.get(ssrc, self.media_ssrc)
+            apt = self._rtx[pt]
+            if original is None or len(packet.payload) < 2 or apt is None:
                 return
             packet = unwrap_rtx(packet, payload_type=apt, ssrc=original)
             codec = self._codecs[apt]
-        if self.media_ssrc is None:
-            self.media_ssrc = packet.ssrc
-            self._reports.media(packet.ssrc)
-        elif packet.ssrc != self.media_ssrc:
-            return
-        if self._nack is not None and self._nack.add(packet):
+            ssrc = original
+        if ssrc != self.media_ssrc:
+            if self.media_ssrc is not None:
+                return
+            self.media_ssrc = ssrc
+            self._reports.media(ssrc)
+        nack = self._nack
+        if nack is not None and nack.add(packet):
             self.nacks_sent += 1
-            self._spawn(self._receiver._send_rtcp_nack(packet.ssrc, sorted(self._nack.missing)))
+            self._spawn(self._receiver._send_rtcp_nack(ssrc, sorted(nack.missing)))
         self._on_packet(codec, packet)
+
+    def _send_remb(self, estimate: tuple[int, list[int]]) -> None:
+        rtcp_ssrc = getattr(self._receiver, _RX + "rtcp_ssrc")
+        if rtcp_ssrc is not None:
+            self._spawn(
+                self._receiver._send_rtcp(
+                    RtcpPsfbPacket(
+                        fmt=RTCP_PSFB_APP,
+                        ssrc=rtcp_ssrc,
+                        media_ssrc=0,
+                        fci=pack_remb_fci(*estimate),
+                    )
+                )
+            )
 
     @property
     def packets_lost(self) -> int:
