@@ -259,6 +259,32 @@ def main() -> None:
         """`cost`, or NaN when the kernel dropped some (the figure would be too low)."""
         return cost if drain() >= packets else float("nan")
 
+    # Receiving: the ingress reads each datagram with recvfrom(65536) (a 64 KiB buffer
+    # allocated, then shrunk, per packet) and a burst ends on a recvfrom that raises.
+    n_recv = 5_000
+    big = bytearray(65536)
+    view = memoryview(big)
+
+    def into(i: int) -> bytes:
+        n, _ = recv.recvfrom_into(big)
+        return bytes(view[:n])
+
+    def would_block(i: int) -> None:
+        with contextlib.suppress(BlockingIOError):
+            recv.recvfrom(65536)
+
+    for name, fn in (
+        ("socket.recvfrom(65536) of a 1.3 KB datagram", lambda i: recv.recvfrom(65536)),
+        ("socket.recvfrom_into a reused 64 KiB buffer + bytes copy", into),
+    ):
+        drain()
+        for _ in range(n_recv + 100):
+            send.sendto(wire, addr)
+        rows.append(("in", name, per_call(fn, n_recv, 100)))
+    drain()
+    empty = per_call(would_block)
+    rows.append(("in", "socket.recvfrom on an empty socket (BlockingIOError)", empty))
+
     rows.append(
         (
             "out",
