@@ -12,6 +12,8 @@ from bitstream import sps_size, vp8_size
 
 _HEADER = struct.Struct("!BBHII")
 HEADER_SIZE = _HEADER.size
+# The fixed header alone: (V/P/X/CC byte, M/PT byte, seq, timestamp, SSRC) -> 12 bytes.
+pack_header = _HEADER.pack
 
 # The SRTP datagram budget WebRTC stacks call the MTU (pylibsrtp's receive buffer too).
 MTU = 1500
