@@ -16,7 +16,7 @@ from aiortc.rtcdtlstransport import (
     RTCDtlsTransport,
 )
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
-from aiortc.rtcrtpreceiver import NackGenerator, StreamStatistics
+from aiortc.rtcrtpreceiver import StreamStatistics
 from aiortc.rtp import (
     RTCP_PSFB_APP,
     RtcpPsfbPacket,
@@ -25,6 +25,8 @@ from aiortc.rtp import (
     pack_remb_fci,
     unwrap_rtx,
 )
+
+from ..nacks import NackTracker
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +99,7 @@ class IngestTap:
         self._on_packet = on_packet
         self._reports = SenderReports(on_sender_report)
         self._video = getattr(receiver, _RX + "kind") == "video"
-        self._nack = NackGenerator() if self._video else None
+        self._nack = NackTracker() if self._video else None
         self._remb = RemoteBitrateEstimator() if self._video else None
         self._streams: dict[int, StreamStatistics] = getattr(receiver, _RX + "remote_streams")
         self._rtx_ssrc: dict[int, int] = getattr(receiver, _RX + "rtx_ssrc")
@@ -149,7 +151,7 @@ class IngestTap:
             self.media_ssrc = ssrc
             self._reports.media(ssrc)
         nack = self._nack
-        if nack is not None and nack.add(packet):
+        if nack is not None and nack.add(packet.sequence_number):
             self.nacks_sent += 1
             self._spawn(self._receiver._send_rtcp_nack(ssrc, sorted(nack.missing)))
         self._on_packet(codec, packet)
