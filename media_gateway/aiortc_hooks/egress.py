@@ -23,6 +23,8 @@ from aiortc.rtp import (
     RtcpRtpfbPacket,
 )
 
+from .srtp import protector
+
 logger = logging.getLogger(__name__)
 _TX = "_RTCRtpSender__"
 
@@ -77,7 +79,7 @@ class SenderOutput:
         pair = dtls.transport._connection._nominated.get(1)
         if pair is None:
             return False
-        self._protect = dtls._tx_srtp.protect
+        self._protect = protector(dtls._tx_srtp)
         if isinstance(pair.protocol, aioice.ice.StunProtocol):
             self._transport = pair.protocol.transport
             self._addr = pair.remote_addr

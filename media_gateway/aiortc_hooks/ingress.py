@@ -27,6 +27,7 @@ from aiortc.rtp import (
 )
 
 from ..nacks import NackTracker
+from .srtp import unprotector
 
 logger = logging.getLogger(__name__)
 
@@ -226,6 +227,8 @@ class _FastIngress:
         self._drain = drain
         self._sock = getattr(proto.transport, "_sock", None)
         self._extmap = dtls._rtp_header_extensions_map
+        self._session: pylibsrtp.Session | None = None  # the unprotect below is for it
+        self._unprotect: Callable[[bytes], bytes] = bytes
         proto.datagram_received = self.datagram_received
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
@@ -250,8 +253,10 @@ class _FastIngress:
         if srtp is None or len(data) < 12 or not 127 < data[0] < 192 or 191 < data[1] < 224:
             self._original(data, addr)  # STUN, DTLS, SRTCP
             return
+        if srtp is not self._session:  # the first packet after the DTLS handshake
+            self._session, self._unprotect = srtp, unprotector(srtp)
         try:
-            packet = RtpPacket.parse(srtp.unprotect(data), self._extmap)
+            packet = RtpPacket.parse(self._unprotect(data), self._extmap)
         except (pylibsrtp.Error, ValueError):
             return
         tap = self._routes.get(packet.payload_type)
