@@ -11,7 +11,6 @@ from typing import Any
 
 import pylibsrtp
 from aiortc import RTCPeerConnection, RTCRtpReceiver
-from aiortc.rate import RemoteBitrateEstimator
 from aiortc.rtcdtlstransport import (
     RTCDtlsTransport,
 )
@@ -27,6 +26,7 @@ from aiortc.rtp import (
 )
 
 from ..nacks import NackTracker
+from .remb import BurstEstimator
 from .srtp import unprotector
 
 logger = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ class IngestTap:
         self._reports = SenderReports(on_sender_report)
         self._video = getattr(receiver, _RX + "kind") == "video"
         self._nack = NackTracker() if self._video else None
-        self._remb = RemoteBitrateEstimator() if self._video else None
+        self._remb = BurstEstimator(self._send_remb) if self._video else None
         self._streams: dict[int, StreamStatistics] = getattr(receiver, _RX + "remote_streams")
         self._rtx_ssrc: dict[int, int] = getattr(receiver, _RX + "rtx_ssrc")
         self.media_ssrc: int | None = None
@@ -130,14 +130,9 @@ class IngestTap:
         if remb is not None:
             abs_send_time = packet.extensions.abs_send_time
             if abs_send_time is not None:
-                estimate = remb.add(
-                    abs_send_time=abs_send_time,
-                    arrival_time_ms=arrival_time_ms,
-                    payload_size=len(packet.payload) + packet.padding_size,
-                    ssrc=ssrc,
+                remb.add(
+                    arrival_time_ms, abs_send_time, len(packet.payload) + packet.padding_size, ssrc
                 )
-                if estimate is not None:
-                    self._send_remb(estimate)
         if pt in self._rtx:
             original = self._rtx_ssrc.get(ssrc, self.media_ssrc)
             apt = self._rtx[pt]
