@@ -290,7 +290,7 @@ class SubscriberPeer(Peer):
         consumer = Consumer(
             f"{self.id}-{t.kind}",
             producer,
-            hooks.SenderOutput(t.sender),
+            hooks.SenderOutput(t.sender, batch=self.settings.udp_gso),
             int(codec.payloadType or 0),
             hooks.sender_ssrc(t.sender),
             ext,

@@ -29,3 +29,6 @@ class MediaSettings(BaseModel):
     # Bound on each step of opening an upstream: the holder's WHEP answer, then the
     # ICE/DTLS connection; past it the viewer gets 504, never a hang.
     relay_timeout: float = Field(default=5.0, gt=0)
+    # Send each viewer's packets of one burst in UDP GSO runs (Linux: one sendmsg for a
+    # frame's equal-size packets, split by the kernel) instead of a sendto each.
+    udp_gso: bool = True
