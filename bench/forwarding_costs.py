@@ -25,7 +25,10 @@ from aiortc.rtcrtpreceiver import NackGenerator, StreamStatistics
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 from pylibsrtp import Policy, Session
 
+from media_gateway.aiortc_hooks.remb import BurstEstimator
+from media_gateway.aiortc_hooks.srtp import protector, unprotector
 from media_gateway.codecs import CodecInfo
+from media_gateway.nacks import NackTracker
 from media_gateway.producer import Producer
 from media_gateway.rtp import one_byte_extension_block, write_header
 
@@ -186,6 +189,20 @@ def main() -> None:
     )
     nack = NackGenerator()
     rows.append(("in", "NackGenerator.add", per_call(lambda i: nack.add(packets[i]))))
+    tracker = NackTracker()
+    rows.append(
+        ("in", "NackTracker.add (the gateway's)", per_call(lambda i: tracker.add(i & 0xFFFF)))
+    )
+    tx_d, rx_d = srtp_pair(Policy.SRTP_PROFILE_AEAD_AES_256_GCM)
+    protected_d = [tx_d.protect(rtp(i, ext)) for i in range(N + 1000)]
+    rx_direct = unprotector(rx_d)
+    rows.append(
+        (
+            "in",
+            "SRTP unprotect, libsrtp called directly (srtp.unprotector)",
+            per_call(lambda i: rx_direct(protected_d[i])),
+        )
+    )
     remb = RemoteBitrateEstimator()
     rows.append(
         (
@@ -199,6 +216,14 @@ def main() -> None:
                     ssrc=SSRC,
                 )
             ),
+        )
+    )
+    burst_remb = BurstEstimator(lambda e: None)
+    rows.append(
+        (
+            "in",
+            "BurstEstimator.add (REMB, bursts of 4 packets)",
+            per_call(lambda i: burst_remb.add(i // 12, (i * 30) & 0xFFFFFF, 1300, SSRC)),
         )
     )
     producer = Producer("p", CodecInfo("video/vp8", 90000), lambda: None)
@@ -225,6 +250,14 @@ def main() -> None:
             "out",
             "SRTP protect (AES-256-GCM, aiortc<->aiortc)",
             per_call(lambda i: tx.protect(rtp(i, mid))),
+        )
+    )
+    tx_direct = protector(srtp_pair(Policy.SRTP_PROFILE_AEAD_AES_256_GCM)[0])
+    rows.append(
+        (
+            "out",
+            "SRTP protect, libsrtp called directly (srtp.protector)",
+            per_call(lambda i: tx_direct(rtp(i, mid))),
         )
     )
     tx128, _ = srtp_pair(Policy.SRTP_PROFILE_AES128_CM_SHA1_80)
@@ -259,6 +292,32 @@ def main() -> None:
         """`cost`, or NaN when the kernel dropped some (the figure would be too low)."""
         return cost if drain() >= packets else float("nan")
 
+    # Receiving: the ingress reads each datagram with recvfrom(65536) (a 64 KiB buffer
+    # allocated, then shrunk, per packet) and a burst ends on a recvfrom that raises.
+    n_recv = 5_000
+    big = bytearray(65536)
+    view = memoryview(big)
+
+    def into(i: int) -> bytes:
+        n, _ = recv.recvfrom_into(big)
+        return bytes(view[:n])
+
+    def would_block(i: int) -> None:
+        with contextlib.suppress(BlockingIOError):
+            recv.recvfrom(65536)
+
+    for name, fn in (
+        ("socket.recvfrom(65536) of a 1.3 KB datagram", lambda i: recv.recvfrom(65536)),
+        ("socket.recvfrom_into a reused 64 KiB buffer + bytes copy", into),
+    ):
+        drain()
+        for _ in range(n_recv + 100):
+            send.sendto(wire, addr)
+        rows.append(("in", name, per_call(fn, n_recv, 100)))
+    drain()
+    empty = per_call(would_block)
+    rows.append(("in", "socket.recvfrom on an empty socket (BlockingIOError)", empty))
+
     rows.append(
         (
             "out",
@@ -282,22 +341,28 @@ def main() -> None:
 
     # UDP GSO: one sendmsg carries a burst of equal-size SRTP packets to one viewer (the
     # kernel splits it; the last segment may be shorter). Pure Python, Linux >= 4.18.
-    batch = 16
-    gso = [(socket.SOL_UDP, 103, len(wire).to_bytes(2, "little"))]  # UDP_SEGMENT
-    burst = [wire * batch]
-    try:
-        calls = n_send // batch
-        cost = per_call(lambda i: send.sendmsg(burst, gso, 0, addr), calls, 10) / batch
-        rows.append(
-            (
-                "out",
-                f"sendmsg with UDP_SEGMENT (GSO), {batch} packets a call, per packet",
-                sent(cost, (calls + 10) * batch),
+    # The gateway's bursts are a few packets (a frame drained together), a keyframe's more.
+    for batch in (4, 16):
+        gso = [(socket.SOL_UDP, 103, len(wire).to_bytes(2, "little"))]  # UDP_SEGMENT
+        burst = [wire * batch]
+        try:
+            calls = n_send // batch
+            cost = (
+                per_call(lambda i, b=burst, g=gso: send.sendmsg(b, g, 0, addr), calls, 10) / batch
             )
-        )
-    except OSError as exc:
-        drain()
-        rows.append(("out", f"sendmsg with UDP_SEGMENT (GSO): unavailable ({exc})", float("nan")))
+            rows.append(
+                (
+                    "out",
+                    f"sendmsg with UDP_SEGMENT (GSO), {batch} packets a call, per packet",
+                    sent(cost, (calls + 10) * batch),
+                )
+            )
+        except OSError as exc:
+            drain()
+            rows.append(
+                ("out", f"sendmsg with UDP_SEGMENT (GSO): unavailable ({exc})", float("nan"))
+            )
+            break
     for name, cost in asyncio.run(datagram_paths()).items():
         rows.append(("in", f"asyncio datagram receive, {name} (incl. sender)", cost))
     rows.append(

@@ -157,6 +157,7 @@ class CpuWindow:
     def __init__(self, pids: dict[str, int]) -> None:
         self._procs = {name: psutil.Process(pid) for name, pid in pids.items()}
         self._start = {name: p.cpu_times() for name, p in self._procs.items()}
+        self._waits = {name: p.num_ctx_switches().voluntary for name, p in self._procs.items()}
         self._sys = psutil.cpu_times()
         self._t = time.monotonic()
 
@@ -169,6 +170,9 @@ class CpuWindow:
             out[name + "_system"] = (t.system - t0.system) / wall
             out[name + "_cpu_s"] = (t.user + t.system) - (t0.user + t0.system)
             out[name] = out[name + "_cpu_s"] / wall
+            # voluntary context switches: how often the process slept and was woken
+            waits = p.num_ctx_switches().voluntary - self._waits[name]
+            out[name + "_wakeups"] = waits / wall
         now = psutil.cpu_times()
         busy = _busy(now) - _busy(self._sys)
         out["machine"] = busy / wall
@@ -264,6 +268,7 @@ class Result:
     window: tuple[float, float] = (0.0, 0.0)
     log: Path | None = None
     profile: Path | None = None
+    profile_idle: Path | None = None
 
     # ---- derived figures ----
 
@@ -350,6 +355,8 @@ def measure(
         time.sleep(args.idle_seconds)
         res.idle = w.stop()
         res.rss_idle = rss_mb(server.pid)
+        if profile_dir is not None and args.profile_idle:
+            res.profile_idle = run_profiler(server.pid, profile_dir, f"{name}-idle", 0, args)
 
         print(f"  connecting {res.viewers} viewers ...", flush=True)
         specs = [
@@ -579,7 +586,9 @@ def print_gateway(r: Result, args: argparse.Namespace, label: str = "vdispatch")
     print(
         f"  gateway CPU: publishers only {r.cpu_idle:.3f} cores;"
         f" with {r.viewers} viewers {r.cpu:.3f} cores ({wall:.0f} s;"
-        f" user {r.busy['gateway_user']:.3f}, system {r.busy['gateway_system']:.3f})"
+        f" user {r.busy['gateway_user']:.3f}, system {r.busy['gateway_system']:.3f});"
+        f" wakeups/s {r.idle.get('gateway_wakeups', 0):,.0f} and"
+        f" {r.busy.get('gateway_wakeups', 0):,.0f}"
     )
     print(
         f"  forwarded RTP packets received by viewers: {r.packets:,}"
@@ -711,6 +720,11 @@ def print_ab(a: Result, b: Result, src: Path) -> None:
         f"  gateway CPU with viewers: A {a.cpu:.3f}, B {b.cpu:.3f} cores;"
         f" publishers only: A {a.cpu_idle:.3f}, B {b.cpu_idle:.3f}"
     )
+    print(
+        f"  gateway wakeups/s with viewers: A {a.busy.get('gateway_wakeups', 0):,.0f},"
+        f" B {b.busy.get('gateway_wakeups', 0):,.0f}; publishers only:"
+        f" A {a.idle.get('gateway_wakeups', 0):,.0f}, B {b.idle.get('gateway_wakeups', 0):,.0f}"
+    )
     for label, key in (
         ("all", "latency"),
         ("keyframe", "latency_keyframe"),
@@ -823,20 +837,22 @@ def print_table(rows: list[tuple[Size, str, Result]], args: argparse.Namespace) 
         f" {args.seconds:.0f} s windows; load generator CPU and machine load for context =="
     )
     head = (
-        f"{'viewers':<24} {'gateway':<26} {'gw cores':>8} {'pkts/core-s':>11}"
+        f"{'viewers':<24} {'gateway':<26} {'idle cores':>10} {'gw cores':>8} {'pkts/core-s':>11}"
         f" {'loss %':>7} {'worst %':>7} {'gw drops':>8} {'+p50 ms':>7} {'MB/viewer':>9}"
         f" {'loadgen':>7}"
     )
     print(head + "\n" + "-" * len(head))
     for size, label, r in rows:
         print(
-            f"{size.label:<24} {label:<26} {r.cpu:>8.3f} {pps_per_core(r):>11,.0f}"
+            f"{size.label:<24} {label:<26} {r.cpu_idle:>10.3f} {r.cpu:>8.3f}"
+            f" {pps_per_core(r):>11,.0f}"
             f" {r.loss_pct:>7.3f} {r.worst_viewer_loss_pct:>7.3f} {r.gateway_socket_drops:>8}"
             f" {added_latency_p50(r):>7.2f}"
             f" {(r.rss_busy - r.rss_idle) / r.viewers:>9.2f} {r.busy['loadgen']:>7.2f}"
         )
     print(
-        "(gw drops: datagrams the kernel dropped on the gateway's own sockets, receive buffer"
+        "(idle cores: the gateway with its publisher(s) and no viewer, the fixed per-stream"
+        " cost; gw drops: datagrams the kernel dropped on the gateway's own sockets, receive buffer"
         " full; +p50: gateway-added latency against the direct pair; loadgen: its cores)"
     )
     sizes = list(dict.fromkeys(size.label for size, _, _ in rows))
@@ -905,6 +921,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--profile", type=Path, help="py-spy the gateway after the window, to DIR")
     p.add_argument("--profile-seconds", type=float, default=30.0)
     p.add_argument("--profile-native", action="store_true", help="py-spy --native")
+    p.add_argument(
+        "--profile-idle",
+        action="store_true",
+        help="with --profile: also py-spy the gateway with its publishers and no viewer",
+    )
     p.add_argument(
         "--gc-probe",
         action="store_true",
@@ -993,6 +1014,8 @@ def main(argv: list[str] | None = None) -> int:
             f" >= {TARGET_CPU_RATIO:.0f}x less CPU per viewer than MediaRelay;"
             f" 0 loss through keyframe bursts; added latency p50 < {TARGET_LATENCY_P50_MS:.0f} ms"
         )
+        if gw.profile_idle is not None:
+            print_profile(gw.profile_idle)
         if gw.profile is not None:
             print_profile(gw.profile)
         if args.json:

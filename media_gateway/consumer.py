@@ -9,7 +9,7 @@ from typing import Protocol
 
 from .packet import RelayPacket
 from .producer import ForwardingStats, Producer, ntp_now
-from .rtp import HEADER_SIZE, MAX_PLAIN_RTP, seq_diff, write_header
+from .rtp import HEADER_SIZE, MAX_PLAIN_RTP, pack_header, seq_diff
 
 logger = logging.getLogger(__name__)
 
@@ -81,25 +81,33 @@ class Consumer:
             self._started = True
             self._start_seq = packet.seq
             self._seq_off = (random.getrandbits(15) - packet.seq) & 0xFFFF
-        elif seq_diff(packet.seq, self._start_seq) < 0:
+        elif (packet.seq - self._start_seq) & 0xFFFF >= 0x8000:  # seq_diff < 0, inlined
             return  # older than our first packet: the viewer cannot use it
         self._emit(packet)
 
     def _emit(self, packet: RelayPacket) -> bool:
+        # Once per packet per viewer: write_header inlined (the extension block, when it
+        # fits, sets the X bit: 0x90).
+        payload = packet.payload
+        n = len(payload)
+        if n <= self._ext_room and self._ext:
+            first, ext = 0x90, self._ext
+        else:
+            first, ext = 0x80, b""
         data = (
-            write_header(
-                packet.marker,
-                self._pt,
+            pack_header(
+                first,
+                (packet.marker << 7) | self._pt,
                 (packet.seq + self._seq_off) & 0xFFFF,
                 (packet.timestamp + self._ts_off) & 0xFFFFFFFF,
                 self._ssrc,
-                self._ext if len(packet.payload) <= self._ext_room else b"",
             )
-            + packet.payload
+            + ext
+            + payload
         )
         if self._output.send_rtp(data):
             self.packets_sent += 1
-            self.bytes_sent += len(packet.payload)
+            self.bytes_sent += n
             return True
         self.dropped += 1
         return False

@@ -369,7 +369,7 @@ class SubscriberPeer(Peer):
         mid_id = hooks.negotiated_extension_id(t, MID_URI)
         ext = one_byte_extension_block([(mid_id, t.mid.encode())]) if mid_id and t.mid else b""
         args = (
-            hooks.SenderOutput(t.sender),
+            hooks.SenderOutput(t.sender, batch=self.settings.udp_gso),
             int(codec.payloadType or 0),
             hooks.sender_ssrc(t.sender),
             ext,

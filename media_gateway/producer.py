@@ -12,7 +12,7 @@ from typing import Protocol
 from .codecs import CodecInfo
 from .keyframes import KeyframeRequester
 from .packet import PacketCache, RelayPacket
-from .rtp import is_keyframe_start, keyframe_size
+from .rtp import keyframe_size, keyframe_start_test
 from .seqmap import SeqMapper
 
 logger = logging.getLogger(__name__)
@@ -95,7 +95,9 @@ class Producer:
         self._sr_ntp = 0
         self._sr_rtp = 0
         self._last_ts = 0
-        self._last_arrival = 0.0
+        self._last_arrival_mono = 0.0
+        self._video = self.kind == "video"
+        self._keyframe_start = keyframe_start_test(codec.mime)
         # stats
         self.since = time.time()
         self.packets = 0
@@ -117,15 +119,17 @@ class Producer:
     # ---- input (called by the ingest hook, on the event loop) ----
 
     def receive(self, seq: int, timestamp: int, marker: int, payload: bytes) -> None:
+        # Hot path, once per published packet: locals, no string compares, one clock read.
         if self.closed:
             return
-        relay_seq = self._seq.map(seq, drop=not payload)
+        relay_seq = self._seq.map(seq, not payload)
         if relay_seq is None:
             if not payload:
                 self.padding_dropped += 1
             return
         now = time.monotonic()
-        key = self.kind == "audio" or is_keyframe_start(self.codec.mime, payload)
+        video = self._video
+        key = not video or self._keyframe_start(payload)
         packet = RelayPacket(relay_seq, timestamp, marker, payload, key, now)
         self._cache.put(packet)
         self.packets += 1
@@ -133,24 +137,35 @@ class Producer:
         self.bytes += n
         self._rate_bytes += n
         self._last_ts = timestamp
-        self._last_arrival = time.time()
+        self._last_arrival_mono = now
         if marker:
             self.frames += 1
             self._rate_frames += 1
-        if key and self.kind == "video":
+        if key and video:
             self.keyframes += 1
             self._keyframes.keyframe_received()
             size = keyframe_size(self.codec.mime, payload)
             if size:
                 self.width, self.height = size
-        elapsed = now - self._rate_window_start
-        if elapsed >= 1.0:
-            self.bitrate = self._rate_bytes * 8 / elapsed
-            self.fps = self._rate_frames / elapsed
-            self._rate_bytes = self._rate_frames = 0
-            self._rate_window_start = now
+        if now - self._rate_window_start >= 1.0:
+            self._close_rate_window(now)
         for sink in self._sinks:
             sink.send(packet)
+
+    def _close_rate_window(self, now: float) -> None:
+        elapsed = now - self._rate_window_start
+        self.bitrate = self._rate_bytes * 8 / elapsed
+        self.fps = self._rate_frames / elapsed
+        self._rate_bytes = self._rate_frames = 0
+        self._rate_window_start = now
+
+    @property
+    def _last_arrival(self) -> float:
+        """Wall clock of the newest packet (0 before the first): read rarely, so the hot
+        path keeps only the monotonic clock and this converts."""
+        if not self._last_arrival_mono:
+            return 0.0
+        return time.time() - (time.monotonic() - self._last_arrival_mono)
 
     def on_sender_report(self, ntp: int, rtp_timestamp: int) -> None:
         if ntp == 0:

@@ -6,11 +6,14 @@ No I/O and no aiortc objects here, so every function is tested with plain bytes.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 
 from bitstream import sps_size, vp8_size
 
 _HEADER = struct.Struct("!BBHII")
 HEADER_SIZE = _HEADER.size
+# The fixed header alone: (V/P/X/CC byte, M/PT byte, seq, timestamp, SSRC) -> 12 bytes.
+pack_header = _HEADER.pack
 
 # The SRTP datagram budget WebRTC stacks call the MTU (pylibsrtp's receive buffer too).
 MTU = 1500
@@ -106,6 +109,20 @@ def is_keyframe_start(mime: str, payload: bytes) -> bool:
         return h264_is_keyframe_start(payload)
     # Audio codecs have no inter-frame dependency.
     return True
+
+
+def _always(payload: bytes) -> bool:
+    return True
+
+
+def keyframe_start_test(mime: str) -> Callable[[bytes], bool]:
+    """`is_keyframe_start` for one codec, chosen once (the per-packet test)."""
+    m = mime.lower()
+    if m == "video/vp8":
+        return vp8_is_keyframe_start
+    if m == "video/h264":
+        return h264_is_keyframe_start
+    return _always
 
 
 def write_header(

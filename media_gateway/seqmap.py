@@ -29,6 +29,13 @@ class SeqMapper:
 
         `drop` marks packets we do not forward (padding-only).
         """
+        if ((seq - self._highest) & 0xFFFF) == 1 and self._started and not self._late_offsets:
+            # The common case, in order with no hole open: nothing else to decide.
+            self._highest = seq
+            if drop:
+                self._dropped += 1
+                return None
+            return (seq - self._dropped) & 0xFFFF
         if not self._started:
             self._started = True
             self._highest = seq

@@ -41,6 +41,9 @@ class MediaSettings(BaseModel):
     # serve viewers (each its own event loop, one upstream per stream from the main one).
     # 0 or "auto": one per core. 1: everything in the main process.
     workers: Annotated[int, Field(ge=0, le=64)] | Literal["auto"] = 1
+    # Send each viewer's packets of one burst in UDP GSO runs (Linux: one sendmsg for a
+    # frame's equal-size packets, split by the kernel) instead of a sendto each.
+    udp_gso: bool = True
 
     def worker_count(self) -> int:
         """How many media processes `workers` means on this machine (at least 1)."""

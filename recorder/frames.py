@@ -55,13 +55,31 @@ def _h264_has_idr(annexb: bytes) -> bool:
     return False
 
 
+def _vp8_depayload(payload: bytes) -> tuple[bool, bytes]:
+    start, offset = vp8_descriptor(payload)
+    return start, payload[offset:]
+
+
+def _h264_depayload(payload: bytes) -> tuple[bool, bytes]:
+    hdesc, data = H264PayloadDescriptor.parse(payload)
+    return bool(hdesc.first_fragment), data
+
+
+def _whole(payload: bytes) -> tuple[bool, bytes]:
+    return True, payload
+
+
+# (starts a frame, the frame's bytes in this packet), per codec: chosen once per track.
+_DEPAYLOADERS = {"video/vp8": _vp8_depayload, "video/h264": _h264_depayload}
+
+
 class FrameAssembler:
     """push(packet fields) -> completed frames and losses, in order."""
 
     def __init__(self, mime: str, max_wait: float = 0.3, max_buffered: int = 512) -> None:
         self.mime = mime.lower()
         self.video = self.mime.startswith("video/")
-        self._vp8 = self.mime == "video/vp8"
+        self._depayload = _DEPAYLOADERS.get(self.mime, _whole)
         self._max_wait = max_wait
         self._max_buffered = max_buffered
         self._buffer: dict[int, tuple[int, int, bytes, float]] = {}
@@ -140,15 +158,6 @@ class FrameAssembler:
         self._parts.append(data)
         if marker or not self.video:
             self._finish(out)
-
-    def _depayload(self, payload: bytes) -> tuple[bool, bytes]:
-        if self._vp8:
-            start, offset = vp8_descriptor(payload)
-            return start, payload[offset:]
-        if self.mime == "video/h264":
-            hdesc, data = H264PayloadDescriptor.parse(payload)
-            return bool(hdesc.first_fragment), data
-        return True, payload
 
     def _finish(self, out: list[EncodedFrame | Loss]) -> None:
         data = b"".join(self._parts)

@@ -38,6 +38,9 @@ LATE_AUDIO_WINDOW = 0.5
 # long without a drop of its kind, and is written at least this often while it lasts.
 DROP_QUIET = 1.0
 DROP_MAX_SPAN = 10.0
+# Frames go to the writer thread in batches, one hand-off this often: each hand-off wakes
+# the writer thread and is a timer on the loop, and a publisher sends 80 frames a second.
+HANDOFF_EVERY = 0.1
 
 
 class _Drops:
@@ -293,10 +296,10 @@ class Recording(RecordingWriter):
             self._drop("frames-dropped-backlog", kind, wall)
             return
         self._last_wall = max(self._last_wall, wall)
-        # Frames go to the writer in small batches: one hand-off per ~20 ms, not per frame.
+        # Frames go to the writer in batches: one hand-off per HANDOFF_EVERY, not per frame.
         self._batch.append((slot, kind, frame.data, wall, base, frame.keyframe))
         if len(self._batch) == 1:
-            self._loop.call_later(0.02, self._flush_batch)
+            self._loop.call_later(HANDOFF_EVERY, self._flush_batch)
 
     def _drop(self, code: str, kind: str, wall: float) -> None:
         """A frame not written: counted, and put on record with its burst."""

@@ -18,6 +18,7 @@ from media_gateway.packet import PacketCache, RelayPacket
 from media_gateway.rtp import (
     h264_is_keyframe_start,
     is_keyframe_start,
+    keyframe_start_test,
     one_byte_extension_block,
     seq_diff,
     seq_newer,
@@ -596,3 +597,17 @@ def test_the_h264_picture_size_is_read_from_the_packet_carrying_the_sps(
     payloads, _ = H264Encoder().pack(packet)
     sizes = [keyframe_size("video/h264", p) for p in payloads]
     assert (width, height) in sizes
+
+
+def test_the_per_codec_keyframe_test_is_is_keyframe_start() -> None:
+    """What the producer calls per packet, chosen once per codec, says what
+    is_keyframe_start says."""
+    cases = {
+        "video/VP8": [_vp8() + KEY_TAG, _vp8() + DELTA_TAG, _vp8(picture_id=2) + DELTA_TAG],
+        "video/H264": [IDR, IDR_LATER_SLICE, NON_IDR, b""],
+        "audio/opus": [b"\xfc\x01", b""],
+    }
+    for mime, payloads in cases.items():
+        test = keyframe_start_test(mime)
+        for payload in payloads:
+            assert test(payload) == is_keyframe_start(mime, payload), (mime, payload)

@@ -11,7 +11,7 @@ import pytest
 from aiortc.rtp import RtpPacket
 
 from media_gateway.aiortc_hooks import MAX_RTP_PACKET
-from media_gateway.aiortc_hooks.srtp import BUFFER_SIZE, widen_session
+from media_gateway.aiortc_hooks.srtp import BUFFER_SIZE, protector, unprotector, widen_session
 from media_gateway.codecs import CodecInfo
 from media_gateway.consumer import Consumer
 from media_gateway.producer import Producer
@@ -116,3 +116,53 @@ def test_a_widened_session_takes_rtp_up_to_the_mtu_in_both_directions() -> None:
     assert rx.unprotect(protected) == packet
     with pytest.raises(ValueError, match="too long"):
         tx.protect(packet + bytes(BUFFER_SIZE))
+
+
+@pytest.mark.parametrize(
+    "profile",
+    [
+        pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_256_GCM,
+        pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80,
+    ],
+)
+def test_direct_protect_and_unprotect_are_pylibsrtps(profile: int) -> None:
+    """The per-packet protect/unprotect the gateway calls give the bytes pylibsrtp's own
+    give, take packets up to the widened buffer, and fail the same ways."""
+    tx, (rx,) = _sessions(profile)
+    for s in (tx, rx):
+        widen_session(s)
+    protect, unprotect = protector(tx), unprotector(rx)
+    for seq, size in enumerate((100, 1200, MAX_RTP_PACKET)):
+        plain = RtpPacket(
+            payload_type=96, sequence_number=seq, ssrc=7, payload=os.urandom(size - HEADER)
+        )
+        data = plain.serialize()
+        wire = protect(data)
+        assert len(wire) > len(data)
+        assert unprotect(wire) == data
+    ours = protect(
+        RtpPacket(payload_type=96, sequence_number=10, ssrc=7, payload=b"x" * 50).serialize()
+    )
+    with pytest.raises(pylibsrtp.Error):
+        unprotect(ours[:-1] + bytes([ours[-1] ^ 1]))  # tag broken
+    with pytest.raises(ValueError):
+        protect(b"\x80" + bytes(MAX_RTP_PACKET + 200))
+
+
+def test_direct_protect_matches_the_session_method() -> None:
+    key = os.urandom(46)
+    profile = pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_256_GCM
+    a, b = (
+        pylibsrtp.Session(
+            pylibsrtp.Policy(
+                key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND, srtp_profile=profile
+            )
+        )
+        for _ in range(2)
+    )
+    protect = protector(a)
+    for seq in range(5):
+        data = RtpPacket(
+            payload_type=96, sequence_number=seq, ssrc=9, payload=os.urandom(300)
+        ).serialize()
+        assert protect(data) == b.protect(data)

@@ -61,6 +61,12 @@ def check_compatibility() -> None:
     for attr in ("self._cdata = ", "self._buffer = ", "len(self._cdata)", "self._buffer["):
         if attr not in src_session:
             problems.append(f"pylibsrtp.Session {attr.strip(' =[')}")
+    # srtp.protector/unprotector: libsrtp called on the session's own srtp_t and buffer
+    for attr in ("self._srtp = ", "self._srtp[0], self._cdata, len_p"):
+        if attr not in src_session:
+            problems.append(f"pylibsrtp.Session {attr.strip(' =')}")
+    for name in ("lib", "ERRORS", "Error", "SRTP_MAX_TRAILER_LEN"):
+        need(pylibsrtp, name)
     src_rx = inspect.getsource(RTCRtpReceiver.__init__)
     for attr in ("__remote_streams", "__rtx_ssrc", "__rtcp_ssrc", "__kind"):
         if f"self.{attr}" not in src_rx:

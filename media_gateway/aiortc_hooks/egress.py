@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
+import socket
+import struct
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +28,8 @@ from aiortc.rtp import (
     RtcpRtpfbPacket,
     unpack_remb_fci,
 )
+
+from .srtp import protector
 
 logger = logging.getLogger(__name__)
 _TX = "_RTCRtpSender__"
@@ -60,9 +66,14 @@ class SenderOutput:
     that packet to the other viewers, or aiortc's RTCP loop when it is a NACK's answer.
     """
 
-    def __init__(self, sender: RTCRtpSender, max_buffer: int = 512 * 1024) -> None:
+    def __init__(
+        self, sender: RTCRtpSender, max_buffer: int = 512 * 1024, batch: bool = False
+    ) -> None:
         self._sender = sender
         self._max_buffer = max_buffer
+        # batch: the packets of one burst go out in UDP GSO sends (see _Batches)
+        self._batch: list[bytes] | None = [] if batch and _gso.usable else None
+        self._sock: Any = None
         self._protect: Callable[[bytes], bytes] | None = None
         self._transport: Any = None  # asyncio's _SelectorDatagramTransport
         self._addr: tuple[str, int] | None = None
@@ -79,13 +90,21 @@ class SenderOutput:
         pair = dtls.transport._connection._nominated.get(1)
         if pair is None:
             return False
-        self._protect = dtls._tx_srtp.protect
+        protect = protector(dtls._tx_srtp)
         if isinstance(pair.protocol, aioice.ice.StunProtocol):
-            self._transport = pair.protocol.transport
-            self._addr = pair.remote_addr
+            self.use(pair.protocol.transport, pair.remote_addr, protect)
         else:  # TURN relay: let aiortc/aioice wrap it
+            self._protect = protect
             self._fallback = dtls
         return True
+
+    def use(self, transport: Any, addr: tuple[str, int], protect: Callable[[bytes], bytes]) -> None:
+        """Send to `addr` through this asyncio datagram transport (the nominated ICE
+        pair's), each packet through `protect` first."""
+        self._transport, self._addr, self._protect = transport, addr, protect
+        self._sock = getattr(transport, "_sock", None)
+        if self._sock is None:
+            self._batch = None
 
     def send_rtp(self, data: bytes) -> bool:
         transport = self._transport
@@ -106,8 +125,49 @@ class SenderOutput:
             protected = self._protect(data)
         except (ValueError, pylibsrtp.Error):  # longer than the session's buffer
             return False
-        transport.sendto(protected, self._addr)
+        batch = self._batch
+        if batch is None:
+            transport.sendto(protected, self._addr)
+        else:
+            if not batch:
+                _gso.pending(self)
+            batch.append(protected)
         return True
+
+    def flush(self) -> None:
+        """Send the packets batched in this burst: runs of equal-size packets (a frame's,
+        but its last) as one UDP GSO send each, which the kernel splits into the same
+        datagrams; anything else one by one."""
+        batch = self._batch
+        if not batch:
+            return
+        self._batch = []
+        transport, addr = self._transport, self._addr
+        if transport is None or transport.is_closing():
+            return
+        if len(batch) == 1 or transport.get_write_buffer_size() or not _gso.usable:
+            for packet in batch:  # asyncio holds some already: keep the order through it
+                transport.sendto(packet, addr)
+            return
+        i, n = 0, len(batch)
+        while i < n:
+            size = len(batch[i])
+            j = i + 1
+            while (
+                size <= GSO_MAX_DATAGRAM
+                and j < n
+                and j - i < GSO_MAX_SEGMENTS
+                and len(batch[j]) <= size
+            ):
+                j += 1
+                if len(batch[j - 1]) < size:
+                    break  # a shorter one can only be a run's last
+            if j - i == 1:
+                transport.sendto(batch[i], addr)
+            elif not _gso.send(self._sock, batch[i:j], size, addr):
+                for packet in batch[i:j]:
+                    transport.sendto(packet, addr)
+            i = j
 
     def set_sender_info(self, ntp: int, rtp_timestamp: int, packets: int, octets: int) -> None:
         s = self._sender
@@ -115,6 +175,60 @@ class SenderOutput:
         setattr(s, _TX + "rtp_timestamp", rtp_timestamp)
         setattr(s, _TX + "packet_count", packets)
         setattr(s, _TX + "octet_count", octets)
+
+
+_u16 = struct.Struct("=H").pack
+# The largest datagram sent in GSO runs: what fits a 1500-byte path MTU under IPv6 and
+# UDP headers, so the kernel never has to fragment a segment (it refuses to).
+GSO_MAX_DATAGRAM = 1500 - 40 - 8
+# At most this many segments in one GSO send (the kernel's UDP_MAX_SEGMENTS is 64;
+# with 1.5 KB packets 43 already make the 64 KiB a datagram may be).
+GSO_MAX_SEGMENTS = 40
+_UDP_SEGMENT = getattr(socket, "UDP_SEGMENT", 103)  # linux/udp.h
+
+
+class _Batches:
+    """The outputs holding packets of the current burst: flushed from the loop's next
+    round (call_soon), right after the ingest callback that fanned the burst out."""
+
+    def __init__(self) -> None:
+        self.usable = sys.platform == "linux"
+        self._outputs: list[SenderOutput] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def pending(self, output: SenderOutput) -> None:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a new loop (tests run several): nothing is owed
+            self._loop, self._outputs = loop, []
+        if not self._outputs:
+            loop.call_soon(self.flush)
+        self._outputs.append(output)
+
+    def flush(self) -> None:
+        outputs, self._outputs = self._outputs, []
+        for output in outputs:
+            try:
+                output.flush()
+            except Exception:  # one viewer's socket must not stop the others'
+                logger.exception("flushing a viewer's packets")
+
+    def send(self, sock: socket.socket, packets: list[bytes], size: int, addr: Any) -> bool:
+        """One GSO send of `packets` (all `size` bytes but maybe the last); False when
+        the caller should send them one by one (socket full, or no GSO here)."""
+        try:
+            sock.sendmsg([b"".join(packets)], [(socket.SOL_UDP, _UDP_SEGMENT, _u16(size))], 0, addr)
+            return True
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError as exc:
+            if exc.errno in (errno.EIO, errno.ENOPROTOOPT, errno.EOPNOTSUPP):
+                # no GSO on this kernel or device: one by one from now on
+                logger.warning("UDP GSO unavailable (%s): sending packets one by one", exc)
+                self.usable = False
+            return False
+
+
+_gso = _Batches()
 
 
 def sender_ssrc(sender: RTCRtpSender) -> int:

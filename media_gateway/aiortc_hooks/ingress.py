@@ -12,12 +12,11 @@ from typing import Any, Protocol
 
 import pylibsrtp
 from aiortc import RTCPeerConnection, RTCRtpReceiver
-from aiortc.rate import RemoteBitrateEstimator
 from aiortc.rtcdtlstransport import (
     RTCDtlsTransport,
 )
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
-from aiortc.rtcrtpreceiver import NackGenerator, StreamStatistics
+from aiortc.rtcrtpreceiver import StreamStatistics
 from aiortc.rtp import (
     RTCP_PSFB_APP,
     RtcpPsfbPacket,
@@ -26,6 +25,10 @@ from aiortc.rtp import (
     pack_remb_fci,
     unwrap_rtx,
 )
+
+from ..nacks import NackTracker
+from .remb import BurstEstimator
+from .srtp import unprotector
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +56,13 @@ class RtpTap(Protocol):
 
 
 # ---------------------------------------------------------------- ingress
+
+
+def _repaired(
+    rtx: RTCRtpCodecParameters, codecs: dict[int | None, RTCRtpCodecParameters]
+) -> int | None:
+    apt = rtx.parameters.get("apt")
+    return apt if isinstance(apt, int) and apt in codecs else None
 
 
 class SenderReports:
@@ -99,11 +109,17 @@ class IngestTap:
     ) -> None:
         self._receiver = receiver
         self._codecs = {c.payloadType: c for c in codecs}
+        # RTX payload type -> the payload type it repairs (None: not one we receive)
+        self._rtx: dict[int | None, int | None] = {
+            c.payloadType: _repaired(c, self._codecs)
+            for c in codecs
+            if c.mimeType.lower() == "video/rtx"
+        }
         self._on_packet = on_packet
         self._reports = SenderReports(on_sender_report)
         self._video = getattr(receiver, _RX + "kind") == "video"
-        self._nack = NackGenerator() if self._video else None
-        self._remb = RemoteBitrateEstimator() if self._video else None
+        self._nack = NackTracker() if self._video else None
+        self._remb = BurstEstimator(self._send_remb) if self._video else None
         self._streams: dict[int, StreamStatistics] = getattr(receiver, _RX + "remote_streams")
         self._rtx_ssrc: dict[int, int] = getattr(receiver, _RX + "rtx_ssrc")
         self.media_ssrc: int | None = None
@@ -117,51 +133,56 @@ class IngestTap:
         self.process(packet, arrival_time_ms)
 
     def process(self, packet: RtpPacket, arrival_time_ms: int) -> None:
-        """Synchronous: RTCP it causes (REMB, NACK) is sent from a task."""
-        codec = self._codecs.get(packet.payload_type)
+        """Synchronous: RTCP it causes (REMB, NACK) is sent from a task. Once per published
+        packet: what can be decided per payload type was decided in __init__."""
+        pt = packet.payload_type
+        codec = self._codecs.get(pt)
         if codec is None:
             return
-        stats = self._streams.get(packet.ssrc)
+        ssrc = packet.ssrc
+        stats = self._streams.get(ssrc)
         if stats is None:
-            stats = self._streams[packet.ssrc] = StreamStatistics(codec.clockRate)
+            stats = self._streams[ssrc] = StreamStatistics(codec.clockRate)
         stats.add(packet)
-        if self._remb is not None and packet.extensions.abs_send_time is not None:
-            remb = self._remb.add(
-                abs_send_time=packet.extensions.abs_send_time,
-                arrival_time_ms=arrival_time_ms,
-                payload_size=len(packet.payload) + packet.padding_size,
-                ssrc=packet.ssrc,
-            )
-            rtcp_ssrc = getattr(self._receiver, _RX + "rtcp_ssrc")
-            if remb is not None and rtcp_ssrc is not None:
-                self._spawn(
-                    self._receiver._send_rtcp(
-                        RtcpPsfbPacket(
-                            fmt=RTCP_PSFB_APP,
-                            ssrc=rtcp_ssrc,
-                            media_ssrc=0,
-                            fci=pack_remb_fci(*remb),
-                        )
-                    )
+        remb = self._remb
+        if remb is not None:
+            abs_send_time = packet.extensions.abs_send_time
+            if abs_send_time is not None:
+                remb.add(
+                    arrival_time_ms, abs_send_time, len(packet.payload) + packet.padding_size, ssrc
                 )
-        if codec.mimeType.lower() == "video/rtx":
-            original = self._rtx_ssrc.get(packet.ssrc, self.media_ssrc)
-            apt = codec.parameters.get("apt")
-            if original is None or len(packet.payload) < 2 or not isinstance(apt, int):
-                return
-            if apt not in self._codecs:
+        if pt in self._rtx:
+            original = self._rtx_ssrc.get(ssrc, self.media_ssrc)
+            apt = self._rtx[pt]
+            if original is None or len(packet.payload) < 2 or apt is None:
                 return
             packet = unwrap_rtx(packet, payload_type=apt, ssrc=original)
             codec = self._codecs[apt]
-        if self.media_ssrc is None:
-            self.media_ssrc = packet.ssrc
-            self._reports.media(packet.ssrc)
-        elif packet.ssrc != self.media_ssrc:
-            return
-        if self._nack is not None and self._nack.add(packet):
+            ssrc = original
+        if ssrc != self.media_ssrc:
+            if self.media_ssrc is not None:
+                return
+            self.media_ssrc = ssrc
+            self._reports.media(ssrc)
+        nack = self._nack
+        if nack is not None and nack.add(packet.sequence_number):
             self.nacks_sent += 1
-            self._spawn(self._receiver._send_rtcp_nack(packet.ssrc, sorted(self._nack.missing)))
+            self._spawn(self._receiver._send_rtcp_nack(ssrc, sorted(nack.missing)))
         self._on_packet(codec, packet)
+
+    def _send_remb(self, estimate: tuple[int, list[int]]) -> None:
+        rtcp_ssrc = getattr(self._receiver, _RX + "rtcp_ssrc")
+        if rtcp_ssrc is not None:
+            self._spawn(
+                self._receiver._send_rtcp(
+                    RtcpPsfbPacket(
+                        fmt=RTCP_PSFB_APP,
+                        ssrc=rtcp_ssrc,
+                        media_ssrc=0,
+                        fci=pack_remb_fci(*estimate),
+                    )
+                )
+            )
 
     @property
     def packets_lost(self) -> int:
@@ -245,6 +266,8 @@ class _FastIngress:
         self._resume: asyncio.Handle | None = None
         self._sock = getattr(proto.transport, "_sock", None)
         self._extmap = dtls._rtp_header_extensions_map
+        self._session: pylibsrtp.Session | None = None  # the unprotect below is for it
+        self._unprotect: Callable[[bytes], bytes] = bytes
         proto.datagram_received = self.datagram_received
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
@@ -269,28 +292,33 @@ class _FastIngress:
         now = time.monotonic()
         deadline = now + self._budget
         read_at = now
+        arrival_ms = int(time.time() * 1000)
+        one = self._one
         while True:
             if now >= read_at:  # not before every packet: most find the socket empty
                 self._read_socket()
                 read_at = now + INGRESS_READ_EVERY
+                # one wall-clock read per socket read: near enough each packet's arrival
+                arrival_ms = int(time.time() * 1000)
             if not queue:
                 return  # what the kernel still holds makes the socket readable again
             data, addr = queue.popleft()
-            self._one(data, addr)
+            one(data, addr, arrival_ms)
             now = time.monotonic()
             if now > deadline:
                 if queue:
                     self._resume = asyncio.get_running_loop().call_soon(self._work)
                 return
 
-    def _one(self, data: bytes, addr: Any) -> None:
+    def _one(self, data: bytes, addr: Any, arrival_ms: int) -> None:
         srtp = self._dtls._rx_srtp
         if srtp is None or len(data) < 12 or not 127 < data[0] < 192 or 191 < data[1] < 224:
             self._original(data, addr)  # STUN, DTLS, SRTCP
             return
-        arrival_ms = int(time.time() * 1000)
+        if srtp is not self._session:  # the first packet after the DTLS handshake
+            self._session, self._unprotect = srtp, unprotector(srtp)
         try:
-            packet = RtpPacket.parse(srtp.unprotect(data), self._extmap)
+            packet = RtpPacket.parse(self._unprotect(data), self._extmap)
         except (pylibsrtp.Error, ValueError):
             return
         tap = self._routes.get(packet.payload_type)
